@@ -1,0 +1,22 @@
+{
+  "targets": [
+    {
+      "target_name": "flannelts",
+      "sources": [
+        "native/addon.cc",
+        "native/engine.cc",
+        "native/tun.cc",
+        "native/udp.cc",
+        "native/routes.cc",
+        "native/encap.cc",
+        "native/netlink.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

@@ -1,0 +1,13 @@
+// Module entry: each native concept registers its own exports.
+#include <napi.h>
+
+#include "engine.h"
+#include "netlink.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  flannelts::InitEngine(env, exports);
+  flannelts::InitNetlink(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(flannelts, Init)

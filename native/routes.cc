@@ -1,0 +1,2 @@
+// placeholder, replaced by the routes implementation
+#include <napi.h>

@@ -1,0 +1,2 @@
+// placeholder, replaced by the tun implementation
+#include <napi.h>

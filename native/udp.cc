@@ -1,0 +1,2 @@
+// placeholder, replaced by the udp implementation
+#include <napi.h>

@@ -1,0 +1,48 @@
+// The Backend contract: TypeScript owns leases and routes; a backend turns them into devices,
+// routes and data-plane tables.
+import type { NetworkConfig } from '../config/types.js';
+import type { IPAddr } from '../ip/types.js';
+import type { Lease, LeaseEvent } from '../subnet/types.js';
+
+/** The external interface picked by -iface/-iface-regex/-iface-can-reach or the default route. */
+export interface ExternalInterface {
+  name: string;
+  index: number;
+  mtu: number;
+  /** Address on the interface (v4), used for binding. */
+  ifaceAddr?: IPAddr;
+  ifaceAddrV6?: IPAddr;
+  /** Address advertised to peers: -public-ip or the interface address. */
+  publicIP?: IPAddr;
+  publicIPv6?: IPAddr;
+}
+
+export interface BackendContext {
+  config: NetworkConfig;
+  extIface: ExternalInterface;
+}
+
+/** First phase: before the lease exists the backend says what goes into it (type, backend data). */
+export interface Backend {
+  readonly type: string;
+  /** Backend data for the lease attrs (undefined for udp, as flannel writes it). */
+  backendData(): unknown;
+  backendV6Data(): unknown;
+  /** Second phase: with the lease held, bring up devices and routes; returns the running network. */
+  start(lease: Lease): Promise<RunningNetwork>;
+}
+
+export interface RunningNetwork {
+  /** MTU for pods (subnet.env FLANNEL_MTU). */
+  readonly mtu: number;
+  /** Applies lease events for other nodes (our own lease is filtered out by the daemon). */
+  handle(events: LeaseEvent[]): Promise<void>;
+  /** Re-adds missing entries and removes stale ones; returns how many repairs it made. */
+  reconcile(leases: Lease[]): Promise<number>;
+  /** Counters and state for status/metrics. */
+  stats(): Record<string, unknown>;
+  /** Tears down what start() created. */
+  close(): Promise<void>;
+}
+
+export type BackendFactory = (ctx: BackendContext) => Promise<Backend>;

@@ -1,0 +1,31 @@
+// Loads the compiled Node-API addon once. Each native concept (engine, netlink socket) has its own
+// typed view of the exports in its own module; this file only finds and loads the binary.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let cached: Record<string, unknown> | undefined;
+
+function packageRoot(): string {
+  // dist/src/native/addon.js -> package root is three levels up from this directory.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('flannelts: cannot find the package root (binding.gyp) above ' + fileURLToPath(import.meta.url));
+}
+
+export function loadAddon(): Record<string, unknown> {
+  if (cached) return cached;
+  const root = packageRoot();
+  const candidates = [join(root, 'build', 'Release', 'flannelts.node'), join(root, 'build', 'Debug', 'flannelts.node')];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new Error(`flannelts: native addon not built (looked for ${candidates.join(', ')}); run "npm install" or "npm run build"`);
+  }
+  const require = createRequire(import.meta.url);
+  cached = require(found) as Record<string, unknown>;
+  return cached;
+}

@@ -1,0 +1,51 @@
+// The subnet.Manager contract (flannel's pkg/subnet): every lease store implements it.
+import type { NetworkConfig } from '../config/types.js';
+import type { IPAddr, IPNet } from '../ip/types.js';
+
+/** What a node advertises in its lease; serialised exactly as flannel's LeaseAttrs JSON. */
+export interface LeaseAttrs {
+  publicIP?: IPAddr;
+  publicIPv6?: IPAddr;
+  backendType: string;
+  /** Backend-specific JSON (vxlan: {VNI, VtepMAC}); absent for udp, as flannel writes it. */
+  backendData?: unknown;
+  backendV6Data?: unknown;
+}
+
+export interface Lease {
+  subnet?: IPNet;
+  ipv6Subnet?: IPNet;
+  attrs: LeaseAttrs;
+  expiration: Date;
+}
+
+export type LeaseEvent = { type: 'added'; lease: Lease } | { type: 'removed'; lease: Lease };
+
+export interface AcquireOptions {
+  /** Subnets from the previous subnet.env: asked for again first, as flannel does. */
+  previousSubnet?: IPNet;
+  previousIPv6Subnet?: IPNet;
+  signal?: AbortSignal;
+}
+
+export interface LeaseWatch {
+  /** Leases that existed when the watch started (including our own). */
+  readonly snapshot: Lease[];
+  /** Stops the watch; no callbacks after it resolves. */
+  close(): Promise<void>;
+}
+
+export interface Manager {
+  /** Human name for logs: "etcd", "file", "kube". */
+  readonly name: string;
+  getNetworkConfig(signal?: AbortSignal): Promise<NetworkConfig>;
+  acquireLease(attrs: LeaseAttrs, opts?: AcquireOptions): Promise<Lease>;
+  /** Extends the lease's TTL; returns the lease with its new expiration. */
+  renewLease(lease: Lease): Promise<Lease>;
+  /**
+   * Lists leases, then delivers changes as events in order. On compaction, reconnect or any doubt the
+   * implementation lists again and emits the difference, so no event is lost.
+   */
+  watchLeases(onEvents: (events: LeaseEvent[]) => void): Promise<LeaseWatch>;
+  close(): Promise<void>;
+}
