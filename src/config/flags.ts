@@ -1,0 +1,327 @@
+// flanneld's command line, parsed the way Go's `flag` package parses it (flannel uses it), plus
+// flannel's SetFlagsFromEnv: every flag not given on the command line may come from FLANNELD_<NAME>.
+//
+// Go flag rules reproduced here: `-name`, `--name`, `-name=value`, `-name value` (not for booleans),
+// booleans take only `-name` or `-name=bool`; parsing stops at `--` or the first non-flag argument;
+// repeated scalar flags keep the last value; list flags (-iface, -iface-regex) append.
+
+export type FlagKind = 'string' | 'bool' | 'int' | 'list';
+
+export interface FlagSpec {
+  readonly name: string;
+  readonly kind: FlagKind;
+  readonly def: string | boolean | number | readonly string[];
+  readonly usage: string;
+  /** Set when the flag is parsed but its feature is not built yet; startup says so. */
+  readonly notImplemented?: 'fatal' | 'warn';
+}
+
+const S = (name: string, def: string, usage: string, notImplemented?: FlagSpec['notImplemented']): FlagSpec => ({ name, kind: 'string', def, usage, notImplemented });
+const B = (name: string, def: boolean, usage: string, notImplemented?: FlagSpec['notImplemented']): FlagSpec => ({ name, kind: 'bool', def, usage, notImplemented });
+const I = (name: string, def: number, usage: string, notImplemented?: FlagSpec['notImplemented']): FlagSpec => ({ name, kind: 'int', def, usage, notImplemented });
+const L = (name: string, usage: string): FlagSpec => ({ name, kind: 'list', def: [], usage });
+
+/** flanneld's flags in flannel's order, then klog's copied flags, then our extensions. */
+export const FLANNELD_FLAGS: readonly FlagSpec[] = [
+  S('etcd-endpoints', 'http://127.0.0.1:4001,http://127.0.0.1:2379', 'a comma-delimited list of etcd endpoints'),
+  S('etcd-prefix', '/coreos.com/network', 'etcd prefix'),
+  S('etcd-keyfile', '', 'SSL key file used to secure etcd communication'),
+  S('etcd-certfile', '', 'SSL certification file used to secure etcd communication'),
+  S('etcd-cafile', '', 'SSL Certificate Authority file used to secure etcd communication'),
+  S('etcd-username', '', 'username for BasicAuth to etcd'),
+  S('etcd-password', '', 'password for BasicAuth to etcd'),
+  L('iface', 'interface to use (IP or name) for inter-host communication. Can be specified multiple times to check each option in order. Returns the first match found.'),
+  L('iface-regex', 'regex expression to match the first interface to use (IP or name) for inter-host communication. Can be specified multiple times to check each regex in order. Returns the first match found. Regexes are checked after specific interfaces specified by the iface option have already been checked.'),
+  S('iface-can-reach', '', "detect interface to use (IP or name) for inter-host communication based on which will be used for provided IP. This is exactly the interface to use of command 'ip route get <ip-address>'"),
+  S('subnet-file', '/run/flannel/subnet.env', 'filename where env variables (subnet, MTU, ... ) will be written to'),
+  S('public-ip', '', 'IP accessible by other nodes for inter-host communication'),
+  S('public-ipv6', '', 'IPv6 accessible by other nodes for inter-host communication'),
+  I('subnet-lease-renew-margin', 60, 'subnet lease renewal margin, in minutes, ranging from 1 to 1439'),
+  B('ip-masq', false, 'setup IP masquerade rule for traffic destined outside of overlay network', 'warn'),
+  B('kube-subnet-mgr', false, 'contact the Kubernetes API for subnet assignment instead of etcd.', 'fatal'),
+  S('kube-api-url', '', 'Kubernetes API server URL. Does not need to be specified if flannel is running in a pod.', 'warn'),
+  S('kube-annotation-prefix', 'flannel.alpha.coreos.com', 'Kubernetes annotation prefix. Can contain single slash "/", otherwise it will be appended at the end.', 'warn'),
+  S('kubeconfig-file', '', 'kubeconfig file location. Does not need to be specified if flannel is running in a pod.', 'warn'),
+  B('version', false, 'print version and exit'),
+  S('healthz-ip', '0.0.0.0', 'the IP address for healthz server to listen'),
+  I('healthz-port', 0, 'the port for healthz server to listen(0 to disable)'),
+  I('iptables-resync', 5, 'resync period for iptables rules, in seconds', 'warn'),
+  B('iptables-forward-rules', true, 'add default accept rules to FORWARD chain in iptables', 'warn'),
+  S('net-config-path', '/etc/kube-flannel/net-conf.json', 'path to the network configuration file', 'warn'),
+  B('set-node-network-unavailable', true, 'set NodeNetworkUnavailable after ready', 'warn'),
+  // klog flags flannel copies onto its own flag set.
+  I('v', 0, 'number for the log level verbosity'),
+  S('vmodule', '', 'comma-separated list of pattern=N settings for file-filtered logging', 'warn'),
+  S('log_backtrace_at', '', 'when logging hits line file:N, emit a stack trace', 'warn'),
+  // flannelts extensions.
+  S('subnet-store-dir', '', 'flannelts: use the embedded file lease store in this directory instead of etcd (one-host labs)'),
+  S('log-format', 'text', 'flannelts: log format, "text" (klog lines) or "json"'),
+];
+
+export type FlagValue = string | boolean | number | string[];
+
+export interface ParsedFlags {
+  /** Every flag's value: explicit flag > FLANNELD_* env > default. */
+  values: Map<string, FlagValue>;
+  /** Names given on the command line or through the environment. */
+  set: Set<string>;
+  /** Where each set value came from, for the startup log. */
+  source: Map<string, 'flag' | 'env'>;
+  help: boolean;
+}
+
+/** A command-line error: flanneld prints it on one line and exits with status 2, as Go's flag does. */
+export class FlagError extends Error {
+  readonly exitCode = 2;
+}
+
+/** Go's strconv.ParseBool. */
+export function parseGoBool(s: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(s)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(s)) return false;
+  return undefined;
+}
+
+/** Go's strconv.ParseInt(s, 0, 64) as flag.Int uses it: decimal, 0x, 0o, 0b, leading 0 octal, underscores. */
+export function parseGoInt(s: string): number | undefined {
+  const m = /^([+-]?)(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0[0-7_]*|[1-9][0-9_]*)$/.exec(s);
+  if (!m) return undefined;
+  const digits = (m[2] ?? '').replace(/_/g, '');
+  // BigInt understands 0x/0o/0b and decimal; Go also reads a bare leading 0 as octal.
+  const magnitude = /^0[0-7]+$/.test(digits) ? BigInt('0o' + digits.slice(1)) : BigInt(digits);
+  const v = m[1] === '-' ? -magnitude : magnitude;
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) return undefined;
+  return Number(v);
+}
+
+function envName(flag: string): string {
+  return 'FLANNELD_' + flag.toUpperCase().replace(/-/g, '_');
+}
+
+function convert(spec: FlagSpec, raw: string, origin: string): string | boolean | number {
+  switch (spec.kind) {
+    case 'bool': {
+      const b = parseGoBool(raw);
+      if (b === undefined) throw new FlagError(`invalid boolean value "${raw}" for ${origin}: use true or false`);
+      return b;
+    }
+    case 'int': {
+      const n = parseGoInt(raw);
+      if (n === undefined) throw new FlagError(`invalid integer value "${raw}" for ${origin}: use a whole number`);
+      return n;
+    }
+    default:
+      return raw;
+  }
+}
+
+/**
+ * Parses argv (without node and script) and the environment. Throws FlagError on unknown flags,
+ * missing values, bad values and stray arguments.
+ */
+export function parseFlags(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  specs: readonly FlagSpec[] = FLANNELD_FLAGS,
+): ParsedFlags {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const values = new Map<string, FlagValue>(specs.map((s) => [s.name, Array.isArray(s.def) ? [...s.def] : (s.def as FlagValue)]));
+  const set = new Set<string>();
+  const source = new Map<string, 'flag' | 'env'>();
+  let help = false;
+
+  const assign = (spec: FlagSpec, v: string | boolean | number, origin: 'flag' | 'env'): void => {
+    if (spec.kind === 'list') {
+      const prev = set.has(spec.name) ? (values.get(spec.name) as string[]) : [];
+      values.set(spec.name, [...prev, String(v)]);
+    } else {
+      values.set(spec.name, v);
+    }
+    set.add(spec.name);
+    source.set(spec.name, origin);
+  };
+
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (arg.length < 2 || arg[0] !== '-') break; // first non-flag argument ends flag parsing
+    let body = arg.slice(arg[1] === '-' ? 2 : 1);
+    if (body === '' || body[0] === '-' || body[0] === '=') throw new FlagError(`bad flag syntax: ${arg}`);
+    let inline: string | undefined;
+    const eq = body.indexOf('=');
+    if (eq >= 0) {
+      inline = body.slice(eq + 1);
+      body = body.slice(0, eq);
+    }
+    if (body === 'help' || body === 'h') {
+      help = true;
+      continue;
+    }
+    const spec = byName.get(body);
+    if (!spec) throw new FlagError(`flag provided but not defined: -${body}`);
+    const origin = `flag -${spec.name}`;
+    if (spec.kind === 'bool') {
+      assign(spec, inline === undefined ? true : convert(spec, inline, origin), 'flag');
+      continue;
+    }
+    let raw = inline;
+    if (raw === undefined) {
+      if (i + 1 >= argv.length) throw new FlagError(`flag needs an argument: -${spec.name}`);
+      raw = argv[++i] ?? '';
+    }
+    assign(spec, convert(spec, raw, origin), 'flag');
+  }
+  if (i < argv.length) {
+    throw new FlagError(`unexpected argument "${argv[i]}": flanneld takes only flags (did you mean -${argv[i]}?)`);
+  }
+
+  // flannel's SetFlagsFromEnv: only flags not already set on the command line.
+  for (const spec of specs) {
+    if (set.has(spec.name)) continue;
+    const raw = env[envName(spec.name)];
+    if (raw === undefined) continue;
+    const origin = `environment variable ${envName(spec.name)}`;
+    if (spec.kind === 'list') {
+      // A list from one environment variable: comma-separated, in order.
+      for (const part of raw.split(',').map((p) => p.trim()).filter((p) => p !== '')) assign(spec, part, 'env');
+    } else {
+      assign(spec, convert(spec, raw, origin), 'env');
+    }
+  }
+  return { values, set, source, help };
+}
+
+/** Go flag.PrintDefaults-style help. */
+export function formatHelp(prog: string, specs: readonly FlagSpec[] = FLANNELD_FLAGS): string {
+  const lines = [`Usage: ${prog} [OPTION]...`];
+  for (const s of specs) {
+    const typeName = s.kind === 'bool' ? '' : s.kind === 'int' ? ' int' : ' string';
+    lines.push(`  -${s.name}${typeName}`);
+    let def = '';
+    if (s.kind === 'string' && s.def !== '') def = ` (default "${String(s.def)}")`;
+    if (s.kind === 'int' && s.def !== 0) def = ` (default ${String(s.def)})`;
+    if (s.kind === 'bool' && s.def === true) def = ' (default true)';
+    const env = ` [env ${envName(s.name)}]`;
+    lines.push(`    \t${s.usage}${def}${env}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The typed view of flanneld's options the daemon works with. */
+export interface FlanneldOptions {
+  etcdEndpoints: string[];
+  etcdPrefix: string;
+  etcdKeyfile: string;
+  etcdCertfile: string;
+  etcdCAFile: string;
+  etcdUsername: string;
+  etcdPassword: string;
+  iface: string[];
+  ifaceRegex: string[];
+  ifaceCanReach: string;
+  subnetFile: string;
+  publicIP: string;
+  publicIPv6: string;
+  subnetLeaseRenewMargin: number;
+  ipMasq: boolean;
+  kubeSubnetMgr: boolean;
+  kubeApiUrl: string;
+  kubeAnnotationPrefix: string;
+  kubeConfigFile: string;
+  version: boolean;
+  healthzIP: string;
+  healthzPort: number;
+  iptablesResync: number;
+  iptablesForwardRules: boolean;
+  netConfigPath: string;
+  setNodeNetworkUnavailable: boolean;
+  verbosity: number;
+  subnetStoreDir: string;
+  logFormat: 'text' | 'json';
+}
+
+/** Turns parsed flags into options and applies flanneld's range checks (each a one-line error). */
+export function toOptions(p: ParsedFlags): FlanneldOptions {
+  const str = (n: string): string => String(p.values.get(n) ?? '');
+  const num = (n: string): number => Number(p.values.get(n) ?? 0);
+  const bool = (n: string): boolean => p.values.get(n) === true;
+  const list = (n: string): string[] => [...((p.values.get(n) as string[] | undefined) ?? [])];
+
+  const margin = num('subnet-lease-renew-margin');
+  if (margin <= 0 || margin >= 24 * 60) {
+    throw new FlagError(`invalid -subnet-lease-renew-margin ${margin}: must be between 1 and 1439 minutes`);
+  }
+  const port = num('healthz-port');
+  if (port < 0 || port > 65535) throw new FlagError(`invalid -healthz-port ${port}: must be 0 (off) to 65535`);
+  const resync = num('iptables-resync');
+  if (resync <= 0) throw new FlagError(`invalid -iptables-resync ${resync}: must be at least 1 second`);
+  const v = num('v');
+  if (v < 0) throw new FlagError(`invalid -v ${v}: verbosity must be 0 or more`);
+  const logFormat = str('log-format');
+  if (logFormat !== 'text' && logFormat !== 'json') {
+    throw new FlagError(`invalid -log-format "${logFormat}": use "text" or "json"`);
+  }
+  for (const re of list('iface-regex')) {
+    try {
+      new RegExp(re);
+    } catch (e) {
+      throw new FlagError(`invalid -iface-regex "${re}": ${(e as Error).message}`);
+    }
+  }
+  const endpoints = str('etcd-endpoints').split(',').map((e) => e.trim()).filter((e) => e !== '');
+  if (endpoints.length === 0 && str('subnet-store-dir') === '' && !bool('kube-subnet-mgr')) {
+    throw new FlagError('invalid -etcd-endpoints "": give at least one endpoint, e.g. http://127.0.0.1:2379');
+  }
+  return {
+    etcdEndpoints: endpoints,
+    etcdPrefix: str('etcd-prefix'),
+    etcdKeyfile: str('etcd-keyfile'),
+    etcdCertfile: str('etcd-certfile'),
+    etcdCAFile: str('etcd-cafile'),
+    etcdUsername: str('etcd-username'),
+    etcdPassword: str('etcd-password'),
+    iface: list('iface'),
+    ifaceRegex: list('iface-regex'),
+    ifaceCanReach: str('iface-can-reach'),
+    subnetFile: str('subnet-file'),
+    publicIP: str('public-ip'),
+    publicIPv6: str('public-ipv6'),
+    subnetLeaseRenewMargin: margin,
+    ipMasq: bool('ip-masq'),
+    kubeSubnetMgr: bool('kube-subnet-mgr'),
+    kubeApiUrl: str('kube-api-url'),
+    kubeAnnotationPrefix: str('kube-annotation-prefix'),
+    kubeConfigFile: str('kubeconfig-file'),
+    version: bool('version'),
+    healthzIP: str('healthz-ip'),
+    healthzPort: port,
+    iptablesResync: resync,
+    iptablesForwardRules: bool('iptables-forward-rules'),
+    netConfigPath: str('net-config-path'),
+    setNodeNetworkUnavailable: bool('set-node-network-unavailable'),
+    verbosity: v,
+    subnetStoreDir: str('subnet-store-dir'),
+    logFormat,
+  };
+}
+
+/**
+ * Flags whose feature is not built yet and whose value asks for it. 'fatal' ones must stop the daemon
+ * (running with another lease store would be wrong); 'warn' ones are announced at startup.
+ */
+export function unimplementedInUse(p: ParsedFlags, specs: readonly FlagSpec[] = FLANNELD_FLAGS): { fatal: string[]; warn: string[] } {
+  const fatal: string[] = [];
+  const warn: string[] = [];
+  for (const s of specs) {
+    if (!s.notImplemented) continue;
+    const v = p.values.get(s.name);
+    const active = s.kind === 'bool' ? v === true : p.set.has(s.name);
+    if (!active) continue;
+    (s.notImplemented === 'fatal' ? fatal : warn).push(`-${s.name}`);
+  }
+  return { fatal, warn };
+}

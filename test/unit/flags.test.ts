@@ -1,0 +1,125 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FlagError, formatHelp, parseFlags, parseGoBool, parseGoInt, toOptions, unimplementedInUse, FLANNELD_FLAGS } from '../../src/config/flags.js';
+
+const opts = (argv: string[], env: NodeJS.ProcessEnv = {}) => toOptions(parseFlags(argv, env));
+
+test('defaults match flanneld', () => {
+  const o = opts([]);
+  assert.deepEqual(o.etcdEndpoints, ['http://127.0.0.1:4001', 'http://127.0.0.1:2379']);
+  assert.equal(o.etcdPrefix, '/coreos.com/network');
+  assert.equal(o.subnetFile, '/run/flannel/subnet.env');
+  assert.equal(o.subnetLeaseRenewMargin, 60);
+  assert.equal(o.ipMasq, false);
+  assert.equal(o.healthzIP, '0.0.0.0');
+  assert.equal(o.healthzPort, 0);
+  assert.equal(o.iptablesResync, 5);
+  assert.equal(o.iptablesForwardRules, true);
+  assert.equal(o.setNodeNetworkUnavailable, true);
+  assert.equal(o.kubeAnnotationPrefix, 'flannel.alpha.coreos.com');
+  assert.equal(o.netConfigPath, '/etc/kube-flannel/net-conf.json');
+  assert.deepEqual(o.iface, []);
+});
+
+test('every Go flag syntax is accepted', () => {
+  for (const argv of [['-iface=eth0'], ['-iface', 'eth0'], ['--iface=eth0'], ['--iface', 'eth0']]) {
+    assert.deepEqual(opts(argv).iface, ['eth0'], argv.join(' '));
+  }
+  assert.equal(opts(['-ip-masq']).ipMasq, true);
+  assert.equal(opts(['--ip-masq']).ipMasq, true);
+  assert.equal(opts(['-ip-masq=false']).ipMasq, false);
+  assert.equal(opts(['-ip-masq=0']).ipMasq, false);
+  assert.equal(opts(['-iptables-forward-rules=false']).iptablesForwardRules, false);
+  assert.equal(opts(['-v', '3']).verbosity, 3);
+  assert.equal(opts(['-v=0x4']).verbosity, 4);
+  assert.equal(opts(['-healthz-port=010']).healthzPort, 8, 'Go reads a leading 0 as octal');
+});
+
+test('list flags append; scalar flags keep the last value', () => {
+  const o = opts(['-iface', 'eth0', '-iface=198.18.0.11', '-iface-regex', '^en', '-public-ip=198.18.0.1', '-public-ip=198.18.0.2']);
+  assert.deepEqual(o.iface, ['eth0', '198.18.0.11']);
+  assert.deepEqual(o.ifaceRegex, ['^en']);
+  assert.equal(o.publicIP, '198.18.0.2');
+});
+
+test('FLANNELD_* environment fills flags not given on the command line; the flag wins', () => {
+  const env = {
+    FLANNELD_IFACE: 'eth1,eth2',
+    FLANNELD_IP_MASQ: 'true',
+    FLANNELD_ETCD_ENDPOINTS: 'http://127.0.0.1:23790',
+    FLANNELD_SUBNET_LEASE_RENEW_MARGIN: '30',
+    FLANNELD_PUBLIC_IP: '198.18.0.9',
+  };
+  const o = opts(['-public-ip=198.18.0.10'], env);
+  assert.deepEqual(o.iface, ['eth1', 'eth2']);
+  assert.equal(o.ipMasq, true);
+  assert.deepEqual(o.etcdEndpoints, ['http://127.0.0.1:23790']);
+  assert.equal(o.subnetLeaseRenewMargin, 30);
+  assert.equal(o.publicIP, '198.18.0.10');
+  const p = parseFlags(['-public-ip=198.18.0.10'], env);
+  assert.equal(p.source.get('public-ip'), 'flag');
+  assert.equal(p.source.get('ip-masq'), 'env');
+});
+
+test('errors are one line, name the flag and carry exit code 2', () => {
+  const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['-no-such-flag'], {}, /flag provided but not defined: -no-such-flag/],
+    [['-iface'], {}, /flag needs an argument: -iface/],
+    [['-ip-masq=maybe'], {}, /invalid boolean value "maybe" for flag -ip-masq/],
+    [['-healthz-port=abc'], {}, /invalid integer value "abc" for flag -healthz-port/],
+    [['-healthz-port=70000'], {}, /-healthz-port 70000/],
+    [['-subnet-lease-renew-margin=0'], {}, /between 1 and 1439/],
+    [['-subnet-lease-renew-margin=1440'], {}, /between 1 and 1439/],
+    [['-iface-regex=(['], {}, /invalid -iface-regex/],
+    [['eth0'], {}, /unexpected argument "eth0"/],
+    [['---iface=x'], {}, /bad flag syntax/],
+    [[], { FLANNELD_IP_MASQ: 'yes please' }, /environment variable FLANNELD_IP_MASQ/],
+    [['-log-format=xml'], {}, /-log-format "xml"/],
+  ];
+  for (const [argv, env, re] of cases) {
+    assert.throws(
+      () => opts(argv, env),
+      (e: unknown) => e instanceof FlagError && e.exitCode === 2 && re.test(e.message) && !e.message.includes('\n'),
+      argv.join(' '),
+    );
+  }
+});
+
+test('a bare boolean does not swallow the next argument (Go semantics)', () => {
+  assert.throws(() => opts(['-ip-masq', 'false']), /unexpected argument "false"/);
+});
+
+test('"--" ends flag parsing', () => {
+  assert.throws(() => opts(['-ip-masq', '--', '-iface=x']), /unexpected argument "-iface=x"/);
+});
+
+test('--help lists every flag with its default and env variable', () => {
+  const help = formatHelp('flanneld');
+  for (const f of FLANNELD_FLAGS) assert.ok(help.includes(`  -${f.name}`), f.name);
+  assert.match(help, /-etcd-prefix string\n\s+\tetcd prefix \(default "\/coreos.com\/network"\) \[env FLANNELD_ETCD_PREFIX\]/);
+  assert.match(help, /-iptables-forward-rules\n.*\(default true\)/);
+  assert.ok(parseFlags(['--help']).help);
+  assert.ok(parseFlags(['-h']).help);
+});
+
+test('Go ParseBool and ParseInt edge cases', () => {
+  assert.equal(parseGoBool('T'), true);
+  assert.equal(parseGoBool('False'), false);
+  assert.equal(parseGoBool('yes'), undefined);
+  assert.equal(parseGoInt('-12'), -12);
+  assert.equal(parseGoInt('1_000'), 1000);
+  assert.equal(parseGoInt('0b101'), 5);
+  assert.equal(parseGoInt('0o17'), 15);
+  assert.equal(parseGoInt('1e3'), undefined);
+  assert.equal(parseGoInt(''), undefined);
+  assert.equal(parseGoInt('99999999999999999999'), undefined);
+});
+
+test('flags parsed but not implemented are reported', () => {
+  const u = unimplementedInUse(parseFlags(['-kube-subnet-mgr', '-ip-masq']));
+  assert.deepEqual(u.fatal, ['-kube-subnet-mgr']);
+  assert.ok(u.warn.includes('-ip-masq'));
+  const none = unimplementedInUse(parseFlags(['-iptables-forward-rules=false']));
+  assert.deepEqual(none.fatal, []);
+  assert.ok(!none.warn.includes('-iptables-forward-rules'));
+});
