@@ -60,18 +60,8 @@ function describe(view: SystemView, link: LinkView, opts: IfaceOptions, preferre
   const ifaceAddrV6 = pick(v6);
   if (opts.enableIPv4 && !ifaceAddr) throw new IfaceError(`interface ${link.name} has no IPv4 address`);
   if (opts.enableIPv6 && !ifaceAddrV6) throw new IfaceError(`interface ${link.name} has no global IPv6 address`);
-  let publicIP: IPAddr | undefined = ifaceAddr;
-  if (opts.publicIP !== '') {
-    const p = parseIP(opts.publicIP);
-    if (!p || p.family !== 4) throw new IfaceError(`invalid -public-ip "${opts.publicIP}": not an IPv4 address`);
-    publicIP = p;
-  }
-  let publicIPv6: IPAddr | undefined = ifaceAddrV6;
-  if (opts.publicIPv6 !== '') {
-    const p = parseIP(opts.publicIPv6);
-    if (!p || p.family !== 6) throw new IfaceError(`invalid -public-ipv6 "${opts.publicIPv6}": not an IPv6 address`);
-    publicIPv6 = p;
-  }
+  const publicIP = parsePublic(opts.publicIP, 4) ?? ifaceAddr;
+  const publicIPv6 = parsePublic(opts.publicIPv6, 6) ?? ifaceAddrV6;
   return {
     name: link.name,
     index: link.index,
@@ -81,6 +71,16 @@ function describe(view: SystemView, link: LinkView, opts: IfaceOptions, preferre
     publicIP: opts.enableIPv4 ? publicIP : undefined,
     publicIPv6: opts.enableIPv6 ? publicIPv6 : undefined,
   };
+}
+
+/** -public-ip/-public-ipv6 as an address of the right family; undefined when not given. */
+function parsePublic(text: string, family: 4 | 6): IPAddr | undefined {
+  if (text === '') return undefined;
+  const p = parseIP(text);
+  if (!p || p.family !== family) {
+    throw new IfaceError(`invalid -public-ip${family === 6 ? 'v6' : ''} "${text}": not an IPv${family} address`);
+  }
+  return p;
 }
 
 function byNameOrIP(view: SystemView, spec: string, opts: IfaceOptions): ExternalInterface {
@@ -117,6 +117,9 @@ function byIndex(view: SystemView, index: number | undefined, what: string, opts
 }
 
 export function selectExternalInterface(view: SystemView, opts: IfaceOptions, note: Note = () => {}): ExternalInterface {
+  // A malformed -public-ip is a configuration error, not a reason to try the next interface.
+  parsePublic(opts.publicIP, 4);
+  parsePublic(opts.publicIPv6, 6);
   const family: 4 | 6 = opts.enableIPv4 ? 4 : 6;
   if (opts.iface.length === 0 && opts.ifaceRegex.length === 0 && opts.ifaceCanReach === '') {
     // With -public-ip alone flannel uses the interface holding that address; a NATed public IP is

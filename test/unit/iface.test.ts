@@ -87,5 +87,7 @@ test('-public-ip alone selects the interface holding it, or falls back to the de
 test('IPv6: a global address is required; link-local is ignored', () => {
   const e = pick(view(), { iface: ['eth0'], enableIPv6: true });
   assert.equal(formatIP(e.publicIPv6!), '2001:db8::11');
-  assert.throws(() => pick(view(), { iface: ['ens5'], enableIPv6: true }), /Could not find|no global IPv6/);
+  const notes: string[] = [];
+  assert.throws(() => selectExternalInterface(view(), { ...base, iface: ['ens5'], enableIPv6: true }, (m) => notes.push(m)), /matches the interfaces/);
+  assert.match(notes[0]!, /ens5 has no global IPv6 address/);
 });

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// flannelctl: run, debug and benchmark Flannel backends. `lab` is the main job.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { Lab, formatLabReport, labDown } from '../lab/lab.js';
+import { VERSION } from '../version.js';
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number >= 1');
+  return n;
+}
+
+function requireRoot(what: string): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    process.stderr.write(`flannelctl ${what}: needs root (network namespaces and TUN devices); run it with sudo\n`);
+    process.exit(1);
+  }
+}
+
+async function runLab(o: { nodes: number; backend: string; ipv6: boolean; keep: boolean; timeout: number; flanneld?: string }): Promise<number> {
+  requireRoot('lab');
+  const lab = new Lab({
+    nodes: o.nodes,
+    backend: o.backend,
+    ipv6: o.ipv6,
+    startTimeoutSec: o.timeout,
+    flanneld: o.flanneld ? [o.flanneld] : undefined,
+    log: (l) => process.stdout.write(l + '\n'),
+  });
+  let tearingDown = false;
+  const teardown = async (code: number): Promise<never> => {
+    if (!tearingDown) {
+      tearingDown = true;
+      process.stdout.write('\ntearing down the lab...\n');
+      await lab.down();
+    }
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void teardown(130));
+  process.once('SIGTERM', () => void teardown(143));
+  try {
+    process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}, prefix ${lab.set.prefix}\n`);
+    await lab.up();
+    const results = await lab.checkAllPairs();
+    process.stdout.write('\n' + formatLabReport(lab, results) + '\n');
+    const failed = results.some((r) => !r.ok);
+    if (failed) {
+      for (const n of lab.nodes) process.stdout.write(`\n--- ${n.name} flanneld log (last lines) ---\n${lab.daemonLog(n, 15)}\n`);
+    }
+    if (o.keep) {
+      const state = lab.saveState();
+      process.stdout.write(`\nlab kept running (state in ${state}).\n`);
+      for (const n of lab.nodes) process.stdout.write(`  sudo ip netns exec ${n.pod.name} ping ${lab.nodes.find((m) => m !== n)?.podIP ?? n.podIP}\n`);
+      process.stdout.write('remove it with: sudo npx flannelctl lab down\n');
+      return failed ? 1 : 0;
+    }
+    await lab.down();
+    return failed ? 1 : 0;
+  } catch (e) {
+    process.stderr.write(`flannelctl lab: ${(e as Error).message}\n`);
+    if (!tearingDown) await lab.down();
+    return 1;
+  }
+}
+
+const program = new Command();
+program.name('flannelctl').description('Run, debug and benchmark Flannel backends').version(VERSION);
+
+const lab = program
+  .command('lab')
+  .description('build a multi-node overlay in network namespaces on this host and check pod-to-pod connectivity')
+  .addOption(new Option('-n, --nodes <n>', 'number of nodes').argParser(positiveInt).default(3))
+  .addOption(new Option('-b, --backend <type>', 'flannel backend').choices(['udp']).default('udp'))
+  .option('--ipv6', 'dual-stack: also IPv6 underlay and overlay (2001:db8::/32)', false)
+  .option('--keep', 'leave the lab running; remove it later with `flannelctl lab down`', false)
+  .addOption(new Option('--timeout <seconds>', 'seconds to wait for every node to get its lease').argParser(positiveInt).default(30))
+  .option('--flanneld <path>', 'run this flanneld-compatible binary instead of ours')
+  .action(async (o: { nodes: number; backend: string; ipv6: boolean; keep: boolean; timeout: number; flanneld?: string }) => {
+    process.exitCode = await runLab(o);
+  });
+
+lab
+  .command('down')
+  .description('remove labs left running with --keep')
+  .argument('[prefix]', 'only the lab with this prefix')
+  .action(async (prefix?: string) => {
+    requireRoot('lab down');
+    const removed = await labDown(prefix);
+    process.stdout.write(removed.length ? `removed ${removed.join(', ')}\n` : 'no kept lab found\n');
+  });
+
+await program.parseAsync(process.argv);

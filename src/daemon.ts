@@ -1,0 +1,234 @@
+// The control loop: config -> interface -> backend -> lease -> subnet.env -> watch + renew + reconcile.
+// It reconciles rather than only reacts: a periodic pass hands the backend the full lease set so a
+// missed event or a restart leaves no stale or missing state. Dependencies are injected so the loop is
+// tested with in-memory doubles.
+import type { Backend, ExternalInterface, RunningNetwork } from './backend/types.js';
+import type { BackendRegistry } from './backend/registry.js';
+import type { NetworkConfig } from './config/types.js';
+import { formatCIDR, formatIP, netEqual, type IPNet } from './ip/index.js';
+import { log } from './log.js';
+import type { Lease, LeaseEvent, LeaseWatch, Manager } from './subnet/types.js';
+
+export interface SubnetFileData {
+  network?: IPNet;
+  subnet?: IPNet;
+  ipv6Network?: IPNet;
+  ipv6Subnet?: IPNet;
+  mtu: number;
+  ipMasq: boolean;
+}
+
+export interface SubnetFileIO {
+  readPrevious(path: string): { subnet?: IPNet; ipv6Subnet?: IPNet };
+  write(path: string, data: SubnetFileData): void;
+}
+
+export interface DaemonOptions {
+  subnetFile: string;
+  ipMasq: boolean;
+  /** Minutes before expiry to renew (flannel's -subnet-lease-renew-margin). */
+  renewMarginMinutes: number;
+  /** Seconds between reconcile passes (flannel's route check interval is 10 s). */
+  reconcileSeconds?: number;
+  /** Seconds between attempts to fetch the network config (flannel retries every second). */
+  configRetrySeconds?: number;
+}
+
+export interface DaemonDeps {
+  manager: Manager;
+  backends: BackendRegistry;
+  /** Picks the external interface once the config (families) is known. */
+  selectInterface(config: NetworkConfig): ExternalInterface;
+  subnetFileIO: SubnetFileIO;
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+
+export function leaseKey(l: Lease): string {
+  return `${l.subnet ? formatCIDR(l.subnet) : '-'}&${l.ipv6Subnet ? formatCIDR(l.ipv6Subnet) : '-'}`;
+}
+
+function sameSubnets(a: Lease, b: Lease): boolean {
+  const eq = (x?: IPNet, y?: IPNet): boolean => (x === undefined ? y === undefined : y !== undefined && netEqual(x, y));
+  return eq(a.subnet, b.subnet) && eq(a.ipv6Subnet, b.ipv6Subnet);
+}
+
+export class Daemon {
+  config?: NetworkConfig;
+  extIface?: ExternalInterface;
+  lease?: Lease;
+  network?: RunningNetwork;
+  /** Leases of other nodes, as last seen (snapshot + events). */
+  readonly peers = new Map<string, Lease>();
+  counters = { leaseEvents: 0, renewals: 0, renewErrors: 0, reconcileRepairs: 0, reconcileErrors: 0 };
+
+  private readonly abort = new AbortController();
+  private watch?: LeaseWatch;
+  private renewTimer?: NodeJS.Timeout;
+  private reconcileTimer?: NodeJS.Timeout;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly deps: DaemonDeps,
+    private readonly opts: DaemonOptions,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  /** Runs until the lease and backend are up and subnet.env is written; the loops keep going after. */
+  async start(): Promise<void> {
+    const { manager } = this.deps;
+    const config = await this.fetchConfig();
+    if (!config) return;
+    this.config = config;
+    log.info(`Found network config - Backend type: ${config.backend.type}`);
+
+    const ext = this.deps.selectInterface(config);
+    this.extIface = ext;
+    log.info(`Using interface with name ${ext.name} and address ${ext.ifaceAddr ? formatIP(ext.ifaceAddr) : ext.ifaceAddrV6 ? formatIP(ext.ifaceAddrV6) : '<none>'}`);
+    if (ext.publicIP) log.info(`Using ${formatIP(ext.publicIP)} as external address`);
+    if (ext.publicIPv6) log.info(`Using ${formatIP(ext.publicIPv6)} as external IPv6 address`);
+
+    const backend: Backend = await this.deps.backends.create(config.backend.type, { config, extIface: ext });
+    const prev = this.deps.subnetFileIO.readPrevious(this.opts.subnetFile);
+    const lease = await manager.acquireLease(
+      {
+        publicIP: ext.publicIP,
+        publicIPv6: ext.publicIPv6,
+        backendType: backend.type,
+        backendData: backend.backendData(),
+        backendV6Data: backend.backendV6Data(),
+      },
+      { previousSubnet: prev.subnet, previousIPv6Subnet: prev.ipv6Subnet, signal: this.signal },
+    );
+    this.lease = lease;
+    log.info(
+      `Allocated lease (ip: ${lease.subnet ? formatCIDR(lease.subnet) : '0.0.0.0/0'} ipv6: ${lease.ipv6Subnet ? formatCIDR(lease.ipv6Subnet) : '::/0'}) to current node (${ext.publicIP ? formatIP(ext.publicIP) : ext.publicIPv6 ? formatIP(ext.publicIPv6) : '?'})`,
+    );
+
+    const network = await backend.start(lease);
+    this.network = network;
+
+    // Watch before writing subnet.env so pods never start on a node that does not know its peers yet.
+    this.watch = await manager.watchLeases((events) => this.enqueue(() => this.applyEvents(events)));
+    await this.enqueue(() => this.applyEvents(this.watch!.snapshot.map((l) => ({ type: 'added', lease: l }) as LeaseEvent)));
+
+    this.deps.subnetFileIO.write(this.opts.subnetFile, {
+      network: config.enableIPv4 ? config.network : undefined,
+      subnet: lease.subnet,
+      ipv6Network: config.enableIPv6 ? config.ipv6Network : undefined,
+      ipv6Subnet: lease.ipv6Subnet,
+      mtu: network.mtu,
+      ipMasq: this.opts.ipMasq,
+    });
+    log.info(`Wrote subnet file to ${this.opts.subnetFile}`);
+    log.info('Running backend.');
+    this.scheduleRenew();
+    this.scheduleReconcile();
+  }
+
+  private async fetchConfig(): Promise<NetworkConfig | undefined> {
+    const retryMs = (this.opts.configRetrySeconds ?? 1) * 1000;
+    while (!this.signal.aborted) {
+      try {
+        return await this.deps.manager.getNetworkConfig(this.signal);
+      } catch (e) {
+        log.error(`Couldn't fetch network config: ${(e as Error).message}`);
+      }
+      await sleep(retryMs, this.signal);
+    }
+    return undefined;
+  }
+
+  /** Serialises event handling and reconcile passes: the backend sees one change at a time. */
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(task, task);
+    this.queue = next.catch((e: unknown) => log.error(`lease event handling failed: ${(e as Error).message}`));
+    return this.queue;
+  }
+
+  private async applyEvents(events: LeaseEvent[]): Promise<void> {
+    const own = this.lease;
+    const relevant: LeaseEvent[] = [];
+    for (const ev of events) {
+      if (own && sameSubnets(ev.lease, own)) {
+        if (ev.type === 'removed') log.warning(`our own lease ${leaseKey(own)} was removed from the store; it is renewed at the next renewal`);
+        continue;
+      }
+      this.counters.leaseEvents++;
+      const key = leaseKey(ev.lease);
+      if (ev.type === 'added') this.peers.set(key, ev.lease);
+      else this.peers.delete(key);
+      log.info(`Lease ${ev.type === 'added' ? 'added' : 'removed'}: ${key} via ${ev.lease.attrs.publicIP ? formatIP(ev.lease.attrs.publicIP) : ev.lease.attrs.publicIPv6 ? formatIP(ev.lease.attrs.publicIPv6) : '?'}`);
+      relevant.push(ev);
+    }
+    if (relevant.length > 0 && this.network) await this.network.handle(relevant);
+  }
+
+  private scheduleRenew(): void {
+    const lease = this.lease;
+    if (!lease || this.signal.aborted) return;
+    const marginMs = this.opts.renewMarginMinutes * 60_000;
+    const delay = Math.max(0, lease.expiration.getTime() - Date.now() - marginMs);
+    // setTimeout cannot wait longer than ~24.8 days; leases are 24 h, so this only guards odd clocks.
+    this.renewTimer = setTimeout(() => void this.renew(), Math.min(delay, 2 ** 31 - 1));
+    this.renewTimer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    if (!this.lease || this.signal.aborted) return;
+    try {
+      this.lease = await this.deps.manager.renewLease(this.lease);
+      this.counters.renewals++;
+      log.info(`Lease renewed, new expiration: ${this.lease.expiration.toISOString()}`);
+      this.scheduleRenew();
+    } catch (e) {
+      this.counters.renewErrors++;
+      log.error(`Error renewing lease (trying again in 1 min): ${(e as Error).message}`);
+      this.renewTimer = setTimeout(() => void this.renew(), 60_000);
+      this.renewTimer.unref();
+    }
+  }
+
+  private scheduleReconcile(): void {
+    const ms = (this.opts.reconcileSeconds ?? 10) * 1000;
+    this.reconcileTimer = setInterval(() => void this.reconcileNow(), ms);
+    this.reconcileTimer.unref();
+  }
+
+  /** One reconcile pass over the current peer set; returns the number of repairs. */
+  async reconcileNow(): Promise<number> {
+    let repairs = 0;
+    await this.enqueue(async () => {
+      if (!this.network) return;
+      try {
+        repairs = await this.network.reconcile([...this.peers.values()]);
+        if (repairs > 0) {
+          this.counters.reconcileRepairs += repairs;
+          log.info(`Reconcile repaired ${repairs} entries`);
+        }
+      } catch (e) {
+        this.counters.reconcileErrors++;
+        log.error(`Reconcile failed: ${(e as Error).message}`);
+      }
+    });
+    return repairs;
+  }
+
+  /** Stops loops and the backend; the lease is kept (it expires by TTL or is reused on restart). */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    await this.watch?.close().catch(() => {});
+    await this.queue;
+    await this.network?.close();
+    await this.deps.manager.close().catch(() => {});
+  }
+}
