@@ -7,20 +7,12 @@ import type { BackendRegistry } from './backend/registry.js';
 import type { NetworkConfig } from './config/types.js';
 import { formatCIDR, formatIP, netEqual, type IPNet } from './ip/index.js';
 import { log } from './log.js';
+import type { PreviousSubnets, SubnetEnvInput } from './subnet/subnetenv.js';
 import type { Lease, LeaseEvent, LeaseWatch, Manager } from './subnet/types.js';
 
-export interface SubnetFileData {
-  network?: IPNet;
-  subnet?: IPNet;
-  ipv6Network?: IPNet;
-  ipv6Subnet?: IPNet;
-  mtu: number;
-  ipMasq: boolean;
-}
-
 export interface SubnetFileIO {
-  readPrevious(path: string): { subnet?: IPNet; ipv6Subnet?: IPNet };
-  write(path: string, data: SubnetFileData): void;
+  readPrevious(path: string): PreviousSubnets;
+  write(path: string, data: SubnetEnvInput): void;
 }
 
 export interface DaemonOptions {
@@ -120,9 +112,8 @@ export class Daemon {
     await this.enqueue(() => this.applyEvents(this.watch!.snapshot.map((l) => ({ type: 'added', lease: l }) as LeaseEvent)));
 
     this.deps.subnetFileIO.write(this.opts.subnetFile, {
-      network: config.enableIPv4 ? config.network : undefined,
+      config,
       subnet: lease.subnet,
-      ipv6Network: config.enableIPv6 ? config.ipv6Network : undefined,
       ipv6Subnet: lease.ipv6Subnet,
       mtu: network.mtu,
       ipMasq: this.opts.ipMasq,

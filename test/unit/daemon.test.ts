@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BackendRegistry } from '../../src/backend/registry.js';
 import type { Backend, RunningNetwork } from '../../src/backend/types.js';
-import { Daemon, type SubnetFileData } from '../../src/daemon.js';
+import { Daemon } from '../../src/daemon.js';
+import type { SubnetEnvInput } from '../../src/subnet/subnetenv.js';
 import { formatCIDR, mustParseIP, parseCIDR } from '../../src/ip/index.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/types.js';
 import { setLogSink } from '../../src/log.js';
@@ -30,7 +31,7 @@ class RecordingNetwork implements RunningNetwork {
 
 function setup(manager = new MemoryManager()) {
   const net = new RecordingNetwork();
-  const written: Array<{ path: string; data: SubnetFileData }> = [];
+  const written: Array<{ path: string; data: SubnetEnvInput }> = [];
   const backend: Backend = { type: 'fake', backendData: () => undefined, backendV6Data: () => undefined, start: async () => net };
   const daemon = new Daemon(
     {
@@ -65,7 +66,7 @@ test('start: previous subnet asked again, subnet.env written with backend MTU, s
     assert.equal(written.length, 1);
     assert.equal(written[0]!.data.mtu, 1472);
     assert.equal(formatCIDR(written[0]!.data.subnet!), '198.19.77.0/24');
-    assert.equal(formatCIDR(written[0]!.data.network!), '198.19.0.0/16');
+    assert.equal(formatCIDR(written[0]!.data.config.network!), '198.19.0.0/16');
     assert.deepEqual(net.events.map((e) => `${e.type} ${formatCIDR(e.lease.subnet!)}`), ['added 198.19.5.0/24']);
     assert.equal(manager.leases.get('198.19.77.0/24')?.attrs.backendType, 'fake');
   } finally {
