@@ -1,0 +1,200 @@
+// flannel's udp backend: a TUN device (flannel%d) whose packets travel as the raw inner IP packet in
+// one UDP datagram (port 8285) to the peer's public address. TypeScript owns the device setup and the
+// peer table; the native engine owns the packets.
+import type { Backend, BackendContext, ExternalInterface, RunningNetwork } from './types.js';
+import type { NetworkConfig } from '../config/types.js';
+import { formatCIDR, formatIP, type IPAddr, type IPNet } from '../ip/index.js';
+import { log } from '../log.js';
+import type { Lease, LeaseEvent } from '../subnet/types.js';
+
+export const UDP_DEFAULT_PORT = 8285;
+const IPV4_UDP_OVERHEAD = 28; // 20-byte IPv4 header + 8-byte UDP header
+const IPV6_UDP_OVERHEAD = 48; // 40-byte IPv6 header + 8-byte UDP header
+
+/** One row of the engine's table: inner destination subnet -> peer's outer address and port. */
+export interface PeerRoute {
+  subnet: string;
+  publicIP: string;
+  port: number;
+}
+
+/** What the udp backend needs from the native engine (an in-memory double in unit tests). */
+export interface UdpDataPlane {
+  readonly tunName: string;
+  readonly tunIndex: number;
+  setPeers(peers: PeerRoute[]): void;
+  start(): void;
+  stats(): Record<string, unknown>;
+  close(): void;
+}
+
+export interface DataPlaneOptions {
+  tunName: string;
+  bindV4?: string;
+  bindV6?: string;
+  port: number;
+  allowUnknownSource: boolean;
+}
+
+/** What the udp backend needs from netlink (an in-memory double in unit tests). */
+export interface LinkOps {
+  setMtu(index: number, mtu: number): void;
+  setUp(index: number): void;
+  /** Adds addr/prefixLen on the link; an identical existing address is not an error. */
+  ensureAddr(index: number, addr: IPAddr, prefixLen: number): boolean;
+  /** Adds a route for dst via the link; returns true when it had to be added (false: already there). */
+  ensureRoute(index: number, dst: IPNet): boolean;
+}
+
+export interface UdpOptions {
+  port: number;
+  allowUnknownSource: boolean;
+}
+
+/** Backend options of net-conf.json for udp: flannel's Port, plus our AllowUnknownSource for NATed peers. */
+export function parseUdpOptions(raw: Readonly<Record<string, unknown>>): UdpOptions {
+  const port = raw.Port ?? 0;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`net-conf: Backend.Port ${JSON.stringify(port)} is invalid: must be a whole number from 0 to 65535 (0 means ${UDP_DEFAULT_PORT})`);
+  }
+  const allow = raw.AllowUnknownSource ?? false;
+  if (typeof allow !== 'boolean') throw new Error(`net-conf: Backend.AllowUnknownSource ${JSON.stringify(allow)} is invalid: must be true or false`);
+  return { port: port === 0 ? UDP_DEFAULT_PORT : port, allowUnknownSource: allow };
+}
+
+/** IPv4 outer header whenever this node has an IPv4 public address; IPv6 outer only on IPv6-only nodes. */
+export function udpMtu(ext: ExternalInterface): number {
+  return ext.mtu - (ext.publicIP ? IPV4_UDP_OVERHEAD : IPV6_UDP_OVERHEAD);
+}
+
+/**
+ * The engine's table for a set of peer leases. Both inner families ride on the IPv4 outer address
+ * when both ends have one (flannel's udp is IPv4-only on the wire); IPv6 outer only when one side has
+ * no IPv4 public address.
+ */
+export function peerRoutes(leases: Iterable<Lease>, port: number, ext: ExternalInterface): PeerRoute[] {
+  const routes: PeerRoute[] = [];
+  const outerFor = (l: Lease): IPAddr | undefined => (ext.publicIP && l.attrs.publicIP ? l.attrs.publicIP : ext.publicIPv6 ? l.attrs.publicIPv6 : undefined);
+  for (const l of leases) {
+    const outer = outerFor(l);
+    if (!outer) {
+      log.warning(`peer lease ${l.subnet ? formatCIDR(l.subnet) : ''} has no public address of a family this node can reach; skipped`);
+      continue;
+    }
+    if (l.subnet) routes.push({ subnet: formatCIDR(l.subnet), publicIP: formatIP(outer), port });
+    if (l.ipv6Subnet) routes.push({ subnet: formatCIDR(l.ipv6Subnet), publicIP: formatIP(outer), port });
+  }
+  return routes;
+}
+
+export class UdpNetwork implements RunningNetwork {
+  readonly mtu: number;
+  private readonly peers = new Map<string, Lease>();
+  private closed = false;
+
+  constructor(
+    private readonly config: NetworkConfig,
+    private readonly ext: ExternalInterface,
+    private readonly lease: Lease,
+    private readonly opts: UdpOptions,
+    private readonly plane: UdpDataPlane,
+    private readonly links: LinkOps,
+  ) {
+    this.mtu = udpMtu(ext);
+  }
+
+  /** Configures the TUN: MTU, lease network address (/32, /128), up, a route for each overlay network. */
+  bringUp(): void {
+    const idx = this.plane.tunIndex;
+    this.links.setMtu(idx, this.mtu);
+    this.ensureDevice();
+    this.links.setUp(idx);
+    this.ensureRoutes();
+    this.plane.start();
+    log.info(`udp: ${this.plane.tunName} up, MTU ${this.mtu}, port ${this.opts.port}`);
+  }
+
+  private ensureDevice(): number {
+    let repairs = 0;
+    const idx = this.plane.tunIndex;
+    if (this.lease.subnet && this.links.ensureAddr(idx, { family: 4, value: this.lease.subnet.value }, 32)) repairs++;
+    if (this.lease.ipv6Subnet && this.links.ensureAddr(idx, { family: 6, value: this.lease.ipv6Subnet.value }, 128)) repairs++;
+    return repairs;
+  }
+
+  private ensureRoutes(): number {
+    let repairs = 0;
+    const idx = this.plane.tunIndex;
+    if (this.config.enableIPv4 && this.config.network && this.links.ensureRoute(idx, this.config.network)) repairs++;
+    if (this.config.enableIPv6 && this.config.ipv6Network && this.links.ensureRoute(idx, this.config.ipv6Network)) repairs++;
+    return repairs;
+  }
+
+  private push(): void {
+    this.plane.setPeers(peerRoutes(this.peers.values(), this.opts.port, this.ext));
+  }
+
+  async handle(events: LeaseEvent[]): Promise<void> {
+    for (const ev of events) {
+      const key = `${ev.lease.subnet ? formatCIDR(ev.lease.subnet) : ''}&${ev.lease.ipv6Subnet ? formatCIDR(ev.lease.ipv6Subnet) : ''}`;
+      if (ev.type === 'added') this.peers.set(key, ev.lease);
+      else this.peers.delete(key);
+    }
+    this.push();
+  }
+
+  async reconcile(leases: Lease[]): Promise<number> {
+    if (this.closed) return 0;
+    // Routes or the address deleted by hand come back; the table is rebuilt from the full lease set,
+    // which drops peers whose removal event was missed.
+    const repairs = this.ensureDevice() + this.ensureRoutes();
+    this.peers.clear();
+    for (const l of leases) this.peers.set(`${l.subnet ? formatCIDR(l.subnet) : ''}&${l.ipv6Subnet ? formatCIDR(l.ipv6Subnet) : ''}`, l);
+    this.push();
+    return repairs;
+  }
+
+  stats(): Record<string, unknown> {
+    return { backend: 'udp', device: this.plane.tunName, mtu: this.mtu, port: this.opts.port, ...this.plane.stats() };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Closing the TUN fd removes the non-persistent device and with it its address and routes.
+    this.plane.close();
+  }
+}
+
+export interface UdpPlatform {
+  openDataPlane(o: DataPlaneOptions): UdpDataPlane;
+  links(): LinkOps;
+}
+
+export function udpBackendFactory(platform: UdpPlatform) {
+  return async (ctx: BackendContext): Promise<Backend> => {
+    const opts = parseUdpOptions(ctx.config.backend.raw);
+    return {
+      type: 'udp',
+      backendData: () => undefined,
+      backendV6Data: () => undefined,
+      start: async (lease: Lease) => {
+        const plane = platform.openDataPlane({
+          tunName: 'flannel%d',
+          bindV4: ctx.extIface.ifaceAddr ? formatIP(ctx.extIface.ifaceAddr) : undefined,
+          bindV6: ctx.extIface.ifaceAddrV6 ? formatIP(ctx.extIface.ifaceAddrV6) : undefined,
+          port: opts.port,
+          allowUnknownSource: opts.allowUnknownSource,
+        });
+        const net = new UdpNetwork(ctx.config, ctx.extIface, lease, opts, plane, platform.links());
+        try {
+          net.bringUp();
+        } catch (e) {
+          plane.close();
+          throw e;
+        }
+        return net;
+      },
+    };
+  };
+}
