@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+// flanneld, drop-in: same flags, FLANNELD_* environment, net-conf.json, subnet.env and lease stores.
+import type { Server } from 'node:http';
+import { FlagError, formatHelp, parseFlags, toOptions, unimplementedInUse, type FlanneldOptions } from '../config/flags.js';
+import { Daemon } from '../daemon.js';
+import { startHealthz } from '../http.js';
+import { selectExternalInterface } from '../iface.js';
+import { log, setLogFormat, setVerbosity } from '../log.js';
+import { readPreviousSubnets, writeSubnetEnv } from '../subnet/subnetenv.js';
+import type { Manager } from '../subnet/types.js';
+import { VERSION } from '../version.js';
+
+async function createManager(opts: FlanneldOptions): Promise<Manager> {
+  if (opts.subnetStoreDir !== '') {
+    const { FileManager } = await import('../subnet/file.js');
+    return new FileManager({ dir: opts.subnetStoreDir });
+  }
+  const { EtcdManager } = await import('../subnet/etcd.js');
+  return new EtcdManager({
+    endpoints: opts.etcdEndpoints,
+    prefix: opts.etcdPrefix,
+    keyFile: opts.etcdKeyfile,
+    certFile: opts.etcdCertfile,
+    caFile: opts.etcdCAFile,
+    username: opts.etcdUsername,
+    password: opts.etcdPassword,
+  });
+}
+
+function redacted(opts: FlanneldOptions): string {
+  return JSON.stringify({ ...opts, etcdPassword: opts.etcdPassword ? '<redacted>' : '' });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let opts: FlanneldOptions;
+  let parsed;
+  try {
+    parsed = parseFlags(argv, process.env);
+    if (parsed.help) {
+      process.stderr.write(formatHelp('flanneld'));
+      return 0;
+    }
+    opts = toOptions(parsed);
+  } catch (e) {
+    if (e instanceof FlagError) {
+      process.stderr.write(`flanneld: ${e.message} (see flanneld --help)\n`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+  if (opts.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  setVerbosity(opts.verbosity);
+  setLogFormat(opts.logFormat);
+  log.info(`flannelts ${VERSION} (flanneld-compatible)`);
+  log.info(`CLI flags config: ${redacted(opts)}`);
+
+  const unimplemented = unimplementedInUse(parsed);
+  for (const f of unimplemented.warn) log.warning(`flag ${f} is accepted but not implemented yet in flannelts ${VERSION}: it has no effect`);
+  if (unimplemented.fatal.length > 0) {
+    log.error(`flag ${unimplemented.fatal.join(', ')} is not implemented yet in flannelts ${VERSION}; refusing to start with another lease store instead`);
+    return 1;
+  }
+
+  const { nativePlatform } = await import('../platform.js');
+  const platform = nativePlatform();
+  const manager = await createManager(opts);
+  log.info(`Created subnet manager: ${manager.name}`);
+
+  const daemon = new Daemon(
+    {
+      manager,
+      backends: platform.backends,
+      selectInterface: (config) =>
+        selectExternalInterface(
+          platform.systemView(),
+          {
+            iface: opts.iface,
+            ifaceRegex: opts.ifaceRegex,
+            ifaceCanReach: opts.ifaceCanReach,
+            publicIP: opts.publicIP,
+            publicIPv6: opts.publicIPv6,
+            enableIPv4: config.enableIPv4,
+            enableIPv6: config.enableIPv6,
+          },
+          (m) => log.info(m),
+        ),
+      subnetFileIO: { readPrevious: readPreviousSubnets, write: writeSubnetEnv },
+    },
+    { subnetFile: opts.subnetFile, ipMasq: opts.ipMasq, renewMarginMinutes: opts.subnetLeaseRenewMargin },
+  );
+
+  let healthz: Server | undefined;
+  let stopping: Promise<number> | undefined;
+  const shutdown = (sig: string): Promise<number> => {
+    stopping ??= (async () => {
+      log.info(`shutdownHandler sent cancel signal... (${sig})`);
+      await daemon.stop();
+      healthz?.close();
+      platform.close();
+      log.info('Exiting cleanly...');
+      return 0;
+    })();
+    return stopping;
+  };
+  log.info('Installing signal handlers');
+  const exitOn = (sig: NodeJS.Signals): void => {
+    process.once(sig, () => void shutdown(sig).then((code) => process.exit(code)));
+  };
+  exitOn('SIGTERM');
+  exitOn('SIGINT');
+
+  try {
+    if (opts.healthzPort > 0) healthz = await startHealthz(opts.healthzIP, opts.healthzPort);
+    await daemon.start();
+  } catch (e) {
+    log.error((e as Error).message);
+    await daemon.stop().catch(() => {});
+    healthz?.close();
+    platform.close();
+    return 1;
+  }
+  // Keep running: timers are unref'd, so hold the loop open until a signal arrives.
+  await new Promise<void>(() => {
+    setInterval(() => {}, 1 << 30);
+  });
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`flanneld: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,141 @@
+// Three real flanneld processes (udp backend, embedded file store) in network namespaces, with pods.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { Lab, parseEnvFile } from '../../src/lab/lab.js';
+import { run } from '../../src/lab/netns.js';
+import { binary, rootAndNetns, suiteNeeds, need } from '../helpers/prereq.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const tcpCheck = join(here, '..', 'fixtures', 'tcp-check.js');
+const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const netnsList = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+
+describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
+  let lab: Lab;
+
+  before(async () => {
+    lab = new Lab({ nodes: 3, backend: 'udp', ipv6: true, startTimeoutSec: 30 });
+    try {
+      await lab.up();
+    } catch (e) {
+      await lab.down();
+      throw e;
+    }
+  });
+  after(async () => {
+    await lab?.down();
+  });
+
+  test('every daemon wrote a flannel subnet.env with distinct subnets and MTU 1472', (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const subnets = lab.nodes.map((n) => n.subnetEnv.FLANNEL_SUBNET);
+    assert.equal(new Set(subnets).size, 3);
+    for (const n of lab.nodes) {
+      assert.equal(n.subnetEnv.FLANNEL_NETWORK, '198.19.0.0/16');
+      assert.match(n.subnetEnv.FLANNEL_SUBNET ?? '', /^198\.19\.\d+\.1\/24$/);
+      assert.match(n.subnetEnv.FLANNEL_IPV6_SUBNET ?? '', /^2001:db8:100:[0-9a-f]*::1\/64$/);
+      assert.equal(n.subnetEnv.FLANNEL_MTU, '1472');
+      assert.equal(n.subnetEnv.FLANNEL_IPMASQ, 'false');
+      // The TUN carries the lease's network address and the route for the whole overlay.
+      const addrs = n.ns.ip('-o', 'addr', 'show', 'dev', 'flannel0');
+      assert.match(addrs, new RegExp(`inet ${n.subnetEnv.FLANNEL_SUBNET!.replace(/\.1\/24$/, '.0')}/32`));
+      assert.match(n.ns.ip('route', 'show', '198.19.0.0/16'), /dev flannel0/);
+    }
+  });
+
+  test('all pod pairs reach each other over IPv4 and IPv6', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const results = await lab.checkAllPairs();
+    assert.equal(results.length, 12);
+    assert.deepEqual(results.filter((r) => !r.ok), []);
+  });
+
+  test('a TCP transfer keeps its content both ways, IPv4 and IPv6', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [a, b] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0]];
+    for (const [from, to] of [[a, b], [b, a]] as const) {
+      const server = to.pod.spawn(process.execPath, [tcpCheck, 'serve', '5201']);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.stdout?.once('data', () => resolve());
+          server.once('exit', () => reject(new Error('tcp server exited')));
+        });
+        for (const target of [to.podIP, to.podIPv6!]) {
+          const out = from.pod.exec(process.execPath, [tcpCheck, 'send', target, '5201', String(8 << 20)], { timeoutMs: 60_000 });
+          const r = JSON.parse(out) as { ok: boolean; bytes: number };
+          assert.ok(r.ok, `${from.name} -> ${to.name} ${target}: ${out}`);
+        }
+      } finally {
+        server.kill('SIGTERM');
+      }
+    }
+  });
+
+  test('a daemon killed with SIGKILL and restarted gets the same subnet and traffic resumes', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [a, b] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0]];
+    const before = b.subnetEnv.FLANNEL_SUBNET;
+    await lab.stopDaemon(b, 'SIGKILL');
+    rmSync(join(b.dir, 'subnet.env'));
+    lab.startDaemon(b);
+    const deadline = Date.now() + 20_000;
+    let env: Record<string, string> = {};
+    while (Date.now() < deadline) {
+      try {
+        env = parseEnvFile(readFileSync(join(b.dir, 'subnet.env'), 'utf8'));
+        break;
+      } catch {
+        await sleep(100);
+      }
+    }
+    assert.equal(env.FLANNEL_SUBNET, before, 'the restarted daemon re-attached its lease by public IP');
+    const r = await lab.ping(a, b, 4, b.podIP, 2);
+    assert.ok(r.ok, `ping after restart: ${r.detail}`);
+  });
+
+  test('a removed lease removes the route: the sender gets ICMP net unreachable', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [a, , c] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0], typeof lab.nodes[0]];
+    // Stop c's daemon so nothing renews the lease, then delete its lease from the shared store.
+    await lab.stopDaemon(c, 'SIGTERM');
+    const key = c.subnetEnv.FLANNEL_SUBNET!.replace(/\.1\/24$/, '.0-24');
+    const files = readdirSync(lab.storeDir).filter((f) => f.startsWith(key));
+    assert.ok(files.length > 0, `lease file for ${key} in ${readdirSync(lab.storeDir).join(', ')}`);
+    for (const f of files) rmSync(join(lab.storeDir, f));
+    let out = '';
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const p = spawnSync('ip', ['netns', 'exec', a.pod.name, 'ping', '-4', '-c', '1', '-W', '1', c.podIP], { encoding: 'utf8' });
+      out = p.stdout + p.stderr;
+      if (/Destination Net Unreachable/.test(out)) break;
+      await sleep(300);
+    }
+    assert.match(out, /Destination Net Unreachable/);
+  });
+});
+
+describe('flannelctl lab', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
+  test('runs a 3-node udp lab end to end, exits 0 and leaves nothing behind', (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const before = netnsList();
+    const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '3'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /6\/6 pod-to-pod pairs passed/);
+    assert.match(r.stdout, /n1 +ft\w+-n1 +198\.18\.0\.11 +198\.19\.\d+\.1\/24/);
+    assert.deepEqual(netnsList(), before, 'no namespace left behind');
+  });
+
+  test('exits non-zero when a pair fails (a daemon that cannot start)', (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const before = netnsList();
+    const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '2', '--timeout', '5', '--flanneld', '/bin/false'], { encoding: 'utf8', timeout: 60_000 });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /exited before writing subnet.env|no subnet.env/);
+    assert.deepEqual(netnsList(), before);
+  });
+});

@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VERSION } from '../../src/version.js';
+import { readFileSync } from 'node:fs';
+
+const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'flanneld.js');
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 15_000 });
+
+test('--version prints the package version', () => {
+  const r = run(['--version']);
+  assert.equal(r.status, 0);
+  assert.equal(r.stdout.trim(), VERSION);
+  const pkg = JSON.parse(readFileSync(join(dirname(bin), '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+  assert.equal(VERSION, pkg.version, 'src/version.ts is kept in step with package.json');
+});
+
+test('-version from the environment works too (FLANNELD_VERSION)', () => {
+  const r = run([], { FLANNELD_VERSION: 'true' });
+  assert.equal(r.status, 0);
+  assert.equal(r.stdout.trim(), VERSION);
+});
+
+test('--help lists flags with defaults and exits 0', () => {
+  const r = run(['--help']);
+  assert.equal(r.status, 0);
+  assert.match(r.stderr, /^Usage: flanneld \[OPTION\]\.\.\./);
+  assert.match(r.stderr, /-etcd-endpoints string\n.*\(default "http:\/\/127.0.0.1:4001,http:\/\/127.0.0.1:2379"\)/);
+});
+
+test('an unknown flag is one line on stderr and exit code 2', () => {
+  const r = run(['-bogus=1']);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.match(r.stderr, /flag provided but not defined: -bogus/);
+});
+
+test('a bad value from the environment names the variable, exit code 2', () => {
+  const r = run([], { FLANNELD_HEALTHZ_PORT: 'eighty' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /FLANNELD_HEALTHZ_PORT/);
+});
+
+test('a flag whose feature is not built yet refuses to start instead of being ignored', () => {
+  const r = run(['-kube-subnet-mgr']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^E\d{4} .*-kube-subnet-mgr is not implemented yet/m);
+});
