@@ -1,4 +1,196 @@
-// placeholder, replaced by the netlink implementation
-#include <napi.h>
+// NetlinkSocket: a raw AF_NETLINK datagram socket exposed to JavaScript as bytes in, bytes out.
+// The rtnetlink codec lives in TypeScript (pure, testable against recorded kernel bytes); this file
+// only owns the file descriptor. Calls are synchronous on the main thread on purpose: this is the
+// control plane and the kernel answers rtnetlink requests immediately.
 #include "netlink.h"
-namespace flannelts { void InitNetlink(Napi::Env, Napi::Object) {} }
+
+#include <errno.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+namespace flannelts {
+namespace {
+
+// Maps errno to its symbolic name so JS callers can branch on err.code like Node's own errors.
+const char* ErrnoName(int e) {
+  switch (e) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EINTR: return "EINTR";
+    case EIO: return "EIO";
+    case EBADF: return "EBADF";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EFAULT: return "EFAULT";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case ENODEV: return "ENODEV";
+    case EINVAL: return "EINVAL";
+    case ENFILE: return "ENFILE";
+    case EMFILE: return "EMFILE";
+    case ENOSPC: return "ENOSPC";
+    case EMSGSIZE: return "EMSGSIZE";
+    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case ENOBUFS: return "ENOBUFS";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ENOTSUP: return "ENOTSUP";
+    default: return "EUNKNOWN";
+  }
+}
+
+Napi::Error SysError(Napi::Env env, const std::string& op, int e) {
+  Napi::Error err = Napi::Error::New(env, "netlink " + op + ": " + ErrnoName(e) + " (" + strerror(e) + ")");
+  err.Set("code", Napi::String::New(env, ErrnoName(e)));
+  err.Set("errno", Napi::Number::New(env, e));
+  err.Set("syscall", Napi::String::New(env, op));
+  return err;
+}
+
+class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NetlinkSocket",
+                       {
+                           InstanceMethod("send", &NetlinkSocket::Send),
+                           InstanceMethod("recv", &NetlinkSocket::Recv),
+                           InstanceMethod("close", &NetlinkSocket::Close),
+                           InstanceAccessor("pid", &NetlinkSocket::Pid, nullptr),
+                           InstanceAccessor("closed", &NetlinkSocket::Closed, nullptr),
+                       });
+  }
+
+  explicit NetlinkSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetlinkSocket>(info) {
+    Napi::Env env = info.Env();
+    int protocol = NETLINK_ROUTE;
+    uint32_t groups = 0;
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "NetlinkSocket: protocol must be a number");
+      protocol = info[0].As<Napi::Number>().Int32Value();
+    }
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "NetlinkSocket: groups must be a number");
+      groups = info[1].As<Napi::Number>().Uint32Value();
+    }
+    fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+    if (fd_ < 0) throw SysError(env, "socket", errno);
+
+    // Dumps of big tables arrive faster than JS drains them; a larger receive buffer avoids ENOBUFS.
+    int rcvbuf = 1 << 20;
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    // Extended ACKs give the kernel's reason string; harmless where unsupported, so errors are ignored.
+    int one = 1;
+    setsockopt(fd_, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+
+    sockaddr_nl sa{};
+    sa.nl_family = AF_NETLINK;
+    sa.nl_groups = groups;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) {
+      int e = errno;
+      ::close(fd_);
+      fd_ = -1;
+      throw SysError(env, "bind", e);
+    }
+    socklen_t len = sizeof(sa);
+    if (getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) < 0) {
+      int e = errno;
+      ::close(fd_);
+      fd_ = -1;
+      throw SysError(env, "getsockname", e);
+    }
+    pid_ = sa.nl_pid;
+    buf_.resize(64 * 1024);
+  }
+
+  ~NetlinkSocket() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  void EnsureOpen(Napi::Env env, const char* op) {
+    if (fd_ < 0) throw SysError(env, op, EBADF);
+  }
+
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EnsureOpen(env, "send");
+    if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "send: expected a Buffer");
+    auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;  // nl_pid 0 addresses the kernel
+    for (;;) {
+      ssize_t n = sendto(fd_, buf.Data(), buf.Length(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+      if (n >= 0) {
+        if (static_cast<size_t>(n) != buf.Length()) throw SysError(env, "send (short write)", EMSGSIZE);
+        return env.Undefined();
+      }
+      if (errno == EINTR) continue;
+      throw SysError(env, "send", errno);
+    }
+  }
+
+  // Returns one datagram, or null when nothing arrived within timeoutMs (negative waits forever).
+  Napi::Value Recv(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EnsureOpen(env, "recv");
+    int timeout = -1;
+    if (info.Length() > 0 && info[0].IsNumber()) timeout = info[0].As<Napi::Number>().Int32Value();
+
+    pollfd p{fd_, POLLIN, 0};
+    for (;;) {
+      int r = poll(&p, 1, timeout);
+      if (r > 0) break;
+      if (r == 0) return env.Null();
+      if (errno == EINTR) continue;
+      throw SysError(env, "poll", errno);
+    }
+    for (;;) {
+      // MSG_PEEK|MSG_TRUNC reports the real datagram size, so a reply bigger than our buffer grows it
+      // instead of being silently cut (a cut dump would decode as malformed).
+      ssize_t need = recv(fd_, buf_.data(), buf_.size(), MSG_PEEK | MSG_TRUNC);
+      if (need < 0) {
+        if (errno == EINTR) continue;
+        throw SysError(env, "recv", errno);
+      }
+      if (static_cast<size_t>(need) > buf_.size()) buf_.resize(static_cast<size_t>(need));
+      sockaddr_nl from{};
+      socklen_t fromlen = sizeof(from);
+      ssize_t n = recvfrom(fd_, buf_.data(), buf_.size(), 0, reinterpret_cast<sockaddr*>(&from), &fromlen);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw SysError(env, "recv", errno);
+      }
+      return Napi::Buffer<uint8_t>::Copy(env, buf_.data(), static_cast<size_t>(n));
+    }
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Pid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pid_); }
+  Napi::Value Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fd_ < 0); }
+
+  int fd_ = -1;
+  uint32_t pid_ = 0;
+  std::vector<uint8_t> buf_;
+};
+
+}  // namespace
+
+void InitNetlink(Napi::Env env, Napi::Object exports) {
+  exports.Set("NetlinkSocket", NetlinkSocket::Define(env));
+}
+
+}  // namespace flannelts
