@@ -237,7 +237,7 @@ export function decodeError(msg: NlMessage): Decoded<NlAck> {
     const p = msg.payload;
     if (p.length < 4 + NLMSG_HDRLEN) throw new DecodeError(`payload ${p.length} bytes, need ${4 + NLMSG_HDRLEN}`);
     const err = p.readInt32LE(0);
-    const errno = -err;
+    const errno = err === 0 ? 0 : -err; // avoid -0 for plain ACKs
     const reqLen = p.readUInt32LE(4);
     const request: NlHeader = { type: p.readUInt16LE(8), flags: p.readUInt16LE(10), seq: p.readUInt32LE(12), pid: p.readUInt32LE(16) };
     const ack: NlAck = { errno, code: errno === 0 ? '' : errnoName(errno), request };
