@@ -11,7 +11,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/eventfd.h>
+
+#include <atomic>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace flannelts {
@@ -54,6 +59,31 @@ Napi::Error SysError(Napi::Env env, const std::string& op, int e) {
   return err;
 }
 
+// One datagram (or a receive error) travelling from the subscription thread to the JS callback.
+struct SubEvent {
+  std::vector<uint8_t> data;
+  int err = 0;
+};
+
+// Runs on the main thread for each queued event. env is null when the function is being torn down
+// with events still queued; the event is then only freed.
+void DeliverEvent(Napi::Env env, Napi::Function callback, std::nullptr_t*, SubEvent* ev) {
+  std::unique_ptr<SubEvent> owned(ev);
+  if (env == nullptr || callback.IsEmpty()) return;
+  try {
+    if (owned->err != 0) {
+      callback.Call({SysError(env, "recv (subscription)", owned->err).Value(), env.Null()});
+    } else {
+      callback.Call({env.Null(), Napi::Buffer<uint8_t>::Copy(env, owned->data.data(), owned->data.size())});
+    }
+  } catch (const Napi::Error& e) {
+    // A throwing JS callback becomes an uncaught exception, as it would for any event emitter.
+    e.ThrowAsJavaScriptException();
+  }
+}
+
+using SubFn = Napi::TypedThreadSafeFunction<std::nullptr_t, SubEvent, DeliverEvent>;
+
 class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -62,6 +92,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
                            InstanceMethod("send", &NetlinkSocket::Send),
                            InstanceMethod("recv", &NetlinkSocket::Recv),
                            InstanceMethod("close", &NetlinkSocket::Close),
+                           InstanceMethod("subscribe", &NetlinkSocket::Subscribe),
                            InstanceAccessor("pid", &NetlinkSocket::Pid, nullptr),
                            InstanceAccessor("closed", &NetlinkSocket::Closed, nullptr),
                        });
@@ -110,6 +141,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   }
 
   ~NetlinkSocket() override {
+    // Only reachable unsubscribed or at environment teardown; the reference is going away anyway.
+    StopSubscription(false);
     if (fd_ >= 0) ::close(fd_);
   }
 
@@ -140,6 +173,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   Napi::Value Recv(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     EnsureOpen(env, "recv");
+    // The subscription thread owns reads; a second reader would steal its datagrams.
+    if (thread_.joinable()) throw SysError(env, "recv (socket is subscribed)", EBUSY);
     int timeout = -1;
     if (info.Length() > 0 && info[0].IsNumber()) timeout = info[0].As<Napi::Number>().Int32Value();
 
@@ -171,7 +206,72 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     }
   }
 
+  // subscribe(cb(err, buf)): a native thread reads every datagram (multicast notifications such as
+  // RTMGRP_LINK) and hands it to cb on the main thread. Stops on close(). While subscribed the socket
+  // object is kept alive, so an unreferenced watcher does not silently stop at garbage collection.
+  Napi::Value Subscribe(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EnsureOpen(env, "subscribe");
+    if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "subscribe: expected a callback");
+    if (thread_.joinable()) throw SysError(env, "subscribe (already subscribed)", EBUSY);
+    stopfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (stopfd_ < 0) throw SysError(env, "eventfd", errno);
+    // Queue size 0 = unbounded, so the reader never blocks on JS and stop() can always join it.
+    fn_ = SubFn::New(env, info[0].As<Napi::Function>(), "NetlinkSocket.subscribe", 0, 1);
+    Ref();
+    thread_ = std::thread([this] { ReadLoop(); });
+    return env.Undefined();
+  }
+
+  void ReadLoop() {
+    std::vector<uint8_t> buf(64 * 1024);
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {stopfd_, POLLIN, 0}};
+    for (;;) {
+      int r = poll(fds, 2, -1);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        Push(nullptr, 0, errno);
+        break;
+      }
+      if (fds[1].revents) break;
+      if (!(fds[0].revents & (POLLIN | POLLERR))) continue;
+      ssize_t need = recv(fd_, buf.data(), buf.size(), MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+      if (need > 0 && static_cast<size_t>(need) > buf.size()) buf.resize(static_cast<size_t>(need));
+      ssize_t n = recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        int e = errno;
+        if (e == EINTR || e == EAGAIN) continue;
+        // ENOBUFS: the kernel dropped notifications; report it (callers re-list) and keep reading.
+        Push(nullptr, 0, e);
+        if (e == ENOBUFS) continue;
+        break;
+      }
+      Push(buf.data(), static_cast<size_t>(n), 0);
+    }
+    fn_.Release();
+  }
+
+  void Push(const uint8_t* data, size_t len, int err) {
+    auto* ev = new SubEvent();
+    if (data) ev->data.assign(data, data + len);
+    ev->err = err;
+    if (fn_.NonBlockingCall(ev) != napi_ok) delete ev;
+  }
+
+  void StopSubscription(bool unref = true) {
+    if (!thread_.joinable()) return;
+    uint64_t one = 1;
+    if (write(stopfd_, &one, sizeof(one)) < 0) {
+      // The eventfd counter cannot overflow with one write; nothing else can fail here.
+    }
+    thread_.join();
+    ::close(stopfd_);
+    stopfd_ = -1;
+    if (unref) Unref();
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
+    StopSubscription();
     if (fd_ >= 0) {
       ::close(fd_);
       fd_ = -1;
@@ -183,7 +283,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   Napi::Value Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fd_ < 0); }
 
   int fd_ = -1;
+  int stopfd_ = -1;
   uint32_t pid_ = 0;
+  std::thread thread_;
+  SubFn fn_;
   std::vector<uint8_t> buf_;
 };
 

@@ -5,3 +5,4 @@ export type { ConnOptions } from './conn.js';
 export type { NetlinkTransport } from './socket.js';
 export * from './types.js';
 export * as nl from './constants.js';
+export { watchLinks, type LinkEvent, type LinkWatch } from './watch.js';

@@ -329,3 +329,37 @@ test('Netlink API against the kernel in a namespace', { timeout: 60_000 }, async
     await set.destroy();
   }
 });
+
+test('link notifications (RTMGRP_LINK) arrive through the native subscription thread', { timeout: 30_000 }, async (t) => {
+  if (!need(t, rootAndNetns())) return;
+  const set = new NetnsSet();
+  let ops: OpsClient | undefined;
+  try {
+    const ns = set.add('nw');
+    ops = new OpsClient(set.handle(ns.name).spawn('node', [opsScript, 'rpc'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const c = ops;
+    await c.call('startWatch');
+    ns.ip('link', 'add', 'w0', 'type', 'veth', 'peer', 'name', 'w1');
+    ns.ip('link', 'set', 'w0', 'mtu', '1300');
+    ns.ip('link', 'del', 'w0');
+    type Ev = { kind: string; link?: Link; reason?: string };
+    const seen: Ev[] = [];
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && !seen.some((e) => e.kind === 'del' && e.link?.name === 'w0')) {
+      seen.push(...(await c.call<Ev[]>('takeEvents')));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const w0 = seen.filter((e) => e.link?.name === 'w0');
+    assert.ok(w0.some((e) => e.kind === 'new' && e.link?.kind === 'veth'), JSON.stringify(seen, bigintReplacer));
+    assert.ok(w0.some((e) => e.kind === 'new' && e.link?.mtu === 1300));
+    assert.equal(w0.at(-1)?.kind, 'del');
+    assert.ok(!seen.some((e) => e.kind === 'resync'));
+    await c.call('stopWatch');
+    ns.ip('link', 'add', 'w2', 'type', 'veth', 'peer', 'name', 'w3');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(await c.call<Ev[]>('takeEvents'), []);
+  } finally {
+    await ops?.close().catch(() => undefined);
+    await set.destroy();
+  }
+});
