@@ -2,7 +2,7 @@
 // Every request carries NLM_F_ACK so success is confirmed, not assumed; replies for other sequence
 // numbers (late answers to a timed-out request) are skipped rather than misattributed.
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN } from './constants.js';
-import { decodeError, decodeMessages, encodeMessage, type NlMessage } from './codec.js';
+import { decodeError, decodeMessages, encodeMessage, errnoName, type NlMessage } from './codec.js';
 import { NetlinkError } from './errors.js';
 import type { NetlinkTransport } from './socket.js';
 
@@ -80,7 +80,12 @@ export class NetlinkConn {
         if (m.seq !== seq) continue;
         if (m.flags & NLM_F_DUMP_INTR) interrupted = true;
         if (m.type === NLMSG_NOOP || m.type === NLMSG_OVERRUN) continue;
-        if (m.type === NLMSG_DONE) return { messages, interrupted };
+        if (m.type === NLMSG_DONE) {
+          // A dump that failed part-way ends with DONE carrying a negative errno instead of 0.
+          const status = m.payload.length >= 4 ? m.payload.readInt32LE(0) : 0;
+          if (status < 0) throw new NetlinkError(op(), errnoName(-status), -status);
+          return { messages, interrupted };
+        }
         if (m.type === NLMSG_ERROR) {
           const ack = decodeError(m);
           if (!ack.ok) throw new NetlinkError(op(), 'EBADMSG', 0, ack.error);

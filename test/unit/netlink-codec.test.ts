@@ -532,6 +532,13 @@ test('multipart dump across datagrams; NLM_F_DUMP_INTR restarts it', () => {
   assert.equal(sock.sent[0]!.readUInt16LE(6), C.NLM_F_REQUEST | C.NLM_F_DUMP);
 });
 
+test('a dump ending in NLMSG_DONE with a negative errno fails with that errno', () => {
+  const status = Buffer.alloc(4);
+  status.writeInt32LE(-16); // EBUSY
+  const sock = new FakeSocket((h) => [encodeMessage({ type: C.NLMSG_DONE, flags: C.NLM_F_MULTI, seq: h.seq, pid: 4242 }, status)]);
+  assert.throws(() => new Netlink(sock).listRoutes(4), (e: unknown) => e instanceof NetlinkError && e.code === 'EBUSY' && e.message === 'list IPv4 routes table 254: EBUSY');
+});
+
 test('no reply is ETIMEDOUT; an undecodable reply is EBADMSG; close closes the socket', () => {
   const silent = new FakeSocket(() => []);
   const nl = new Netlink(silent, { timeoutMs: 1 });
