@@ -240,6 +240,23 @@ test('Netlink API against the kernel in a namespace', { timeout: 60_000 }, async
     await c.call('deleteLink', gbp.index);
     assert.throws(() => ns.ip('link', 'show', 'flannel.2'));
 
+    // IPv6 flavour (flannel-v6.<VNI>): LOCAL6, a v6 onlink route and a v6 PERMANENT neighbour.
+    const vx6 = await c.call<Link>('addVxlanLink', { name: 'flannel-v6.1', vni: 1, local: v6('2001:db8::1'), port: 8472, learning: false, link: veth0.index });
+    assert.equal(vx6.vxlan?.local?.value, v6('2001:db8::1').value);
+    assert.equal(ipj<IpLink[]>(ns, '-d', 'link', 'show', 'flannel-v6.1')[0]!.linkinfo?.info_data?.['local6'], '2001:db8::1');
+    await c.call('setLinkUp', vx6.index);
+    await c.call('replaceNeigh', { index: vx6.index, dst: v6('2001:db8:6::'), lladdr: '02:00:c6:13:00:66' });
+    assert.deepEqual(ipj<{ dst: string; lladdr: string; state: string[] }[]>(ns, '-6', 'neigh', 'show', 'dev', 'flannel-v6.1'), [
+      { dst: '2001:db8:6::', lladdr: '02:00:c6:13:00:66', state: ['PERMANENT'] },
+    ]);
+    await c.call('addRoute', { dst: net6('2001:db8:6::/64'), gateway: v6('2001:db8:6::'), oif: vx6.index, onlink: true });
+    const ip6Onlink = ipj<IpRoute[]>(ns, '-6', 'route', 'show', '2001:db8:6::/64')[0];
+    assert.deepEqual([ip6Onlink?.gateway, ip6Onlink?.dev, ip6Onlink?.flags], ['2001:db8:6::', 'flannel-v6.1', ['onlink']]);
+    const got6 = await c.call<RouteGetResult>('routeGet', v6('2001:db8:6::5'));
+    assert.equal(got6.oif, vx6.index);
+    await c.call('deleteLink', vx6.index);
+    assert.deepEqual(ipj<IpRoute[]>(ns, '-6', 'route', 'show', '2001:db8:6::/64'), []);
+
     // Per remote lease: route via the subnet address onlink, PERMANENT neighbour, self FDB entry.
     await c.call('addAddr', vx.index, v4('198.19.1.0'), 32);
     const onlink = { dst: net4('198.19.6.0/24'), gateway: v4('198.19.6.0'), oif: vx.index, onlink: true };
