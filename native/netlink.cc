@@ -23,37 +23,30 @@ namespace flannelts {
 namespace {
 
 // Maps errno to its symbolic name so JS callers can branch on err.code like Node's own errors.
-const char* ErrnoName(int e) {
+// glibc >= 2.32 knows every name; elsewhere unknown numbers become "E<n>", as in the TS codec.
+std::string ErrnoName(int e) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  if (const char* name = strerrorname_np(e)) return name;
+#else
   switch (e) {
     case EPERM: return "EPERM";
     case ENOENT: return "ENOENT";
-    case EINTR: return "EINTR";
-    case EIO: return "EIO";
     case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    case EACCES: return "EACCES";
-    case EFAULT: return "EFAULT";
     case EBUSY: return "EBUSY";
     case EEXIST: return "EEXIST";
     case ENODEV: return "ENODEV";
     case EINVAL: return "EINVAL";
-    case ENFILE: return "ENFILE";
-    case EMFILE: return "EMFILE";
-    case ENOSPC: return "ENOSPC";
-    case EMSGSIZE: return "EMSGSIZE";
-    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
     case ENOBUFS: return "ENOBUFS";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ENOTSUP: return "ENOTSUP";
-    default: return "EUNKNOWN";
+    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
   }
+#endif
+  return "E" + std::to_string(e);
 }
 
 Napi::Error SysError(Napi::Env env, const std::string& op, int e) {
-  Napi::Error err = Napi::Error::New(env, "netlink " + op + ": " + ErrnoName(e) + " (" + strerror(e) + ")");
-  err.Set("code", Napi::String::New(env, ErrnoName(e)));
+  const std::string name = ErrnoName(e);
+  Napi::Error err = Napi::Error::New(env, "netlink " + op + ": " + name + " (" + strerror(e) + ")");
+  err.Set("code", Napi::String::New(env, name));
   err.Set("errno", Napi::Number::New(env, e));
   err.Set("syscall", Napi::String::New(env, op));
   return err;
