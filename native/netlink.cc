@@ -106,9 +106,12 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
     if (fd_ < 0) throw SysError(env, "socket", errno);
 
-    // Dumps of big tables arrive faster than JS drains them; a larger receive buffer avoids ENOBUFS.
+    // Dumps of big tables and bursts of notifications arrive faster than JS drains them; a larger
+    // receive buffer avoids ENOBUFS. SO_RCVBUFFORCE (root) passes net.core.rmem_max, else best effort.
     int rcvbuf = 1 << 20;
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0) {
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
     // Extended ACKs give the kernel's reason string; harmless where unsupported, so errors are ignored.
     int one = 1;
     setsockopt(fd_, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
