@@ -113,13 +113,13 @@ export class Netlink {
   }
 
   /** Adds an address; EEXIST when it is already there. */
-  addAddr(index: number, addr: IPAddr, prefixLen: number, opts: Partial<AddrSpec> = {}): void {
+  addAddr(index: number, addr: IPAddr, prefixLen: number, opts: Pick<AddrSpec, 'scope' | 'flags'> = {}): void {
     const spec: AddrSpec = { ...opts, index, addr, prefixLen };
     this.conn.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, encodeAddr(spec), () => this.addrOp('add', spec));
   }
 
   /** Adds or updates an address (`ip addr replace`): no error when it exists. */
-  replaceAddr(index: number, addr: IPAddr, prefixLen: number, opts: Partial<AddrSpec> = {}): void {
+  replaceAddr(index: number, addr: IPAddr, prefixLen: number, opts: Pick<AddrSpec, 'scope' | 'flags'> = {}): void {
     const spec: AddrSpec = { ...opts, index, addr, prefixLen };
     this.conn.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, encodeAddr(spec), () => this.addrOp('replace', spec));
   }
