@@ -1,0 +1,79 @@
+// The real platform behind the daemon: netlink for interfaces, addresses and routes, the native engine
+// for packets. Everything above this file is tested with in-memory doubles of these adapters.
+import { BackendRegistry } from './backend/registry.js';
+import { udpBackendFactory, type LinkOps, type UdpDataPlane } from './backend/udp.js';
+import type { SystemView } from './iface.js';
+import { netEqual, type IPAddr, type IPNet } from './ip/index.js';
+import { Engine } from './native/engine.js';
+import { isExists, Netlink, nl } from './netlink/index.js';
+
+export interface Platform {
+  readonly backends: BackendRegistry;
+  systemView(): SystemView;
+  close(): void;
+}
+
+/** Interfaces, addresses and routes as the interface selection sees them. */
+export function netlinkSystemView(link: Netlink): SystemView {
+  return {
+    links: () => link.listLinks().map((l) => ({ index: l.index, name: l.name, mtu: l.mtu, up: l.up })),
+    addrs: () => link.listAddrs().map((a) => ({ index: a.index, addr: a.addr, prefixLen: a.prefixLen })),
+    defaultRouteIndex: (family) => link.defaultRouteInterface(family),
+    routeGetIndex: (dst: IPAddr) => {
+      try {
+        return link.routeGet(dst).oif;
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
+
+/** Idempotent link operations: an address or route that already exists is not an error. */
+export function netlinkLinkOps(link: Netlink): LinkOps {
+  return {
+    setMtu: (index, mtu) => link.setLinkMtu(index, mtu),
+    setUp: (index) => link.setLinkUp(index),
+    ensureAddr: (index, addr, prefixLen) => {
+      const present = link
+        .listAddrs(addr.family, index)
+        .some((a) => a.addr.value === addr.value && a.prefixLen === prefixLen);
+      if (present) return false;
+      try {
+        link.addAddr(index, addr, prefixLen);
+        return true;
+      } catch (e) {
+        if (isExists(e)) return false;
+        throw e;
+      }
+    },
+    ensureRoute: (index, dst: IPNet) => {
+      const present = link.listRoutes(dst.family).some((r) => r.oif === index && netEqual(r.dst, dst));
+      if (present) return false;
+      try {
+        link.addRoute({ dst, oif: index, scope: nl.RT_SCOPE_UNIVERSE });
+        return true;
+      } catch (e) {
+        if (isExists(e)) return false;
+        throw e;
+      }
+    },
+  };
+}
+
+export function nativePlatform(): Platform {
+  const link = Netlink.open();
+  const links = netlinkLinkOps(link);
+  const backends = new BackendRegistry().register(
+    'udp',
+    udpBackendFactory({
+      openDataPlane: (o): UdpDataPlane => Engine.open(o),
+      links: () => links,
+    }),
+  );
+  return {
+    backends,
+    systemView: () => netlinkSystemView(link),
+    close: () => link.close(),
+  };
+}
