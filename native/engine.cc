@@ -23,9 +23,15 @@ const char* DropName(int d) {
   return d >= 0 && d < kDropCount ? names[d] : "unknown";
 }
 
+// Packet slots for one batch; left uninitialised (8 MiB) so starting an engine does not touch it all.
+struct Slots {
+  std::unique_ptr<uint8_t[]> mem{new uint8_t[static_cast<size_t>(kBatch) * kMaxPacket]};
+  uint8_t* data() { return mem.get(); }
+};
+
 // Per-thread buffers, allocated once when the thread starts.
 struct TxScratch {
-  std::vector<uint8_t> buf = std::vector<uint8_t>(static_cast<size_t>(kBatch) * kMaxPacket);
+  Slots buf;
   uint8_t icmp[kIcmpMaxLen];
   // Separate send lists per family: v4 peers go out of the v4 socket, v6 peers out of the v6 one.
   struct List {
@@ -39,7 +45,7 @@ struct TxScratch {
 };
 
 struct RxScratch {
-  std::vector<uint8_t> buf = std::vector<uint8_t>(static_cast<size_t>(kBatch) * kMaxPacket);
+  Slots buf;
   mmsghdr msgs[kBatch];
   iovec iov[kBatch];
   sockaddr_storage addr[kBatch];
