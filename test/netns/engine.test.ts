@@ -375,6 +375,42 @@ describe('engine lifecycle', suiteNeeds(rootAndNetns()), () => {
   });
 });
 
+describe('engine open without privileges or /dev/net/tun', suiteNeeds(rootAndNetns(), binary('setpriv', 'util-linux'), binary('unshare', 'util-linux')), () => {
+  const openScript = (o: string): string =>
+    "import('" + join(process.cwd(), 'dist', 'src', 'native', 'engine.js') + "').then(({Engine})=>{" +
+    `try{Engine.open(${o}).close();console.log('{}')}catch(e){console.log(JSON.stringify({m:e.message,c:e.code}))}})`;
+
+  test('no CAP_NET_ADMIN -> EPERM naming the device and the capability', async (t) => {
+    if (!need(t, rootAndNetns(), binary('setpriv', 'util-linux'))) return;
+    const set = new NetnsSet();
+    try {
+      const ns = set.add('perm');
+      // uid 0 keeps file access to /dev/net/tun (0600 root) but every capability is dropped.
+      const out = ns.exec('setpriv', ['--bounding-set=-all', '--inh-caps=-all', 'node', '-e', openScript('{port:0}')]);
+      const r = JSON.parse(out) as { m: string; c: string };
+      assert.equal(r.c, 'EPERM');
+      assert.equal(r.m, 'open TUN flannel%d: EPERM (needs CAP_NET_ADMIN)');
+    } finally {
+      await set.destroy();
+    }
+  });
+
+  test('no /dev/net/tun -> ENOENT', async (t) => {
+    if (!need(t, rootAndNetns(), binary('unshare', 'util-linux'))) return;
+    const set = new NetnsSet();
+    try {
+      const ns = set.add('notun');
+      // A private mount namespace with an empty /dev/net; the host's /dev is untouched.
+      const out = ns.exec('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs none /dev/net && exec node -e "${openScript('{port:0}')}"`]);
+      const r = JSON.parse(out) as { m: string; c: string };
+      assert.equal(r.c, 'ENOENT');
+      assert.match(r.m, /^open TUN flannel%d: ENOENT \(no \/dev\/net\/tun/);
+    } finally {
+      await set.destroy();
+    }
+  });
+});
+
 /** The first packet of a pcap from a TUN (raw IP, or Linux cooked capture v1/v2). */
 function innerFromPcap(b: Buffer): Buffer {
   const le = b.readUInt32LE(0) === 0xa1b2c3d4 || b.readUInt32LE(0) === 0xa1b23c4d;
