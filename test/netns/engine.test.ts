@@ -268,6 +268,28 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
     assert.equal(after.rx.packets, before.rx.packets, 'nothing reached the TUN');
   });
 
+  test('TTL 1 arriving from a real peer is dropped as ttl_expired, not written to the TUN', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [n1, n2] = nodes as [Node, Node];
+    const before = await n2.stats();
+    const pkt = ipv4({ src: '198.19.1.0', dst: '198.19.2.0', proto: 17, ttl: 1, payload: udp(1, 7, Buffer.from('ttl')) });
+    const pkt6 = ipv6({ src: '2001:db8:100:1::1', dst: '2001:db8:100:2::1', hop: 1, payload: udp(1, 7, Buffer.from('ttl')) });
+    for (const [bind, dst, p] of [
+      ['198.18.0.11', '198.18.0.12', pkt],
+      ['2001:db8:1::11', '2001:db8:1::12', pkt6],
+    ] as const) {
+      const c = new JsonChild(n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'send', bind, dst, String(PORT), p.toString('hex')]));
+      await c.take((o) => o.event === 'sent');
+    }
+    let after = before;
+    await waitFor(async () => {
+      after = await n2.stats();
+      return delta(before, after, 'ttl_expired') >= 2;
+    });
+    assert.equal(delta(before, after, 'ttl_expired'), 2);
+    assert.equal(after.rx.packets, before.rx.packets);
+  });
+
   test('thousands of garbage datagrams: counted, no crash, real traffic still flows', async (t) => {
     if (!need(t, rootAndNetns())) return;
     const [n1, n2] = nodes as [Node, Node];
@@ -345,6 +367,13 @@ describe('engine lifecycle', suiteNeeds(rootAndNetns()), () => {
       assert.equal(o.after.fds, o.before.fds);
       assert.equal(o.after.threads, o.before.threads);
       assert.doesNotMatch(ns.ip('link', 'show'), /cyc\d/);
+      // Never closed: the env cleanup hook must stop and join the threads so the process exits.
+      const exitScript =
+        "import('" + join(process.cwd(), 'dist', 'src', 'native', 'engine.js') + "').then(({Engine})=>{" +
+        "const e=Engine.open({port:0});e.start();setTimeout(()=>process.exit(0),50)})";
+      const t0 = Date.now();
+      ns.exec('node', ['-e', exitScript], { timeoutMs: 10_000 });
+      assert.ok(Date.now() - t0 < 10_000);
     } finally {
       await set.destroy();
     }
@@ -369,6 +398,55 @@ describe('engine lifecycle', suiteNeeds(rootAndNetns()), () => {
       assert.match(lines[1]!.m, /^open TUN x+: EINVAL/);
       assert.equal(lines[2]?.c, 'EADDRNOTAVAIL');
       assert.match(lines[2]!.m, /^bind UDP 198\.18\.77\.1:0: EADDRNOTAVAIL/);
+    } finally {
+      await set.destroy();
+    }
+  });
+});
+
+describe('allowUnknownSource (peers behind NAT)', suiteNeeds(rootAndNetns()), () => {
+  test('any outer source is accepted, but the inner source must still be inside some peer subnet', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const set = new NetnsSet();
+    try {
+      const ul = set.add('natul');
+      const node = set.add('nat');
+      node.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'v1', 'netns', ul.name);
+      ul.ip('addr', 'add', '198.18.0.99/24', 'dev', 'v1');
+      ul.ip('link', 'set', 'v1', 'up');
+      node.ip('addr', 'add', '198.18.0.12/24', 'dev', 'eth0');
+      node.ip('link', 'set', 'eth0', 'up');
+      const cfg: NodeConfig = {
+        bindV4: '198.18.0.12',
+        port: PORT,
+        allowUnknownSource: true,
+        tunAddrs: ['198.19.2.0/32'],
+        mtu: 1472,
+        routes: ['198.19.0.0/16'],
+        // The peer's recorded public address is not where its datagrams come from (NAT).
+        peers: [{ subnet: '198.19.1.0/24', publicIP: '198.18.0.11', port: PORT }],
+      };
+      const child = new JsonChild(node.spawn('node', [join(FIXTURES, 'engine-node.js'), JSON.stringify(cfg)], { stdio: ['pipe', 'pipe', 'pipe'] }));
+      await child.take((o) => o.event === 'ready');
+      const stats = async (): Promise<EngineStats> => {
+        child.proc.stdin!.write('stats\n');
+        return (await child.take((o) => o.event === 'stats')).stats as EngineStats;
+      };
+      const ok = ipv4({ src: '198.19.1.5', dst: '198.19.2.0', proto: 17, payload: udp(1, 7, Buffer.from('nat')) });
+      const bad = ipv4({ src: '198.19.99.5', dst: '198.19.2.0', proto: 17, payload: udp(1, 7, Buffer.from('nat')) });
+      const c = new JsonChild(
+        ul.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'send', '198.18.0.99', '198.18.0.12', String(PORT), `${ok.toString('hex')},${bad.toString('hex')}`]),
+      );
+      await c.take((o) => o.event === 'sent');
+      let s = await stats();
+      await waitFor(async () => {
+        s = await stats();
+        return s.rx.packets + s.drops.spoofed_source >= 2;
+      });
+      assert.equal(s.rx.packets, 1, 'inner source in a peer subnet is delivered');
+      assert.equal(s.peers[0]?.rx.packets, 1);
+      assert.equal(s.drops.spoofed_source, 1);
+      assert.equal(s.drops.unknown_peer, 0);
     } finally {
       await set.destroy();
     }
