@@ -36,6 +36,9 @@ enum Drop : int {
 };
 const char* DropName(int d);
 
+struct TxScratch;
+struct RxScratch;
+
 struct alignas(64) DirCounters {
   std::atomic<uint64_t> packets{0}, bytes{0};
 };
@@ -81,10 +84,10 @@ class Engine {
  private:
   void TunToUdp();
   void UdpToTun();
-  // One batch each; return false when stop was requested.
-  void HandleTunBatch(int tunFd, int fd4, int fd6, struct TxScratch& s);
-  void HandleUdpBatch(int sock, int tunFd, struct RxScratch& s);
-  void SendAll(int fd, struct TxScratch& s, int family);
+  // One batch (up to kBatch packets) per call; per-thread buffers live in the scratch structs.
+  void HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s);
+  void HandleUdpBatch(int sock, int tunFd, RxScratch& s);
+  void SendAll(int fd, TxScratch& s, int family);
 
   std::unique_ptr<Tun> tun_;
   std::unique_ptr<UdpConn> udp_;
