@@ -343,6 +343,42 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
     t.diagnostic(`iperf3 TCP 1 stream: ${(j.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s`);
   });
 
+  test('peer tables swapped hundreds of times under TCP load: no crash, counters of kept peers survive', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    if (!hasBinary('iperf3')) return t.skip('iperf3 not installed');
+    const [n1, n2] = nodes as [Node, Node];
+    const before = (await n1.stats()).peers.find((x) => x.subnet === '198.19.2.0/24')!;
+    const srv = n2.ns.spawn('iperf3', ['-s', '-1', '-B', '198.19.2.0', '-p', '5202'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise((r) => setTimeout(r, 500));
+    const cli = n1.ns.spawn('iperf3', ['-c', '198.19.2.0', '-p', '5202', '-t', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((r) => cli.once('exit', (c) => r(c)));
+    let running = true;
+    void exited.then(() => (running = false));
+    let swaps = 0;
+    // Alternate between the base table and one with an extra peer, on both sides of the transfer.
+    const extra: PeerRoute = { subnet: '198.19.50.0/24', publicIP: '198.18.0.50', port: PORT };
+    while (running) {
+      for (const [n, self] of [
+        [n1, 1],
+        [n2, 2],
+      ] as const) {
+        const table = swaps % 2 === 0 ? [...peersFor(self), extra] : peersFor(self);
+        n.child.proc.stdin!.write(`peers ${JSON.stringify(table)}\n`);
+        await n.child.take((o) => o.event === 'peers-ok');
+      }
+      swaps++;
+    }
+    srv.kill('SIGTERM');
+    assert.equal(await exited, 0, 'iperf3 completed');
+    t.diagnostic(`${swaps} swaps per node during the transfer`);
+    assert.ok(swaps >= 50, `only ${swaps} swaps`);
+    const s = await n1.stats();
+    const after = s.peers.find((x) => x.subnet === '198.19.2.0/24')!;
+    assert.ok(after.tx.bytes - before.tx.bytes > 10_000_000, 'counters kept across swaps include the transfer');
+    assert.equal(n1.child.proc.exitCode, null);
+    assert.equal(n2.child.proc.exitCode, null);
+  });
+
   test('SIGTERM closes the engine cleanly', async (t) => {
     if (!need(t, rootAndNetns())) return;
     for (const n of nodes) {
