@@ -41,6 +41,11 @@ export interface EtcdManagerOptions {
   requestTimeoutMs?: number;
   /** First delay before re-listing after a watch failure (doubles up to 5 s). */
   watchRetryMs?: number;
+  /**
+   * Test seam: runs between a list and the watch that follows it, so a test can make changes (and
+   * compact them away) exactly in the window the re-list logic must cover.
+   */
+  beforeWatchStart?: () => Promise<void>;
 }
 
 export function splitEndpoints(endpoints: string | readonly string[]): string[] {
@@ -87,6 +92,7 @@ export class EtcdManager implements Manager {
   private readonly configRetryMs: number;
   private readonly requestTimeoutMs: number;
   private readonly watchRetryMs: number;
+  private readonly beforeWatchStart?: () => Promise<void>;
   private readonly badLeaseLog = new RateLimitedLog(5, 60_000);
   private readonly watches = new Set<LeaseWatch>();
   private configCache?: NetworkConfig;
@@ -98,6 +104,7 @@ export class EtcdManager implements Manager {
     this.configRetryMs = opts.configRetryMs ?? 1000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.watchRetryMs = opts.watchRetryMs ?? 100;
+    this.beforeWatchStart = opts.beforeWatchStart;
     this.client = new Etcd3(etcdClientOptions(opts));
   }
 
@@ -279,6 +286,7 @@ export class EtcdManager implements Manager {
 
     const startWatch = async (fromRevision: string): Promise<void> => {
       const gen = ++generation;
+      await this.beforeWatchStart?.();
       const w = await this.client.watch().prefix(this.subnetsPrefix).startRevision(fromRevision).create();
       if (closed || gen !== generation) {
         void w.cancel().catch(() => {});
@@ -321,7 +329,9 @@ export class EtcdManager implements Manager {
         log.warning(`etcd watch on ${this.subnetsPrefix} interrupted (${why}); listing again and resuming`);
         queue = queue.then(() => resync());
       };
-      w.on('error', (e: Error) => onFailure(e.message));
+      // etcd 3.4 cancels a watch whose start revision was compacted with an empty reason, and the
+      // client library drops compact_revision; say what it most likely was.
+      w.on('error', (e: Error) => onFailure(/canceled:\s*$/.test(e.message) ? `${e.message.trim()} (start revision probably compacted)` : e.message));
       w.on('disconnected', (e: Error) => onFailure(`disconnected: ${e.message}`));
       w.on('end', () => onFailure('watch stream ended'));
     };

@@ -178,6 +178,37 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
     await w.close();
   });
 
+  test('watch started from a compacted revision re-lists and emits the diff', async () => {
+    await fresh();
+    const c = etcd.client();
+    let armed = true;
+    const m = manager({
+      beforeWatchStart: async () => {
+        if (!armed) return;
+        armed = false;
+        // Between the list and the watch: changes, then compaction past the list revision.
+        for (let i = 40; i < 43; i++) await c.put(`${prefix}/subnets/198.19.${i}.0-24`).value(`{"PublicIP":"198.18.0.${i}","PublicIPv6":null,"BackendType":"udp"}`);
+        await c.put(`${prefix}/unrelated`).value('x');
+        await etcd.compact();
+      },
+    });
+    logLines = [];
+    const events: LeaseEvent[] = [];
+    try {
+      const w = await m.watchLeases((evs) => events.push(...evs));
+      assert.deepEqual(w.snapshot, []);
+      await until('re-listed leases', () => events.length >= 3);
+      await c.put(`${prefix}/subnets/198.19.43.0-24`).value('{"PublicIP":"198.18.0.43","PublicIPv6":null,"BackendType":"udp"}');
+      await until('event after resume', () => events.length >= 4);
+      await sleep(300);
+      assert.deepEqual(events.map((e) => [e.type, keyOf(e.lease)]), [40, 41, 42, 43].map((i) => ['added', `198.19.${i}.0-24`]));
+      assert.ok(logLines.some((l) => l.includes('compacted')), `compaction is named in the log: ${logLines.join(' / ')}`);
+      await w.close();
+    } finally {
+      c.close();
+    }
+  });
+
   test('etcd restart: watch resumes with a diff, nothing lost or duplicated', async () => {
     await fresh();
     const m = manager();
