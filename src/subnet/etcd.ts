@@ -179,7 +179,10 @@ export class EtcdManager implements Manager {
 
   private storeOps(): LeaseStoreOps {
     return {
-      list: async () => [...(await this.list()).leases.values()].map((k) => k.lease),
+      list: async () => {
+        const { leases, occupied } = await this.list();
+        return [...[...leases.values()].map((k) => k.lease), ...occupied];
+      },
       createIfAbsent: async (subnet, ipv6Subnet, attrs) => {
         const key = subnetKeyPath(this.prefix, subnet, ipv6Subnet);
         const grant = await this.timed('lease grant', this.client.leaseClient.leaseGrant({ TTL: this.ttlSeconds }));
@@ -254,15 +257,24 @@ export class EtcdManager implements Manager {
   }
 
   /** All well-formed leases by key, and the revision of that read. */
-  private async list(): Promise<{ leases: Map<string, KnownLease>; revision: string }> {
+  private async list(): Promise<{ leases: Map<string, KnownLease>; occupied: Lease[]; revision: string }> {
     const res = await this.timed(`list ${this.subnetsPrefix}`, this.client.getAll().prefix(this.subnetsPrefix).exec());
     const exp = await this.expirations(res.kvs);
     const leases = new Map<string, KnownLease>();
+    const occupied: Lease[] = [];
     for (const kv of res.kvs) {
-      const lease = this.decode(kv, exp.get(kv.lease) ?? NEVER_EXPIRES);
-      if (lease) leases.set(kv.key.toString(), { lease, modRevision: kv.mod_revision });
+      const expiration = exp.get(kv.lease) ?? NEVER_EXPIRES;
+      const lease = this.decode(kv, expiration);
+      if (lease) {
+        leases.set(kv.key.toString(), { lease, modRevision: kv.mod_revision });
+        continue;
+      }
+      // A well-named key with a bad value still blocks creation (version != 0): count its subnet as
+      // taken so allocation does not keep racing for it. It is never routed to.
+      const parsed = parseSubnetKey(kv.key.toString().slice(this.subnetsPrefix.length));
+      if (parsed) occupied.push({ ...parsed, attrs: { backendType: '' }, expiration });
     }
-    return { leases, revision: res.header.revision };
+    return { leases, occupied, revision: res.header.revision };
   }
 
   async watchLeases(onEvents: (events: LeaseEvent[]) => void): Promise<LeaseWatch> {

@@ -151,6 +151,10 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
       assert.ok(logLines.some((l) => l.includes('Ignoring bad subnet node') && l.includes('198.19.5.0-24')));
       assert.ok(logLines.some((l) => l.includes('198.19.6.0-24')));
       await w.close();
+      // A garbage value still occupies its key: allocation walks past it instead of racing for it.
+      await c.put(`${prefix}/subnets/198.19.1.0-24`).value('{not json');
+      const lease = await manager({ random: () => 0 }).acquireLease(attrs('198.18.0.11'));
+      assert.equal(keyOf(lease), '198.19.2.0-24');
     } finally {
       c.close();
     }
