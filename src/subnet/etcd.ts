@@ -58,22 +58,24 @@ export function etcdClientOptions(opts: EtcdManagerOptions): IOptions {
   const hosts = splitEndpoints(opts.endpoints);
   if (hosts.length === 0) throw new Error(`-etcd-endpoints ${JSON.stringify(opts.endpoints)} is empty: give e.g. http://127.0.0.1:2379`);
   const options: IOptions = { hosts, dialTimeout: 5000 };
-  if (opts.keyFile && opts.certFile) {
-    const read = (flag: string, path: string): Buffer => {
-      try {
-        return readFileSync(path);
-      } catch (e) {
-        throw new Error(`${flag} ${path}: ${(e as Error).message}`);
-      }
-    };
+  const read = (flag: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new Error(`${flag} ${path} cannot be read: ${(e as Error).message}`);
+    }
+  };
+  const clientCert = Boolean(opts.keyFile && opts.certFile);
+  if (clientCert || opts.caFile) {
+    // flannel ignores -etcd-cafile without a client cert; we use it to verify the server anyway.
     options.credentials = {
       rootCertificate: opts.caFile ? read('-etcd-cafile', opts.caFile) : Buffer.from(rootCertificates.join('\n')),
-      privateKey: read('-etcd-keyfile', opts.keyFile),
-      certChain: read('-etcd-certfile', opts.certFile),
+      ...(clientCert && opts.keyFile && opts.certFile
+        ? { privateKey: read('-etcd-keyfile', opts.keyFile), certChain: read('-etcd-certfile', opts.certFile) }
+        : {}),
     };
-  } else {
-    log.warning('no certificate provided: connecting to etcd with http. This is insecure');
   }
+  if (!clientCert) log.warning('no certificate provided: connecting to etcd with http. This is insecure');
   if (opts.username) options.auth = { username: opts.username, password: opts.password ?? '' };
   return options;
 }
