@@ -301,11 +301,10 @@ export class EtcdManager implements Manager {
     const startWatch = async (fromRevision: string): Promise<void> => {
       const gen = ++generation;
       await this.beforeWatchStart?.();
-      const w = await this.client.watch().prefix(this.subnetsPrefix).startRevision(fromRevision).create();
-      if (closed || gen !== generation) {
-        void w.cancel().catch(() => {});
-        return;
-      }
+      if (closed || gen !== generation) return;
+      // watcher() rather than create(): listeners go on before the stream connects, so no response can
+      // be emitted before we listen. Connection failures arrive as 'disconnected'/'error' below.
+      const w = this.client.watch().prefix(this.subnetsPrefix).startRevision(fromRevision).watcher();
       watcher = w;
       w.on('data', (res) => {
         if (gen !== generation) return;
