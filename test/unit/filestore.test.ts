@@ -63,38 +63,55 @@ describe('file store', () => {
 
   test('child processes acquiring concurrently from one directory get distinct subnets', async () => {
     const dir = storeDir('{"Network":"198.19.0.0/24","SubnetLen":28}');
-    const script = join(here, '..', 'fixtures', 'file-acquire.js');
-    const n = 8;
-    const children: ChildProcess[] = [];
-    try {
-      const results = await new Promise<Array<{ key?: string; error?: string }>>((resolve, reject) => {
-        const out: Array<{ key?: string; error?: string }> = [];
-        let ready = 0;
-        for (let i = 0; i < n; i++) {
-          // Half pick the first free subnet deterministically: maximal contention on one file.
-          const child = fork(script, [dir, `198.18.0.${20 + i}`, i % 2 === 0 ? 'first' : 'real'], { stdio: 'inherit' });
-          children.push(child);
-          child.on('error', reject);
-          child.on('message', (msg: unknown) => {
-            if (msg === 'ready') {
-              if (++ready === n) children.forEach((c) => c.send('go'));
-              return;
-            }
-            out.push(msg as { key?: string; error?: string });
-            if (out.length === n) resolve(out);
-          });
-          child.on('exit', (code) => {
-            if (code !== 0) reject(new Error(`child exited with ${code}`));
-          });
-        }
-      });
-      assert.deepEqual(results.filter((r) => r.error), []);
-      const keys = results.map((r) => r.key);
-      assert.equal(new Set(keys).size, n, `distinct: ${keys.join(' ')}`);
-    } finally {
-      for (const c of children) if (c.exitCode === null && c.pid) process.kill(c.pid);
-    }
+    const keys = await raceChildren(dir, 8, 20);
+    assert.equal(new Set(keys).size, 8, `distinct: ${keys.join(' ')}`);
   });
+
+  test('child processes reclaiming the same expired leases concurrently get distinct subnets', async () => {
+    const dir = storeDir('{"Network":"198.19.0.0/28"}'); // exactly three /30 subnets
+    await Promise.all(['198.18.0.11', '198.18.0.12', '198.18.0.13'].map((ip) => new FileManager({ dir, ttlMs: 50, random: () => 0 }).acquireLease(attrs(ip))));
+    await new Promise((r) => setTimeout(r, 100));
+    const keys = await raceChildren(dir, 3, 40);
+    assert.deepEqual([...keys].sort(), ['198.19.0.12-30', '198.19.0.4-30', '198.19.0.8-30']);
+    // Every file now belongs to one of the children.
+    for (const key of keys) assert.match(readFileSync(join(dir, key), 'utf8'), /"PublicIP":"198\.18\.0\.4\d"/);
+  });
+});
+
+/** Forks `n` acquirers that start together; returns their subnet keys (rejects on any child error). */
+async function raceChildren(dir: string, n: number, firstHost: number): Promise<string[]> {
+  const script = join(here, '..', 'fixtures', 'file-acquire.js');
+  const children: ChildProcess[] = [];
+  try {
+    const results = await new Promise<Array<{ key?: string; error?: string }>>((resolve, reject) => {
+      const out: Array<{ key?: string; error?: string }> = [];
+      let ready = 0;
+      for (let i = 0; i < n; i++) {
+        // Half pick the first free subnet deterministically: maximal contention on one file.
+        const child = fork(script, [dir, `198.18.0.${firstHost + i}`, i % 2 === 0 ? 'first' : 'real'], { stdio: 'inherit' });
+        children.push(child);
+        child.on('error', reject);
+        child.on('message', (msg: unknown) => {
+          if (msg === 'ready') {
+            if (++ready === n) children.forEach((c) => c.send('go'));
+            return;
+          }
+          out.push(msg as { key?: string; error?: string });
+          if (out.length === n) resolve(out);
+        });
+        child.on('exit', (code) => {
+          if (code !== 0) reject(new Error(`child exited with ${code}`));
+        });
+      }
+    });
+    assert.deepEqual(results.filter((r) => r.error), []);
+    return results.map((r) => r.key ?? '');
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.pid) process.kill(c.pid);
+  }
+}
+
+describe('file store (continued)', () => {
 
   test('restart with the previous subnet gets it back; same public IP re-attaches', async () => {
     const dir = storeDir();
