@@ -72,6 +72,31 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
     assert.ok(Math.abs(lease.expiration.getTime() - Date.now() - 86400_000) < 60_000);
   });
 
+  test('dual stack: key with &<ipv6>-<len>, PublicIPv6 and BackendV6Data in the value', async () => {
+    await fresh('{"Network":"198.19.0.0/16","EnableIPv6":true,"IPv6Network":"2001:db8:1::/48","Backend":{"Type":"vxlan"}}');
+    const m = manager({ random: () => 0 });
+    const lease = await m.acquireLease({
+      publicIP: mustParseIP('198.18.0.11'),
+      publicIPv6: mustParseIP('2001:db8::11'),
+      backendType: 'vxlan',
+      backendData: { VNI: 1, VtepMAC: 'd2:5e:7f:06:2e:52' },
+      backendV6Data: { VNI: 1, VtepMAC: 'd2:5e:7f:06:2e:53' },
+    });
+    assert.equal(keyOf(lease), '198.19.1.0-24&2001:db8:1:1::-64');
+    const c = etcd.client();
+    try {
+      assert.equal(
+        await c.get(`${prefix}/subnets/198.19.1.0-24&2001:db8:1:1::-64`).string(),
+        '{"PublicIP":"198.18.0.11","PublicIPv6":"2001:db8::11","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"d2:5e:7f:06:2e:52"},"BackendV6Data":{"VNI":1,"VtepMAC":"d2:5e:7f:06:2e:53"}}',
+      );
+    } finally {
+      c.close();
+    }
+    const w = await m.watchLeases(() => {});
+    assert.equal(w.snapshot[0]?.ipv6Subnet && formatCIDR(w.snapshot[0].ipv6Subnet), '2001:db8:1:1::/64');
+    await w.close();
+  });
+
   test('two managers get distinct subnets', async () => {
     await fresh();
     const [a, b] = await Promise.all([manager({ random: () => 0 }).acquireLease(attrs('198.18.0.11')), manager({ random: () => 0 }).acquireLease(attrs('198.18.0.12'))]);
