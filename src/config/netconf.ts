@@ -144,8 +144,10 @@ interface FamilyResult {
 function checkFamily(fields: Map<KnownField, unknown>, r: FamilyRules): FamilyResult {
   const network = readNetwork(fields, r.networkField, r.family);
   // flannel treats 0.0.0.0/0 (Go's zero value) as "not set".
-  if (!network || (network.value === 0n && network.prefixLen === 0)) {
-    fail(`${r.networkField} ${show(fields.get(r.networkField))} is invalid: please define a correct ${r.networkField} parameter, e.g. "${r.family === 4 ? '198.19.0.0/16' : '2001:db8:1::/48'}"`);
+  const example = r.family === 4 ? '198.19.0.0/16' : '2001:db8:1::/48';
+  if (!network) fail(`${r.networkField} is missing: please define a correct ${r.networkField} parameter, e.g. "${example}"`);
+  if (network.value === 0n && network.prefixLen === 0) {
+    fail(`${r.networkField} ${show(fields.get(r.networkField))} is invalid: please define a correct ${r.networkField} parameter, e.g. "${example}"`);
   }
   const net = formatCIDR(network);
   let subnetLen = readUint(fields, r.lenField);
