@@ -27,6 +27,8 @@ function fail(msg: string): never {
 }
 
 function show(v: unknown): string {
+  // JSON.stringify(Infinity) is "null", which would hide the real problem (e.g. 1e400 in the file).
+  if (typeof v === 'number') return String(v);
   const text = JSON.stringify(v);
   return text === undefined ? String(v) : text.length > 60 ? text.slice(0, 57) + '...' : text;
 }

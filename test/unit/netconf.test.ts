@@ -98,6 +98,8 @@ describe('net-conf rejections name field, value and rule', () => {
     ['{"Network":"198.19.0.0/16","SubnetLen":24.5}', /SubnetLen 24\.5 is invalid: must be a whole number/],
     ['{"Network":"198.19.0.0/16","SubnetLen":-1}', /SubnetLen -1 is invalid/],
     ['{"Network":"198.19.0.0/16","SubnetLen":1e300}', /SubnetLen 1e\+300 is invalid/],
+    ['{"Network":"198.19.0.0/16","SubnetLen":1e400}', /SubnetLen Infinity is invalid: must be a whole number/],
+    ['{"Network":"198.19.0.0/16","SubnetLen":99999999999999999999}', /SubnetLen 100000000000000000000 is invalid/],
     ['{"Network":"198.19.0.0/16","SubnetMin":"198.18.1.0"}', /SubnetMin 198\.18\.1\.0 is invalid: must lie inside Network 198\.19\.0\.0\/16/],
     ['{"Network":"198.19.0.0/16","SubnetMax":"198.20.0.0"}', /SubnetMax 198\.20\.0\.0 is invalid: must lie inside Network/],
     ['{"Network":"198.19.0.0/16","SubnetMin":"198.19.1.1"}', /SubnetMin 198\.19\.1\.1 is invalid: must be on a SubnetLen \(\/24\) boundary/],
