@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setLogSink } from '../../src/log.js';
-import { DEFAULT_ETCD_ENDPOINTS, etcdClientOptions, splitEndpoints } from '../../src/subnet/etcd.js';
+import { createServer } from 'node:net';
+import { DEFAULT_ETCD_ENDPOINTS, EtcdManager, etcdClientOptions, splitEndpoints } from '../../src/subnet/etcd.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flannelts-etcdopts-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,5 +52,25 @@ describe('etcd client options from flannel flags', () => {
         /-etcd-keyfile .*absent\.pem cannot be read/,
       ),
     );
+  });
+  test('unreachable etcd: config fetch is logged and retried until aborted, never a crash', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const addr = srv.address();
+        srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 1));
+      });
+    });
+    const lines: string[] = [];
+    const prev = setLogSink((l) => lines.push(l));
+    const m = new EtcdManager({ endpoints: `http://127.0.0.1:${port}`, configRetryMs: 50, requestTimeoutMs: 300 });
+    try {
+      await assert.rejects(m.getNetworkConfig(AbortSignal.timeout(1500)));
+    } finally {
+      setLogSink(prev);
+      await m.close();
+    }
+    const fetchErrors = lines.filter((l) => l.includes("Couldn't fetch network config"));
+    assert.ok(fetchErrors.length >= 2, `retried: ${lines.join(' / ')}`);
   });
 });
