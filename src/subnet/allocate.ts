@@ -95,9 +95,13 @@ function pickRandom(config: NetworkConfig, leases: readonly Lease[], random: Ran
 }
 
 /**
- * Decides what to ask the store for, in the order of our compatibility contract: the previous subnet
- * (from subnet.env) when it is free or already ours; else an existing lease with our public IP; else a
- * random free subnet between SubnetMin and SubnetMax. Throws NoSubnetsLeftError when the range is full.
+ * Decides what to ask the store for, in flannel's order (pkg/subnet/etcd/local_manager.go
+ * tryAcquireLease, the same in v0.20.2 and main): an existing lease with our public IP (re-attached;
+ * the one matching subnet.env if several); else the previous subnet from subnet.env when it is free;
+ * else a random free subnet between SubnetMin and SubnetMax. Throws NoSubnetsLeftError when full.
+ *
+ * flannel-compat §4 lists the previous subnet first; flannel checks the public IP first, and doing
+ * otherwise would leave our old lease alive next to the new one (two leases routed to one node).
  */
 export function planAcquisition(input: PlanInput): PlanResult {
   const { config, leases, attrs } = input;
@@ -108,25 +112,23 @@ export function planAcquisition(input: PlanInput): PlanResult {
 
   const prev4 = config.enableIPv4 ? input.previousSubnet : undefined;
   const prev6 = config.enableIPv6 ? input.previousIPv6Subnet : undefined;
+  const compatibleOwn = own.filter((l) => !incompatibleOwn.includes(l));
+  const mine = compatibleOwn.find((l) => sameLeaseSubnet(config, l, prev4, prev6)) ?? compatibleOwn[0];
+  if (mine) {
+    const reason = sameLeaseSubnet(config, mine, prev4, prev6) ? 'previous subnet' : 'same public IP';
+    return { plan: { kind: 'reattach', lease: mine, reason }, incompatibleOwn };
+  }
+
   if (prev4 !== undefined || prev6 !== undefined) {
     if (isCompatible(config, prev4, prev6)) {
-      const holder = others.find((l) => sameLeaseSubnet(config, l, prev4, prev6));
-      if (holder && isOwnLease(config, holder, attrs)) {
-        return { plan: { kind: 'reattach', lease: holder, reason: 'previous subnet' }, incompatibleOwn };
-      }
-      const clash = others.some((l) =>
+      const taken = others.some((l) =>
         (prev4 && l.subnet && overlaps(prev4, l.subnet)) || (prev6 && l.ipv6Subnet && overlaps(prev6, l.ipv6Subnet)));
-      if (!holder && !clash) {
-        return { plan: { kind: 'create', subnet: prev4, ipv6Subnet: prev6, reason: 'previous subnet' }, incompatibleOwn };
-      }
+      if (!taken) return { plan: { kind: 'create', subnet: prev4, ipv6Subnet: prev6, reason: 'previous subnet' }, incompatibleOwn };
       log.info(`Previously leased subnet (${describeSubnets(prev4, prev6)}) is taken by another node, not reusing`);
     } else {
       log.error(`Found previously leased subnet (${describeSubnets(prev4, prev6)}) that is not compatible with the network config, ignoring`);
     }
   }
-
-  const mine = own.find((l) => !incompatibleOwn.includes(l));
-  if (mine) return { plan: { kind: 'reattach', lease: mine, reason: 'same public IP' }, incompatibleOwn };
 
   const picked = pickRandom(config, others, random);
   return { plan: { kind: 'create', ...picked, reason: 'free subnet' }, incompatibleOwn };

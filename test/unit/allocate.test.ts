@@ -37,6 +37,17 @@ describe('planAcquisition', () => {
     assert.equal(plan.kind, 'reattach');
     assert.equal(plan.kind === 'reattach' && plan.lease.subnet && formatCIDR(plan.lease.subnet), '198.19.7.0/24');
   });
+  test("flannel's order: our public-IP lease wins over a free previous subnet (no second lease)", () => {
+    const { plan } = planAcquisition({ config, leases: [lease('198.19.7.0/24', '198.18.0.11')], attrs: me, previousSubnet: cidr('198.19.90.0/24') });
+    assert.equal(plan.kind, 'reattach');
+    assert.equal(plan.kind === 'reattach' && plan.reason, 'same public IP');
+    assert.equal(plan.kind === 'reattach' && plan.lease.subnet && formatCIDR(plan.lease.subnet), '198.19.7.0/24');
+  });
+  test('several leases with our IP: the one from subnet.env is preferred', () => {
+    const leases = [lease('198.19.7.0/24', '198.18.0.11'), lease('198.19.90.0/24', '198.18.0.11')];
+    const { plan } = planAcquisition({ config, leases, attrs: me, previousSubnet: cidr('198.19.90.0/24') });
+    assert.equal(plan.kind === 'reattach' && plan.lease.subnet && formatCIDR(plan.lease.subnet), '198.19.90.0/24');
+  });
   test('previous subnet outside the range is ignored', () => {
     const { plan } = planAcquisition({ config, leases: [], attrs: me, previousSubnet: cidr('198.19.0.0/24'), random: () => 0 });
     assert.equal(plan.kind === 'create' && plan.reason, 'free subnet');
