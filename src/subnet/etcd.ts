@@ -144,7 +144,8 @@ export class EtcdManager implements Manager {
   }
 
   async acquireLease(attrs: LeaseAttrs, opts: AcquireOptions = {}): Promise<Lease> {
-    const config = this.configCache ?? (await this.getNetworkConfig(opts.signal));
+    // Re-read like flannel's AcquireLease: a config fixed since start-up applies to the new lease.
+    const config = await this.getNetworkConfig(opts.signal);
     return acquireFromStore(this.storeOps(), config, attrs, opts, this.random);
   }
 

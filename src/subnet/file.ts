@@ -133,7 +133,8 @@ export class FileManager implements Manager {
   }
 
   async acquireLease(attrs: LeaseAttrs, opts: AcquireOptions = {}): Promise<Lease> {
-    const config = this.configCache ?? (await this.getNetworkConfig(opts.signal));
+    // Re-read like flannel's AcquireLease: a config fixed since start-up applies to the new lease.
+    const config = await this.getNetworkConfig(opts.signal);
     return acquireFromStore(this.storeOps(config), config, attrs, opts, this.random);
   }
 
