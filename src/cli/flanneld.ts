@@ -4,6 +4,8 @@ import type { Server } from 'node:http';
 import { FlagError, formatHelp, parseFlags, toOptions, unimplementedInUse, type FlanneldOptions } from '../config/flags.js';
 import { Daemon } from '../daemon.js';
 import { startHealthz } from '../http.js';
+import { createMetrics } from '../metrics.js';
+import { startStatusServer } from '../status.js';
 import { selectExternalInterface } from '../iface.js';
 import { log, setLogFormat, setVerbosity } from '../log.js';
 import { readPreviousSubnets, writeSubnetEnv } from '../subnet/subnetenv.js';
@@ -93,12 +95,14 @@ async function main(argv: string[]): Promise<number> {
   );
 
   let healthz: Server | undefined;
+  let status: Server | undefined;
   let stopping: Promise<number> | undefined;
   const shutdown = (sig: string): Promise<number> => {
     stopping ??= (async () => {
       log.info(`shutdownHandler sent cancel signal... (${sig})`);
       await daemon.stop();
       healthz?.close();
+      status?.close();
       platform.close();
       log.info('Exiting cleanly...');
       return 0;
@@ -113,12 +117,14 @@ async function main(argv: string[]): Promise<number> {
   exitOn('SIGINT');
 
   try {
-    if (opts.healthzPort > 0) healthz = await startHealthz(opts.healthzIP, opts.healthzPort);
+    if (opts.healthzPort > 0) healthz = await startHealthz(opts.healthzIP, opts.healthzPort, createMetrics(daemon));
+    if (opts.statusSocket !== '') status = await startStatusServer(opts.statusSocket, daemon);
     await daemon.start();
   } catch (e) {
     log.error((e as Error).message);
     await daemon.stop().catch(() => {});
     healthz?.close();
+    status?.close();
     platform.close();
     return 1;
   }

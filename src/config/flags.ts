@@ -56,6 +56,7 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   // flannelts extensions.
   S('subnet-store-dir', '', 'flannelts: use the embedded file lease store in this directory instead of etcd (one-host labs)'),
   S('log-format', 'text', 'flannelts: log format, "text" (klog lines) or "json"'),
+  S('status-socket', '/run/flannel/flannelts.sock', 'flannelts: Unix socket (root only) that `flannelctl status` reads; "" to disable'),
 ];
 
 export type FlagValue = string | boolean | number | string[];
@@ -242,6 +243,7 @@ export interface FlanneldOptions {
   verbosity: number;
   subnetStoreDir: string;
   logFormat: 'text' | 'json';
+  statusSocket: string;
 }
 
 /** Turns parsed flags into options and applies flanneld's range checks (each a one-line error). */
@@ -306,6 +308,7 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
     verbosity: v,
     subnetStoreDir: str('subnet-store-dir'),
     logFormat,
+    statusSocket: str('status-socket'),
   };
 }
 

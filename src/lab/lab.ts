@@ -91,6 +91,7 @@ export class Lab {
   readonly dir: string;
   readonly storeDir: string;
   private underlay!: Namespace;
+  private etcdPid?: number;
   private readonly log: (line: string) => void;
 
   constructor(readonly opts: LabOptions) {
@@ -160,12 +161,14 @@ export class Lab {
     const peer = `http://${LAB_ETCD_IP}:2380`;
     const logFd = openSync(join(this.dir, 'etcd.log'), 'a');
     try {
-      this.underlay.spawn('etcd', [
+      const etcd = this.underlay.spawn('etcd', [
         '--name', 'lab', '--data-dir', dataDir,
         '--listen-client-urls', LAB_ETCD_ENDPOINT, '--advertise-client-urls', LAB_ETCD_ENDPOINT,
         '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `lab=${peer}`,
         '--log-level', 'warn',
       ], { stdio: ['ignore', logFd, logFd], detached: true });
+      etcd.unref();
+      this.etcdPid = etcd.pid;
     } finally {
       closeSync(logFd);
     }
@@ -214,11 +217,17 @@ export class Lab {
 
   startDaemon(node: LabNode): void {
     const cmd = this.opts.flanneld ?? ourFlanneld();
+    const ours = this.opts.flanneld === undefined;
+    if (!ours && this.opts.store !== 'etcd') {
+      throw new Error('another flanneld binary has no embedded lease store: use it with --store etcd');
+    }
     const args = [
       ...cmd.slice(1),
       '-iface=eth0',
       ...(this.opts.store === 'etcd' ? [`-etcd-endpoints=${LAB_ETCD_ENDPOINT}`, `-etcd-prefix=${LAB_ETCD_PREFIX}`] : [`-subnet-store-dir=${this.storeDir}`]),
       `-subnet-file=${join(node.dir, 'subnet.env')}`,
+      // flannelts extensions, which a stock flanneld would reject.
+      ...(ours ? [`-status-socket=${this.statusSocket(node)}`] : []),
       ...(this.opts.daemonArgs ?? []),
     ];
     const logFd = openSync(join(node.dir, 'flanneld.log'), 'a');
@@ -230,6 +239,10 @@ export class Lab {
     } finally {
       closeSync(logFd);
     }
+  }
+
+  statusSocket(node: LabNode): string {
+    return join(node.dir, 'flannelts.sock');
   }
 
   /** Stops the daemon of one node (SIGTERM, or SIGKILL to simulate a crash). */
@@ -337,7 +350,7 @@ export class Lab {
   saveState(): string {
     mkdirSync(LAB_STATE_DIR, { recursive: true });
     const file = join(LAB_STATE_DIR, `${this.set.prefix}.json`);
-    const state = { prefix: this.set.prefix, dir: this.dir, pids: this.nodes.map((n) => n.pid).filter((p) => p !== undefined), namespaces: this.set.list() };
+    const state = { prefix: this.set.prefix, dir: this.dir, pids: [...this.nodes.map((n) => n.pid), this.etcdPid].filter((p) => p !== undefined), namespaces: this.set.list() };
     writeFileSync(file, JSON.stringify(state, null, 2));
     return file;
   }
@@ -346,6 +359,7 @@ export class Lab {
     for (const node of this.nodes) await this.stopDaemon(node);
     await this.set.destroy();
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(join(LAB_STATE_DIR, `${this.set.prefix}.json`), { force: true });
   }
 }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Lab, LAB_ETCD_PREFIX } from '../../src/lab/lab.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { fetchStatus } from '../../src/status.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -48,6 +49,47 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-ser
     const script = "fetch('http://127.0.0.1:10256/healthz').then(async r=>console.log(r.status, await r.text()))";
     const out = lab.nodes[0]!.ns.exec(process.execPath, ['-e', script]).trim();
     assert.equal(out, '200 flanneld is running');
+  });
+
+  test('status over the root-only socket matches the lab and counts real traffic per peer', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [a, b] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0]];
+    const sock = lab.statusSocket(a);
+    const { statSync } = await import('node:fs');
+    assert.equal(statSync(sock).mode & 0o777, 0o600);
+    const before = await fetchStatus(sock);
+    a.pod.exec('ping', ['-c', '20', '-i', '0.01', '-q', b.podIP]);
+    const s = await fetchStatus(sock);
+    assert.equal(s.backend, 'udp');
+    assert.equal(s.device, 'flannel0');
+    assert.equal(s.mtu, 1472);
+    assert.equal(s.lease?.subnet, a.subnetEnv.FLANNEL_SUBNET!.replace(/\.1\/24$/, '.0/24'));
+    assert.equal(s.peers.length, 2);
+    assert.deepEqual(s.routes, { expected: 2, installed: 2 });
+    const peer = s.peers.find((p) => p.publicIP === b.underlayIP)!;
+    const peerBefore = before.peers.find((p) => p.publicIP === b.underlayIP)!;
+    assert.ok(peer.tx!.packets - peerBefore.tx!.packets >= 20, `tx ${peerBefore.tx!.packets} -> ${peer.tx!.packets}`);
+    assert.ok(peer.rx!.packets - peerBefore.rx!.packets >= 20, `rx ${peerBefore.rx!.packets} -> ${peer.rx!.packets}`);
+  });
+
+  test('/metrics counts traffic and drops by reason', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [a, b] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0]];
+    const scrape = (): string =>
+      a.ns.exec(process.execPath, ['-e', "fetch('http://127.0.0.1:10256/metrics').then(async r=>process.stdout.write(await r.text()))"]);
+    const value = (text: string, re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+    const peer = b.subnetEnv.FLANNEL_SUBNET!.replace(/\.1\/24$/, '.0/24');
+    const txRe = new RegExp(`flannel_dataplane_packets_total\\{direction="tx",peer="${peer.replace(/\./g, '\\.')}"\\} (\\d+)`);
+    const noRouteRe = /flannel_dataplane_drops_total\{reason="no_route"\} (\d+)/;
+    const m0 = scrape();
+    a.pod.exec('ping', ['-c', '10', '-i', '0.01', '-q', b.podIP]);
+    // An overlay address no lease covers: the engine answers net unreachable and counts no_route.
+    spawnSync('ip', ['netns', 'exec', a.pod.name, 'ping', '-c', '3', '-i', '0.01', '-W', '1', '198.19.255.254']);
+    const m1 = scrape();
+    assert.match(m1, /^flannel_leases 2$/m);
+    assert.match(m1, /^flannel_lease_info\{subnet="198\.19\.\d+\.0\/24",ipv6_subnet="",backend="udp"\} 1$/m);
+    assert.ok(value(m1, txRe) - value(m0, txRe) >= 10, `tx ${value(m0, txRe)} -> ${value(m1, txRe)}`);
+    assert.ok(value(m1, noRouteRe) - value(m0, noRouteRe) >= 3, `no_route ${value(m0, noRouteRe)} -> ${value(m1, noRouteRe)}`);
   });
 
   test('logs are klog lines with flannel\'s milestones', (t) => {

@@ -130,10 +130,10 @@ describe('flannelctl lab', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-pi
     assert.deepEqual(netnsList(), before, 'no namespace left behind');
   });
 
-  test('exits non-zero when a pair fails (a daemon that cannot start)', (t) => {
-    if (!need(t, rootAndNetns())) return;
+  test('exits non-zero when a daemon cannot start', (t) => {
+    if (!need(t, rootAndNetns(), binary('etcd', 'etcd-server'))) return;
     const before = netnsList();
-    const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '2', '--timeout', '5', '--flanneld', '/bin/false'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '2', '--timeout', '5', '--store', 'etcd', '--flanneld', '/bin/false'], { encoding: 'utf8', timeout: 60_000 });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /exited before writing subnet.env|no subnet.env/);
     assert.deepEqual(netnsList(), before);

@@ -1,0 +1,91 @@
+// Text rendering of a status snapshot for `flannelctl status` (pure, unit-tested).
+import type { StatusSnapshot, Traffic } from '../status.js';
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Rates between two snapshots, per peer subnet: packets/s and bits/s each way. */
+export interface Rates {
+  seconds: number;
+  bySubnet: Map<string, { txPps: number; rxPps: number; txBps: number; rxBps: number }>;
+}
+
+export function computeRates(prev: StatusSnapshot, cur: StatusSnapshot, seconds: number): Rates {
+  const bySubnet = new Map<string, { txPps: number; rxPps: number; txBps: number; rxBps: number }>();
+  const key = (p: { subnet?: string; ipv6Subnet?: string }): string => p.subnet ?? p.ipv6Subnet ?? '';
+  const before = new Map(prev.peers.map((p) => [key(p), p]));
+  const zero: Traffic = { packets: 0, bytes: 0 };
+  for (const p of cur.peers) {
+    const b = before.get(key(p));
+    const d = (now: Traffic | undefined, then: Traffic | undefined): Traffic => ({
+      packets: Math.max(0, (now ?? zero).packets - (then ?? zero).packets),
+      bytes: Math.max(0, (now ?? zero).bytes - (then ?? zero).bytes),
+    });
+    const tx = d(p.tx, b?.tx);
+    const rx = d(p.rx, b?.rx);
+    bySubnet.set(key(p), { txPps: tx.packets / seconds, rxPps: rx.packets / seconds, txBps: (tx.bytes * 8) / seconds, rxBps: (rx.bytes * 8) / seconds });
+  }
+  return { seconds, bySubnet };
+}
+
+const rate = (bps: number): string => (bps >= 1e9 ? `${(bps / 1e9).toFixed(2)} Gbit/s` : bps >= 1e6 ? `${(bps / 1e6).toFixed(1)} Mbit/s` : `${(bps / 1e3).toFixed(1)} kbit/s`);
+
+export function formatStatus(s: StatusSnapshot, rates?: Rates): string {
+  const out: string[] = [];
+  out.push(`flanneld ${s.version} (flannelts), pid ${s.pid}, up ${s.uptimeSeconds}s`);
+  out.push(`backend ${s.backend ?? '?'}${s.device ? `, device ${s.device}` : ''}${s.mtu ? `, MTU ${s.mtu}` : ''}`);
+  if (s.externalInterface) {
+    const e = s.externalInterface;
+    out.push(`interface ${e.name} (MTU ${e.mtu}), public ${[e.publicIP, e.publicIPv6].filter(Boolean).join(' ')}`);
+  }
+  if (s.lease) {
+    out.push(`lease ${[s.lease.subnet, s.lease.ipv6Subnet].filter(Boolean).join(' ')}, expires ${s.lease.expiration}`);
+  } else {
+    out.push('lease: none yet');
+  }
+  if (s.offloads) {
+    out.push(`offloads: ${Object.entries(s.offloads).map(([k, v]) => `${k}=${v ? 'on' : 'off'}`).join(' ') || 'none'}`);
+  }
+  if (s.routes) out.push(`data-plane routes: ${s.routes.installed} installed / ${s.routes.expected} expected${s.routes.installed !== s.routes.expected ? '  <-- MISMATCH' : ''}`);
+  out.push('');
+  const header = ['PEER', 'PUBLIC IP', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES'];
+  if (rates) header.push('TX RATE', 'RX RATE');
+  const rows = [header];
+  for (const p of s.peers) {
+    const key = p.subnet ?? p.ipv6Subnet ?? '';
+    const row = [
+      [p.subnet, p.ipv6Subnet].filter(Boolean).join(' '),
+      [p.publicIP, p.publicIPv6].filter(Boolean).join(' '),
+      p.tx ? String(p.tx.packets) : '-',
+      p.tx ? humanBytes(p.tx.bytes) : '-',
+      p.rx ? String(p.rx.packets) : '-',
+      p.rx ? humanBytes(p.rx.bytes) : '-',
+    ];
+    if (rates) {
+      const r = rates.bySubnet.get(key);
+      row.push(r ? `${rate(r.txBps)} ${r.txPps.toFixed(0)} pps` : '-', r ? `${rate(r.rxBps)} ${r.rxPps.toFixed(0)} pps` : '-');
+    }
+    rows.push(row);
+  }
+  out.push(s.peers.length ? table(rows) : 'no peers');
+  if (s.drops) {
+    const nonzero = Object.entries(s.drops).filter(([, n]) => n > 0);
+    out.push('', `drops: ${nonzero.length ? nonzero.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`);
+  }
+  const c = s.daemon;
+  out.push(`lease events ${c.leaseEvents}, renewals ${c.renewals} (errors ${c.renewErrors}), reconcile repairs ${c.reconcileRepairs} (errors ${c.reconcileErrors})`);
+  return out.join('\n');
+}

@@ -1,0 +1,125 @@
+// Prometheus /metrics (prom-client), collected at scrape time from the daemon's state and the
+// engine's native counters; nothing is updated on the packet path.
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Daemon } from './daemon.js';
+import { snapshot, type StatusSnapshot } from './status.js';
+
+export function createMetrics(d: Daemon): Registry {
+  const registry = new Registry();
+  // One snapshot per scrape, shared by every collector of that scrape.
+  let cached: { at: number; snap: StatusSnapshot } | undefined;
+  const snap = (): StatusSnapshot => {
+    const now = Date.now();
+    if (!cached || now - cached.at > 100) cached = { at: now, snap: snapshot(d) };
+    return cached.snap;
+  };
+
+  new Gauge({
+    name: 'flannel_lease_info',
+    help: 'The lease this node holds (1), with its subnets and backend as labels.',
+    labelNames: ['subnet', 'ipv6_subnet', 'backend'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const s = snap();
+      if (s.lease) this.set({ subnet: s.lease.subnet ?? '', ipv6_subnet: s.lease.ipv6Subnet ?? '', backend: s.backend ?? '' }, 1);
+    },
+  });
+  new Gauge({
+    name: 'flannel_lease_expiration_timestamp_seconds',
+    help: 'When this node\'s lease expires unless renewed (Unix time).',
+    registers: [registry],
+    collect() {
+      const s = snap();
+      if (s.lease) this.set(Date.parse(s.lease.expiration) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'flannel_leases',
+    help: 'Leases of other nodes known to this daemon.',
+    registers: [registry],
+    collect() {
+      this.set(snap().peers.length);
+    },
+  });
+  const daemonCounter = (name: string, help: string, key: keyof Daemon['counters']): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(snap().daemon[key]);
+      },
+    });
+  };
+  daemonCounter('flannel_lease_renewals_total', 'Successful lease renewals.', 'renewals');
+  daemonCounter('flannel_lease_renewal_errors_total', 'Failed lease renewal attempts (retried after 1 min).', 'renewErrors');
+  daemonCounter('flannel_lease_events_total', 'Lease added/removed events for other nodes.', 'leaseEvents');
+  daemonCounter('flannel_reconcile_repairs_total', 'Missing routes/addresses re-added by the reconcile pass.', 'reconcileRepairs');
+  daemonCounter('flannel_reconcile_errors_total', 'Reconcile passes that failed.', 'reconcileErrors');
+
+  new Counter({
+    name: 'flannel_dataplane_packets_total',
+    help: 'Packets moved by the userspace data plane, by direction and peer subnet.',
+    labelNames: ['direction', 'peer'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of snap().peers) {
+        const peer = p.subnet ?? p.ipv6Subnet ?? '';
+        if (p.tx) this.inc({ direction: 'tx', peer }, p.tx.packets);
+        if (p.rx) this.inc({ direction: 'rx', peer }, p.rx.packets);
+      }
+    },
+  });
+  new Counter({
+    name: 'flannel_dataplane_bytes_total',
+    help: 'Inner-packet bytes moved by the userspace data plane, by direction and peer subnet.',
+    labelNames: ['direction', 'peer'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of snap().peers) {
+        const peer = p.subnet ?? p.ipv6Subnet ?? '';
+        if (p.tx) this.inc({ direction: 'tx', peer }, p.tx.bytes);
+        if (p.rx) this.inc({ direction: 'rx', peer }, p.rx.bytes);
+      }
+    },
+  });
+  new Counter({
+    name: 'flannel_dataplane_drops_total',
+    help: 'Packets dropped by the userspace data plane, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(snap().drops ?? {})) this.inc({ reason }, n);
+    },
+  });
+  new Gauge({
+    name: 'flannel_dataplane_offload_enabled',
+    help: 'Offloads the data plane uses (1) or not (0).',
+    labelNames: ['offload'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [offload, on] of Object.entries(snap().offloads ?? {})) this.set({ offload }, on ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'flannel_dataplane_routes',
+    help: 'Peer routes in the data plane (installed) and the lease subnets that ask for one (expected).',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const r = snap().routes;
+      if (r) {
+        this.set({ state: 'installed' }, r.installed);
+        this.set({ state: 'expected' }, r.expected);
+      }
+    },
+  });
+  return registry;
+}

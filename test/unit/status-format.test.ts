@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { computeRates, formatStatus, humanBytes } from '../../src/cli/status-format.js';
+import { engineStatsOf, type StatusSnapshot } from '../../src/status.js';
+
+const snap = (txPackets: number, txBytes: number): StatusSnapshot => ({
+  version: '0.1.0',
+  pid: 42,
+  uptimeSeconds: 5,
+  backend: 'udp',
+  device: 'flannel0',
+  mtu: 1472,
+  externalInterface: { name: 'eth0', mtu: 1500, publicIP: '198.18.0.11' },
+  lease: { subnet: '198.19.5.0/24', expiration: '2026-11-26T00:00:00.000Z' },
+  peers: [{ subnet: '198.19.6.0/24', publicIP: '198.18.0.12', backendType: 'udp', expiration: 'x', tx: { packets: txPackets, bytes: txBytes }, rx: { packets: 1, bytes: 84 } }],
+  totals: { tx: { packets: txPackets, bytes: txBytes }, rx: { packets: 1, bytes: 84 } },
+  drops: { no_route: 3, malformed: 0 },
+  routes: { expected: 1, installed: 1 },
+  daemon: { leaseEvents: 1, renewals: 0, renewErrors: 0, reconcileRepairs: 0, reconcileErrors: 0 },
+});
+
+test('status text shows lease, peers with counters, non-zero drops and route agreement', () => {
+  const text = formatStatus(snap(10, 2048));
+  assert.match(text, /backend udp, device flannel0, MTU 1472/);
+  assert.match(text, /lease 198\.19\.5\.0\/24/);
+  assert.match(text, /198\.19\.6\.0\/24 +198\.18\.0\.12 +10 +2\.0 KiB +1 +84 B/);
+  assert.match(text, /drops: no_route=3$/m);
+  assert.doesNotMatch(text, /malformed/);
+  assert.match(text, /1 installed \/ 1 expected$/m);
+  assert.match(formatStatus({ ...snap(0, 0), routes: { expected: 2, installed: 1 } }), /MISMATCH/);
+});
+
+test('rates come from the difference of two snapshots', () => {
+  const r = computeRates(snap(10, 1000), snap(110, 126_000), 2);
+  const p = r.bySubnet.get('198.19.6.0/24')!;
+  assert.equal(p.txPps, 50);
+  assert.equal(p.txBps, 500_000);
+  assert.equal(p.rxPps, 0);
+  assert.match(formatStatus(snap(110, 126_000), r), /500\.0 kbit\/s 50 pps/);
+});
+
+test('humanBytes', () => {
+  assert.equal(humanBytes(0), '0 B');
+  assert.equal(humanBytes(1536), '1.5 KiB');
+  assert.equal(humanBytes(5 * 1024 ** 3), '5.0 GiB');
+});
+
+test('engine stats are recognised by shape; anything else is ignored', () => {
+  assert.equal(engineStatsOf({ backend: 'vxlan' }), undefined);
+  assert.equal(engineStatsOf({ engine: { tx: 1 } }), undefined);
+  const e = engineStatsOf({
+    engine: {
+      tx: { packets: 1, bytes: 2 },
+      rx: { packets: 3, bytes: 4 },
+      drops: { no_route: 1, bogus: 'x' },
+      peers: [{ subnet: '198.19.6.0/24', tx: { packets: 1, bytes: 2 }, rx: { packets: 0, bytes: 0 } }, { nonsense: true }],
+      offloads: { udpGso: true, weird: 1 },
+    },
+  });
+  assert.deepEqual(e?.drops, { no_route: 1 });
+  assert.equal(e?.peers.length, 1);
+  assert.deepEqual(e?.offloads, { udpGso: true });
+});
