@@ -14,6 +14,12 @@ const tcpCheck = join(here, '..', 'fixtures', 'tcp-check.js');
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const netnsList = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+/** Namespaces left by the flannelctl run whose output is `out` (it prints its per-run prefix). */
+const leftovers = (out: string): string[] => {
+  const prefix = /prefix (ft[0-9a-f]+)/.exec(out)?.[1];
+  assert.ok(prefix, `no prefix in output: ${out}`);
+  return netnsList().filter((n) => n.startsWith(prefix + '-'));
+};
 
 describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
   let lab: Lab;
@@ -122,28 +128,25 @@ describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('pin
 describe('flannelctl lab', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
   test('runs a 3-node udp lab end to end, exits 0 and leaves nothing behind', (t) => {
     if (!need(t, rootAndNetns())) return;
-    const before = netnsList();
     const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '3'], { encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /6\/6 pod-to-pod pairs passed/);
     assert.match(r.stdout, /n1 +ft\w+-n1 +198\.18\.0\.11 +198\.19\.\d+\.1\/24/);
-    assert.deepEqual(netnsList(), before, 'no namespace left behind');
+    assert.deepEqual(leftovers(r.stdout), [], 'no namespace left behind');
   });
 
   test('exits non-zero when a daemon cannot start', (t) => {
     if (!need(t, rootAndNetns(), binary('etcd', 'etcd-server'))) return;
-    const before = netnsList();
     const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '2', '--timeout', '5', '--store', 'etcd', '--flanneld', '/bin/false'], { encoding: 'utf8', timeout: 60_000 });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /exited before writing subnet.env|no subnet.env/);
-    assert.deepEqual(netnsList(), before);
+    assert.deepEqual(leftovers(r.stdout), []);
   });
 });
 
 describe('flannelctl lab --keep and lab down', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
   test('a kept lab stays up until `lab down` removes its namespaces and daemons', (t) => {
     if (!need(t, rootAndNetns())) return;
-    const before = netnsList();
     const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '2', '--keep'], { encoding: 'utf8', timeout: 120_000 });
     const prefix = /prefix (ft[0-9a-f]+)/.exec(r.stdout)?.[1];
     try {
@@ -157,7 +160,7 @@ describe('flannelctl lab --keep and lab down', suiteNeeds(rootAndNetns(), binary
       assert.equal(down.status, 0, down.stderr);
       assert.match(down.stdout, /removed /);
       for (const pid of state.pids) assert.throws(() => process.kill(pid, 0), 'daemon stopped');
-      assert.deepEqual(netnsList(), before);
+      assert.deepEqual(leftovers(r.stdout), []);
     } finally {
       if (prefix) spawnSync(process.execPath, [flannelctl, 'lab', 'down', prefix]);
     }
