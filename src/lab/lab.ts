@@ -241,6 +241,11 @@ export class Lab {
     }
   }
 
+  /** The namespace holding the underlay bridge (and etcd in a `--store etcd` lab). */
+  underlayNs(): Namespace {
+    return this.underlay;
+  }
+
   statusSocket(node: LabNode): string {
     return join(node.dir, 'flannelts.sock');
   }

@@ -3,13 +3,38 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { Lab, LAB_ETCD_PREFIX } from '../../src/lab/lab.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { fetchStatus } from '../../src/status.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const udpTool = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'udp-tool.js');
+
+function checksum(b: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i + 1 < b.length; i += 2) sum += b.readUInt16BE(i);
+  if (b.length % 2) sum += b[b.length - 1]! << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return ~sum & 0xffff;
+}
+
+/** An IPv4 ICMP echo request, as a pod would send it (the seed the garbage generator mutates). */
+function icmpEcho(src: string, dst: string): Buffer {
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(28, 2);
+  ip[8] = 64;
+  ip[9] = 1;
+  Buffer.from(src.split('.').map(Number)).copy(ip, 12);
+  Buffer.from(dst.split('.').map(Number)).copy(ip, 16);
+  ip.writeUInt16BE(checksum(ip), 10);
+  const icmp = Buffer.from([8, 0, 0, 0, 0x12, 0x34, 0, 1]);
+  icmp.writeUInt16BE(checksum(icmp), 2);
+  return Buffer.concat([ip, icmp]);
+}
 
 describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-server'), binary('ping', 'iputils-ping')), () => {
   let lab: Lab;
@@ -90,6 +115,25 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-ser
     assert.match(m1, /^flannel_lease_info\{subnet="198\.19\.\d+\.0\/24",ipv6_subnet="",backend="udp"\} 1$/m);
     assert.ok(value(m1, txRe) - value(m0, txRe) >= 10, `tx ${value(m0, txRe)} -> ${value(m1, txRe)}`);
     assert.ok(value(m1, noRouteRe) - value(m0, noRouteRe) >= 3, `no_route ${value(m0, noRouteRe)} -> ${value(m1, noRouteRe)}`);
+  });
+
+  test('a flood of garbage and spoofed datagrams is counted, not logged, and real traffic goes on', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [a, b] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0]];
+    const logLines = (): number => lab.daemonLog(a).split('\n').length;
+    const drops = async (): Promise<number> => Object.values((await fetchStatus(lab.statusSocket(a))).drops ?? {}).reduce((x, y) => x + y, 0);
+    const lines0 = logLines();
+    const drops0 = await drops();
+    const seed = icmpEcho(b.podIP, a.podIP).toString('hex');
+    // From a real peer's address (malformed and mutated packets) and from an address that is no peer.
+    b.ns.exec(process.execPath, [udpTool, 'garbage', b.underlayIP, a.underlayIP, '8285', '3000', '7', seed], { timeoutMs: 60_000 });
+    lab.underlayNs().exec(process.execPath, [udpTool, 'garbage', '198.18.0.1', a.underlayIP, '8285', '2000', '11', seed], { timeoutMs: 60_000 });
+    await sleep(200);
+    const dropped = (await drops()) - drops0;
+    assert.ok(dropped >= 2000, `only ${dropped} drops counted`);
+    assert.ok(logLines() - lines0 <= 5, `${logLines() - lines0} new log lines for ${dropped} bad datagrams`);
+    const r = await lab.ping(b, a, 4, a.podIP, 3);
+    assert.ok(r.ok, r.detail);
   });
 
   test('logs are klog lines with flannel\'s milestones', (t) => {
