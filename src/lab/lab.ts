@@ -157,6 +157,25 @@ export class Lab {
   /** A single-member etcd in the underlay namespace, with the lab's net-conf under <prefix>/config. */
   private async startEtcd(): Promise<void> {
     this.underlay.ip('addr', 'add', `${LAB_ETCD_IP}/24`, 'dev', 'br0');
+    await this.restartEtcd();
+  }
+
+  /** Stops the lab's etcd (an outage); its data directory is kept for restartEtcd(). */
+  async stopEtcd(): Promise<void> {
+    const pid = this.etcdPid;
+    if (pid === undefined) return;
+    this.etcdPid = undefined;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    for (let i = 0; i < 200 && isAlive(pid); i++) await sleep(25);
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  }
+
+  /** (Re)starts the lab's etcd on the same data directory and makes sure the config key is there. */
+  async restartEtcd(): Promise<void> {
     const dataDir = join(this.dir, 'etcd');
     const peer = `http://${LAB_ETCD_IP}:2380`;
     const logFd = openSync(join(this.dir, 'etcd.log'), 'a');
