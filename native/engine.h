@@ -1,6 +1,114 @@
 #pragma once
+// The data-plane engine: owns the TUN fd and the underlay sockets and runs two dedicated threads,
+// TUN->UDP and UDP->TUN. JavaScript pushes whole route tables down and reads counters on demand;
+// nothing calls into JavaScript per packet and the libuv threadpool is never used.
 #include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "qsbr.h"
+#include "routes.h"
+#include "tun.h"
+#include "udp.h"
+
 namespace flannelts {
+
 // Registers Engine and the pure packet helpers used by unit tests.
 void InitEngine(Napi::Env env, Napi::Object exports);
-}
+
+enum Drop : int {
+  kDropNoRoute,
+  kDropTtlExpired,
+  kDropMalformed,
+  kDropSpoofedSource,
+  kDropUnknownPeer,
+  kDropTunWriteError,
+  kDropTunReadError,
+  kDropSocketSendError,
+  kDropSocketRecvError,
+  kDropCount,
+};
+const char* DropName(int d);
+
+struct TxScratch;
+struct RxScratch;
+
+struct alignas(64) DirCounters {
+  std::atomic<uint64_t> packets{0}, bytes{0};
+};
+
+struct EngineOptions {
+  TunOptions tun;
+  UdpOptions udp;
+  bool allowUnknownSource = false;  // peers behind NAT: skip the outer-source check
+};
+
+struct PeerStats {
+  std::string subnet, publicIp;
+  uint16_t port;
+  uint64_t txPackets, txBytes, rxPackets, rxBytes;
+};
+
+struct EngineStats {
+  uint64_t txPackets, txBytes, rxPackets, rxBytes;
+  uint64_t drops[kDropCount];
+  std::vector<PeerStats> peers;
+};
+
+class Engine {
+ public:
+  // Opens the TUN, binds the sockets and the stop eventfd. Throws SysError.
+  explicit Engine(const EngineOptions& o);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Builds a new table and swaps it in; waits (briefly, lock-free for readers) until no worker can
+  // still see the old one, then frees it. Throws std::invalid_argument on a bad entry.
+  void SetPeers(const std::vector<RouteSpec>& specs);
+  void Start();
+  // Wakes the threads via the eventfd, joins them, closes every fd. Idempotent.
+  void Close();
+  EngineStats Stats();
+
+  const std::string& tunName() const { return tunName_; }
+  int tunIndex() const { return tunIndex_; }
+  uint16_t port() const { return port_; }
+
+ private:
+  void TunToUdp();
+  void UdpToTun();
+  // One batch (up to kBatch packets) per call; per-thread buffers live in the scratch structs.
+  void HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s);
+  void HandleUdpBatch(int sock, int tunFd, RxScratch& s);
+  void SendAll(int fd, TxScratch& s, int family);
+
+  std::unique_ptr<Tun> tun_;
+  std::unique_ptr<UdpConn> udp_;
+  int stopFd_ = -1;
+  std::string tunName_;
+  int tunIndex_ = 0;
+  uint16_t port_ = 0;
+  const bool allowUnknownSource_;
+
+  std::atomic<RouteTable*> table_{nullptr};
+  Qsbr qsbr_;
+  Qsbr::Reader txReader_, rxReader_;
+
+  std::mutex ctl_;  // serializes control calls (JS thread vs. env cleanup hook)
+  std::unordered_map<std::string, std::shared_ptr<PeerCounters>> counters_;
+  std::thread tx_, rx_;
+  bool started_ = false, closed_ = false;
+  std::atomic<bool> stop_{false};
+
+  DirCounters tx_total_, rx_total_;
+  std::atomic<uint64_t> drops_[kDropCount] = {};
+};
+
+}  // namespace flannelts

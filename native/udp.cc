@@ -1,2 +1,89 @@
-// placeholder, replaced by the udp implementation
-#include <napi.h>
+// Underlay sockets. Non-blocking: workers poll() and then drain with recvmmsg/sendmmsg.
+#include "udp.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "syserr.h"
+
+namespace flannelts {
+
+namespace {
+
+void SetBuffers(int fd, int bytes) {
+  // SO_*BUFFORCE ignores rmem_max/wmem_max with CAP_NET_ADMIN; without it fall back to the capped
+  // option. A small buffer only costs drops under load, so failures here are not fatal.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+}
+
+int OpenBound(int family, const std::string& addr, uint16_t port, int bufferBytes) {
+  const std::string what = std::string("UDP ") + (family == AF_INET6 ? "[" + addr + "]" : addr) + ":" + std::to_string(port);
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (family == AF_INET) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    if (inet_pton(AF_INET, addr.c_str(), &sin->sin_addr) != 1) throw SysError("bind " + what, EINVAL, "not an IPv4 address");
+    len = sizeof *sin;
+  } else {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    if (inet_pton(AF_INET6, addr.c_str(), &sin6->sin6_addr) != 1) throw SysError("bind " + what, EINVAL, "not an IPv6 address");
+    len = sizeof *sin6;
+  }
+  const int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw SysError("socket " + what, errno);
+  if (family == AF_INET6) {
+    // v4 peers go through the v4 socket; no v4-mapped sources on this one.
+    const int one = 1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  SetBuffers(fd, bufferBytes);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    const int err = errno;
+    ::close(fd);
+    throw SysError("bind " + what, err);
+  }
+  return fd;
+}
+
+uint16_t BoundPort(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return 0;
+  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);  // port is at the same offset for v6
+}
+
+}  // namespace
+
+UdpConn::UdpConn(const UdpOptions& o) {
+  fd4_ = OpenBound(AF_INET, o.bindV4.empty() ? "0.0.0.0" : o.bindV4, o.port, o.bufferBytes);
+  port_ = BoundPort(fd4_);
+  if (!o.bindV6.empty()) {
+    try {
+      // Port 0 asks for an ephemeral port: use the v4 one so both families share it.
+      fd6_ = OpenBound(AF_INET6, o.bindV6, port_, o.bufferBytes);
+    } catch (...) {
+      Close();
+      throw;
+    }
+  }
+}
+
+UdpConn::~UdpConn() { Close(); }
+
+void UdpConn::Close() {
+  if (fd4_ >= 0) ::close(fd4_);
+  if (fd6_ >= 0) ::close(fd6_);
+  fd4_ = fd6_ = -1;
+}
+
+}  // namespace flannelts

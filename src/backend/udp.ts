@@ -24,7 +24,8 @@ export interface UdpDataPlane {
   readonly tunIndex: number;
   setPeers(peers: PeerRoute[]): void;
   start(): void;
-  stats(): Record<string, unknown>;
+  /** Engine counters (totals, per peer, drops by reason), read on demand. */
+  stats(): object;
   close(): void;
 }
 
@@ -155,7 +156,7 @@ export class UdpNetwork implements RunningNetwork {
   }
 
   stats(): Record<string, unknown> {
-    return { backend: 'udp', device: this.plane.tunName, mtu: this.mtu, port: this.opts.port, ...this.plane.stats() };
+    return { backend: 'udp', device: this.plane.tunName, mtu: this.mtu, port: this.opts.port, engine: this.plane.stats() };
   }
 
   async close(): Promise<void> {

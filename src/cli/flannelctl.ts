@@ -10,6 +10,16 @@ function positiveInt(v: string): number {
   return n;
 }
 
+interface LabCliOptions {
+  nodes: number;
+  backend: string;
+  ipv6: boolean;
+  keep: boolean;
+  timeout: number;
+  flanneld?: string;
+  store: 'file' | 'etcd';
+}
+
 function requireRoot(what: string): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     process.stderr.write(`flannelctl ${what}: needs root (network namespaces and TUN devices); run it with sudo\n`);
@@ -17,12 +27,13 @@ function requireRoot(what: string): void {
   }
 }
 
-async function runLab(o: { nodes: number; backend: string; ipv6: boolean; keep: boolean; timeout: number; flanneld?: string }): Promise<number> {
+async function runLab(o: LabCliOptions): Promise<number> {
   requireRoot('lab');
   const lab = new Lab({
     nodes: o.nodes,
     backend: o.backend,
     ipv6: o.ipv6,
+    store: o.store,
     startTimeoutSec: o.timeout,
     flanneld: o.flanneld ? [o.flanneld] : undefined,
     log: (l) => process.stdout.write(l + '\n'),
@@ -39,7 +50,7 @@ async function runLab(o: { nodes: number; backend: string; ipv6: boolean; keep: 
   process.once('SIGINT', () => void teardown(130));
   process.once('SIGTERM', () => void teardown(143));
   try {
-    process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}, prefix ${lab.set.prefix}\n`);
+    process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}, ${o.store} lease store, prefix ${lab.set.prefix}\n`);
     await lab.up();
     const results = await lab.checkAllPairs();
     process.stdout.write('\n' + formatLabReport(lab, results) + '\n');
@@ -75,7 +86,8 @@ const lab = program
   .option('--keep', 'leave the lab running; remove it later with `flannelctl lab down`', false)
   .addOption(new Option('--timeout <seconds>', 'seconds to wait for every node to get its lease').argParser(positiveInt).default(30))
   .option('--flanneld <path>', 'run this flanneld-compatible binary instead of ours')
-  .action(async (o: { nodes: number; backend: string; ipv6: boolean; keep: boolean; timeout: number; flanneld?: string }) => {
+  .addOption(new Option('--store <store>', 'lease store: embedded file store, or a real etcd inside the lab').choices(['file', 'etcd']).default('file'))
+  .action(async (o: LabCliOptions) => {
     process.exitCode = await runLab(o);
   });
 

@@ -27,6 +27,8 @@ function fail(msg: string): never {
 }
 
 function show(v: unknown): string {
+  // JSON.stringify(Infinity) is "null", which would hide the real problem (e.g. 1e400 in the file).
+  if (typeof v === 'number') return String(v);
   const text = JSON.stringify(v);
   return text === undefined ? String(v) : text.length > 60 ? text.slice(0, 57) + '...' : text;
 }
@@ -144,8 +146,10 @@ interface FamilyResult {
 function checkFamily(fields: Map<KnownField, unknown>, r: FamilyRules): FamilyResult {
   const network = readNetwork(fields, r.networkField, r.family);
   // flannel treats 0.0.0.0/0 (Go's zero value) as "not set".
-  if (!network || (network.value === 0n && network.prefixLen === 0)) {
-    fail(`${r.networkField} ${show(fields.get(r.networkField))} is invalid: please define a correct ${r.networkField} parameter, e.g. "${r.family === 4 ? '198.19.0.0/16' : '2001:db8:1::/48'}"`);
+  const example = r.family === 4 ? '198.19.0.0/16' : '2001:db8:1::/48';
+  if (!network) fail(`${r.networkField} is missing: please define a correct ${r.networkField} parameter, e.g. "${example}"`);
+  if (network.value === 0n && network.prefixLen === 0) {
+    fail(`${r.networkField} ${show(fields.get(r.networkField))} is invalid: please define a correct ${r.networkField} parameter, e.g. "${example}"`);
   }
   const net = formatCIDR(network);
   let subnetLen = readUint(fields, r.lenField);

@@ -13,6 +13,10 @@ export const LAB_NETWORK_V4 = '198.19.0.0/16';
 export const LAB_NETWORK_V6 = '2001:db8:100::/56';
 /** State files of labs started with --keep, so `flannelctl lab down` can find them. */
 export const LAB_STATE_DIR = '/run/flannelts-lab';
+/** etcd of a `--store etcd` lab: inside the underlay namespace, on the bridge. */
+export const LAB_ETCD_IP = '198.18.0.1';
+export const LAB_ETCD_ENDPOINT = `http://${LAB_ETCD_IP}:2379`;
+export const LAB_ETCD_PREFIX = '/coreos.com/network';
 
 export interface LabOptions {
   nodes: number;
@@ -25,6 +29,11 @@ export interface LabOptions {
   /** Extra flags for every daemon. */
   daemonArgs?: string[];
   prefix?: string;
+  /**
+   * Lease store: 'file' (the embedded store in a temp dir, default) or 'etcd' (a real etcd started
+   * inside the lab's underlay namespace at 198.18.0.1:2379, flannel's keys under /coreos.com/network).
+   */
+  store?: 'file' | 'etcd';
   /** Seconds to wait for every subnet.env. */
   startTimeoutSec?: number;
   log?: (line: string) => void;
@@ -115,6 +124,7 @@ export class Lab {
     this.underlay = this.set.add('ul');
     this.underlay.ip('link', 'add', 'br0', 'type', 'bridge');
     this.underlay.ip('link', 'set', 'br0', 'up');
+    if (this.opts.store === 'etcd') await this.startEtcd();
     this.log(`underlay bridge br0 in ${this.underlay.name}, ${LAB_UNDERLAY_V4}${this.opts.ipv6 ? ' + ' + LAB_UNDERLAY_V6 : ''}`);
 
     for (let i = 1; i <= n; i++) {
@@ -143,6 +153,61 @@ export class Lab {
     for (const node of this.nodes) this.attachPod(node);
   }
 
+  /** A single-member etcd in the underlay namespace, with the lab's net-conf under <prefix>/config. */
+  private async startEtcd(): Promise<void> {
+    this.underlay.ip('addr', 'add', `${LAB_ETCD_IP}/24`, 'dev', 'br0');
+    const dataDir = join(this.dir, 'etcd');
+    const peer = `http://${LAB_ETCD_IP}:2380`;
+    const logFd = openSync(join(this.dir, 'etcd.log'), 'a');
+    try {
+      this.underlay.spawn('etcd', [
+        '--name', 'lab', '--data-dir', dataDir,
+        '--listen-client-urls', LAB_ETCD_ENDPOINT, '--advertise-client-urls', LAB_ETCD_ENDPOINT,
+        '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `lab=${peer}`,
+        '--log-level', 'warn',
+      ], { stdio: ['ignore', logFd, logFd], detached: true });
+    } finally {
+      closeSync(logFd);
+    }
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        await this.etcdPut(`${LAB_ETCD_PREFIX}/config`, JSON.stringify(this.netConf()));
+        break;
+      } catch (e) {
+        if (Date.now() > deadline) throw new Error(`lab etcd did not come up at ${LAB_ETCD_ENDPOINT}: ${(e as Error).message}`);
+        await sleep(200);
+      }
+    }
+    this.log(`etcd at ${LAB_ETCD_ENDPOINT} in ${this.underlay.name}, config at ${LAB_ETCD_PREFIX}/config`);
+  }
+
+  /**
+   * Talks to the lab's etcd through its JSON gateway from inside the underlay namespace (the lab's
+   * addresses are not reachable from the namespace this process runs in).
+   */
+  etcdRequest(path: string, body: Record<string, string>): Record<string, unknown> {
+    const script = `fetch(${JSON.stringify(LAB_ETCD_ENDPOINT + path)},{method:'POST',body:process.argv[1]}).then(async r=>{if(!r.ok)throw new Error(r.status+' '+await r.text());process.stdout.write(await r.text())}).catch(e=>{console.error(e.message);process.exit(1)})`;
+    const out = this.underlay.exec(process.execPath, ['-e', script, JSON.stringify(body)], { timeoutMs: 5000 });
+    return JSON.parse(out) as Record<string, unknown>;
+  }
+
+  async etcdPut(key: string, value: string): Promise<void> {
+    this.etcdRequest('/v3/kv/put', { key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') });
+  }
+
+  /** Keys and values under a prefix, decoded. */
+  etcdList(prefix: string): Array<{ key: string; value: string }> {
+    const end = Buffer.from(prefix);
+    end[end.length - 1]!++;
+    const r = this.etcdRequest('/v3/kv/range', { key: Buffer.from(prefix).toString('base64'), range_end: end.toString('base64') }) as { kvs?: Array<{ key: string; value: string }> };
+    return (r.kvs ?? []).map((kv) => ({ key: Buffer.from(kv.key, 'base64').toString(), value: Buffer.from(kv.value, 'base64').toString() }));
+  }
+
+  async etcdDelete(key: string): Promise<void> {
+    this.etcdRequest('/v3/kv/deleterange', { key: Buffer.from(key).toString('base64') });
+  }
+
   private sysctl(ns: Namespace, key: string, value: string): void {
     ns.exec('sh', ['-c', `echo ${value} > /proc/sys/${key}`]);
   }
@@ -152,7 +217,7 @@ export class Lab {
     const args = [
       ...cmd.slice(1),
       '-iface=eth0',
-      `-subnet-store-dir=${this.storeDir}`,
+      ...(this.opts.store === 'etcd' ? [`-etcd-endpoints=${LAB_ETCD_ENDPOINT}`, `-etcd-prefix=${LAB_ETCD_PREFIX}`] : [`-subnet-store-dir=${this.storeDir}`]),
       `-subnet-file=${join(node.dir, 'subnet.env')}`,
       ...(this.opts.daemonArgs ?? []),
     ];

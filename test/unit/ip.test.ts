@@ -75,6 +75,12 @@ describe('parseCIDR / parseIPWithPrefix', () => {
   for (const [input, want] of good) {
     test(`${input} → ${want}`, () => assert.equal(formatCIDR(cidr(input)), want));
   }
+  test('IPv4-mapped text in CIDR form stays IPv6 (128-bit prefix)', () => {
+    const n = cidr('::ffff:198.19.0.0/112');
+    assert.equal(n.family, 6);
+    assert.equal(n.prefixLen, 112);
+    assert.equal(parseCIDR('::ffff:198.19.0.0/129'), undefined);
+  });
   test('keeps host bits on request', () => {
     const p = parseIPWithPrefix('198.19.90.1/24');
     assert.ok(p);
@@ -119,6 +125,13 @@ describe('CIDR math', () => {
     assert.equal(countSubnets(max, min, 24), 0n);
     assert.equal(countSubnets(mustParseIP('198.19.0.0'), mustParseIP('198.19.0.0'), 16), 1n);
     assert.equal(countSubnets(mustParseIP('2001:db8:0:1::'), mustParseIP('2001:db8:0:ffff::'), 64), 0xffffn);
+    // SubnetLen equal to the network length, /0 and /32: exactly one subnet.
+    assert.deepEqual([...iterateSubnets(mustParseIP('198.19.0.0'), mustParseIP('198.19.0.0'), 16)].map(formatCIDR), ['198.19.0.0/16']);
+    assert.deepEqual([...iterateSubnets(mustParseIP('0.0.0.0'), mustParseIP('0.0.0.0'), 0)].map(formatCIDR), ['0.0.0.0/0']);
+    assert.deepEqual([...iterateSubnets(mustParseIP('198.18.0.11'), mustParseIP('198.18.0.12'), 32)].map(formatCIDR), ['198.18.0.11/32', '198.18.0.12/32']);
+    // The last /24 of the IPv4 space ends the iteration without overflow.
+    assert.deepEqual([...iterateSubnets(mustParseIP('255.255.254.0'), mustParseIP('255.255.255.0'), 24)].map(formatCIDR), ['255.255.254.0/24', '255.255.255.0/24']);
+    assert.deepEqual([...iterateSubnets(mustParseIP('2001:db8::'), mustParseIP('2001:db8::1'), 128)].map(formatCIDR), ['2001:db8::/128', '2001:db8::1/128']);
   });
   test('pick: random generator chooses among the first free subnets', () => {
     const min = mustParseIP('198.19.1.0');

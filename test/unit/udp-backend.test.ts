@@ -19,7 +19,7 @@ class FakePlane implements UdpDataPlane {
   start(): void {
     this.started = true;
   }
-  stats(): Record<string, unknown> {
+  stats(): object {
     return { txPackets: 0 };
   }
   close(): void {

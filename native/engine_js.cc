@@ -1,0 +1,268 @@
+// JavaScript bindings: the Engine class and the pure packet helpers (classifyPacket, decrementTTL,
+// icmpUnreachable, RouteTable) that the unit tests call without root.
+#include <napi.h>
+
+#include <memory>
+#include <stdexcept>
+
+#include "encap.h"
+#include "engine.h"
+#include "routes.h"
+#include "syserr.h"
+
+namespace flannelts {
+
+namespace {
+
+// Runs fn, turning C++ errors into JavaScript ones: SysError becomes an Error with .code = errno
+// name (like Node's own system errors), invalid_argument a TypeError. (Built without RTTI, so no
+// dynamic_cast: one catch clause per type.)
+template <typename Fn>
+void Guard(Napi::Env env, Fn&& fn) {
+  try {
+    fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const SysError& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("code", Napi::String::New(env, ErrnoName(e.err())));
+    throw err;
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(env, e.what());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+std::string OptString(const Napi::Object& o, const char* key, const std::string& def) {
+  const Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return def;
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("EngineOptions.") + key + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+uint16_t ToPort(const Napi::Value& v, const std::string& what, bool allowZero) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), what + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= (allowZero ? 0 : 1) && d <= 65535) || d != static_cast<double>(static_cast<int>(d)))
+    throw Napi::TypeError::New(v.Env(), what + " must be an integer port");
+  return static_cast<uint16_t>(d);
+}
+
+std::vector<RouteSpec> ToSpecs(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (!v.IsArray()) throw Napi::TypeError::New(env, "peers must be an array of {subnet, publicIP, port}");
+  const Napi::Array arr = v.As<Napi::Array>();
+  std::vector<RouteSpec> specs;
+  specs.reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    const Napi::Value item = arr.Get(i);
+    const std::string where = "peer[" + std::to_string(i) + "]";
+    if (!item.IsObject()) throw Napi::TypeError::New(env, where + " must be an object");
+    const Napi::Object o = item.As<Napi::Object>();
+    if (!o.Get("subnet").IsString() || !o.Get("publicIP").IsString())
+      throw Napi::TypeError::New(env, where + ": subnet and publicIP must be strings");
+    specs.push_back(RouteSpec{o.Get("subnet").As<Napi::String>().Utf8Value(), o.Get("publicIP").As<Napi::String>().Utf8Value(),
+                              ToPort(o.Get("port"), where + ".port", false)});
+  }
+  return specs;
+}
+
+Napi::Object Direction(Napi::Env env, uint64_t packets, uint64_t bytes) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("packets", Napi::Number::New(env, static_cast<double>(packets)));
+  o.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes)));
+  return o;
+}
+
+Napi::Buffer<uint8_t> NeedBuffer(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "expected a Buffer");
+  return info[0].As<Napi::Buffer<uint8_t>>();
+}
+
+// ---- Engine ----
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Engine",
+                       {InstanceMethod<&EngineWrap::SetPeers>("setPeers"), InstanceMethod<&EngineWrap::Start>("start"),
+                        InstanceMethod<&EngineWrap::Stats>("stats"), InstanceMethod<&EngineWrap::Close>("close"),
+                        InstanceAccessor<&EngineWrap::TunName>("tunName"), InstanceAccessor<&EngineWrap::TunIndex>("tunIndex"),
+                        InstanceAccessor<&EngineWrap::Port>("port")});
+  }
+
+  explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Engine(options) needs an options object");
+    const Napi::Object o = info[0].As<Napi::Object>();
+    EngineOptions opts;
+    opts.tun.name = OptString(o, "tunName", "flannel%d");
+    opts.udp.bindV4 = OptString(o, "bindV4", "0.0.0.0");
+    opts.udp.bindV6 = OptString(o, "bindV6", "");
+    if (!o.Get("port").IsUndefined()) opts.udp.port = ToPort(o.Get("port"), "EngineOptions.port", true);
+    opts.allowUnknownSource = o.Get("allowUnknownSource").ToBoolean().Value();
+    Guard(env, [&] { engine_ = std::make_unique<Engine>(opts); });
+    env_ = env;
+    // Process exit: stop and join the threads before the runtime goes away, even if never closed.
+    napi_add_env_cleanup_hook(env, &EngineWrap::CleanupHook, this);
+    hooked_ = true;
+  }
+
+  ~EngineWrap() override { Shutdown(); }
+
+ private:
+  static void CleanupHook(void* arg) { static_cast<EngineWrap*>(arg)->Shutdown(); }
+
+  void Shutdown() {
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(env_, &EngineWrap::CleanupHook, this);
+      hooked_ = false;
+    }
+    if (engine_) engine_->Close();
+  }
+
+  Engine& Live(Napi::Env env) {
+    if (!engine_) throw Napi::Error::New(env, "engine is closed");
+    return *engine_;
+  }
+
+  Napi::Value SetPeers(const Napi::CallbackInfo& info) {
+    const std::vector<RouteSpec> specs = ToSpecs(info[0]);
+    Guard(info.Env(), [&] { Live(info.Env()).SetPeers(specs); });
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Guard(info.Env(), [&] { Live(info.Env()).Start(); });
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const EngineStats s = Live(env).Stats();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("tx", Direction(env, s.txPackets, s.txBytes));
+    out.Set("rx", Direction(env, s.rxPackets, s.rxBytes));
+    Napi::Object drops = Napi::Object::New(env);
+    for (int i = 0; i < kDropCount; i++) drops.Set(DropName(i), Napi::Number::New(env, static_cast<double>(s.drops[i])));
+    out.Set("drops", drops);
+    Napi::Array peers = Napi::Array::New(env, s.peers.size());
+    for (size_t i = 0; i < s.peers.size(); i++) {
+      const PeerStats& p = s.peers[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("subnet", p.subnet);
+      o.Set("publicIP", p.publicIp);
+      o.Set("port", Napi::Number::New(env, p.port));
+      o.Set("tx", Direction(env, p.txPackets, p.txBytes));
+      o.Set("rx", Direction(env, p.rxPackets, p.rxBytes));
+      peers.Set(static_cast<uint32_t>(i), o);
+    }
+    out.Set("peers", peers);
+    return out;
+  }
+
+  Napi::Value TunName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), Live(info.Env()).tunName()); }
+  Napi::Value TunIndex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), Live(info.Env()).tunIndex()); }
+  Napi::Value Port(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), Live(info.Env()).port()); }
+
+  std::unique_ptr<Engine> engine_;
+  napi_env env_ = nullptr;
+  bool hooked_ = false;
+};
+
+// ---- RouteTable (standalone, for tests and control-side checks) ----
+
+class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "RouteTable",
+                       {InstanceMethod<&RouteTableWrap::Set>("set"), InstanceMethod<&RouteTableWrap::Lookup>("lookup"),
+                        InstanceMethod<&RouteTableWrap::IsPeer>("isPeerAddress")});
+  }
+  explicit RouteTableWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RouteTableWrap>(info) {}
+
+ private:
+  Napi::Value Set(const Napi::CallbackInfo& info) {
+    const std::vector<RouteSpec> specs = ToSpecs(info[0]);
+    Guard(info.Env(), [&] { table_ = RouteTable::Build(specs, [](const std::string&) { return std::make_shared<PeerCounters>(); }); });
+    return info.Env().Undefined();
+  }
+
+  IpAddr Addr(const Napi::CallbackInfo& info) {
+    IpAddr a;
+    if (info.Length() < 1 || !info[0].IsString() || !ParseIp(info[0].As<Napi::String>().Utf8Value(), &a))
+      throw Napi::TypeError::New(info.Env(), "expected an IPv4 or IPv6 address string");
+    return a;
+  }
+
+  Napi::Value Lookup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const IpAddr a = Addr(info);
+    const RouteEntry* e = table_ ? table_->Lookup(a) : nullptr;
+    if (!e) return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("subnet", FormatPrefix(e->subnet));
+    o.Set("publicIP", FormatIp(e->publicIp));
+    o.Set("port", Napi::Number::New(env, e->port));
+    return o;
+  }
+
+  Napi::Value IsPeer(const Napi::CallbackInfo& info) {
+    const IpAddr a = Addr(info);
+    return Napi::Boolean::New(info.Env(), table_ && table_->IsPeerAddress(a));
+  }
+
+  std::unique_ptr<RouteTable> table_;
+};
+
+// ---- pure helpers ----
+
+Napi::Value ClassifyJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Napi::Buffer<uint8_t> b = NeedBuffer(info);
+  const PacketInfo p = ClassifyPacket(b.Data(), b.Length());
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", PacketClassName(p.cls));
+  if (p.cls == PacketClass::kIPv4 || p.cls == PacketClass::kIPv6) {
+    o.Set("length", Napi::Number::New(env, static_cast<double>(p.length)));
+    o.Set("src", FormatIp(p.src));
+    o.Set("dst", FormatIp(p.dst));
+  }
+  return o;
+}
+
+Napi::Value DecrementTtlJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<uint8_t> b = NeedBuffer(info);
+  const PacketInfo p = ClassifyPacket(b.Data(), b.Length());
+  if (p.cls != PacketClass::kIPv4 && p.cls != PacketClass::kIPv6) return Napi::String::New(env, "malformed");
+  return Napi::String::New(env, DecrementTtl(b.Data(), p.length, p.cls) == TtlResult::kOk ? "ok" : "expired");
+}
+
+Napi::Value IcmpUnreachableJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Napi::Buffer<uint8_t> b = NeedBuffer(info);
+  const PacketInfo p = ClassifyPacket(b.Data(), b.Length());
+  uint8_t out[kIcmpMaxLen];
+  const size_t n = BuildIcmpUnreachable(b.Data(), b.Length(), p.cls, out, sizeof out);
+  if (n == 0) return env.Null();
+  return Napi::Buffer<uint8_t>::Copy(env, out, n);
+}
+
+}  // namespace
+
+void InitEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("Engine", EngineWrap::Define(env));
+  exports.Set("RouteTable", RouteTableWrap::Define(env));
+  exports.Set("classifyPacket", Napi::Function::New(env, ClassifyJs, "classifyPacket"));
+  exports.Set("decrementTTL", Napi::Function::New(env, DecrementTtlJs, "decrementTTL"));
+  exports.Set("icmpUnreachable", Napi::Function::New(env, IcmpUnreachableJs, "icmpUnreachable"));
+}
+
+}  // namespace flannelts

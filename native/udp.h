@@ -1,0 +1,41 @@
+#pragma once
+// The underlay UDP sockets: IPv4 bound to the external address (always), IPv6 when a v6 bind
+// address is given. Batched I/O with recvmmsg/sendmmsg, up to kBatch datagrams per call.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+namespace flannelts {
+
+constexpr int kBatch = 128;
+// Large enough for any inner packet a 64 KiB-MTU TUN can hand us.
+constexpr size_t kMaxPacket = 65536;
+
+struct UdpOptions {
+  std::string bindV4 = "0.0.0.0";
+  std::string bindV6;  // empty: no IPv6 socket
+  uint16_t port = 8285;
+  int bufferBytes = 8 << 20;  // SO_RCVBUF/SO_SNDBUF (FORCE variants tried first)
+};
+
+class UdpConn {
+ public:
+  // Throws SysError naming the socket, e.g. "bind UDP 198.18.0.11:8285: EADDRINUSE (...)".
+  explicit UdpConn(const UdpOptions& o);
+  ~UdpConn();
+  UdpConn(const UdpConn&) = delete;
+  UdpConn& operator=(const UdpConn&) = delete;
+
+  int fd4() const { return fd4_; }
+  int fd6() const { return fd6_; }
+  uint16_t port() const { return port_; }
+  void Close();
+
+ private:
+  int fd4_ = -1, fd6_ = -1;
+  uint16_t port_ = 0;
+};
+
+}  // namespace flannelts

@@ -1,0 +1,70 @@
+// Pure packet helpers from the native addon (native/encap.*, native/routes.*), exposed for unit
+// tests and control-side checks. They run on the calling thread; no root needed.
+import { loadAddon } from './addon.js';
+import type { PeerRoute } from './engine.js';
+
+export type PacketKind = 'ipv4' | 'ipv6' | 'truncated' | 'bad_version' | 'bad_ihl' | 'length_mismatch';
+
+export interface PacketClass {
+  kind: PacketKind;
+  /** Inner packet length from its header (only for ipv4/ipv6). */
+  length?: number;
+  src?: string;
+  dst?: string;
+}
+
+export type TtlResult = 'ok' | 'expired' | 'malformed';
+
+interface NativeRouteTable {
+  set(routes: PeerRoute[]): void;
+  lookup(ip: string): PeerRoute | null;
+  isPeerAddress(ip: string): boolean;
+}
+
+interface PacketExports {
+  classifyPacket(b: Buffer): PacketClass;
+  decrementTTL(b: Buffer): TtlResult;
+  icmpUnreachable(b: Buffer): Buffer | null;
+  RouteTable: new () => NativeRouteTable;
+}
+
+function exportsOf(): PacketExports {
+  const a = loadAddon();
+  for (const k of ['classifyPacket', 'decrementTTL', 'icmpUnreachable', 'RouteTable']) {
+    if (typeof a[k] !== 'function') throw new Error(`flannelts: native addon has no ${k} export`);
+  }
+  return a as unknown as PacketExports;
+}
+
+/** Validates an IP packet header and extracts addresses; never throws on bad bytes. */
+export function classifyPacket(b: Buffer): PacketClass {
+  return exportsOf().classifyPacket(b);
+}
+
+/** Decrements IPv4 TTL (incremental checksum) or IPv6 hop limit in place. 'expired' leaves b unchanged. */
+export function decrementTTL(b: Buffer): TtlResult {
+  return exportsOf().decrementTTL(b);
+}
+
+/** ICMPv4 net-unreachable / ICMPv6 no-route error for the offending packet, or null when none is due. */
+export function icmpUnreachable(b: Buffer): Buffer | null {
+  return exportsOf().icmpUnreachable(b);
+}
+
+/** The engine's longest-prefix-match table, standalone. */
+export class RouteTable {
+  private readonly native: NativeRouteTable;
+  constructor(routes: PeerRoute[] = []) {
+    this.native = new (exportsOf().RouteTable)();
+    this.native.set(routes);
+  }
+  set(routes: PeerRoute[]): void {
+    this.native.set(routes);
+  }
+  lookup(ip: string): PeerRoute | null {
+    return this.native.lookup(ip);
+  }
+  isPeerAddress(ip: string): boolean {
+    return this.native.isPeerAddress(ip);
+  }
+}

@@ -1,0 +1,52 @@
+// Waiting for the network config the way flanneld does: a missing or unreadable config is not fatal at
+// start (the operator may write it a moment later); log "Couldn't fetch network config" and retry.
+import type { NetworkConfig } from '../config/types.js';
+import { log } from '../log.js';
+
+export interface ConfigWaitOptions {
+  signal?: AbortSignal;
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/** Sleeps for `ms`, rejecting early with the signal's reason when it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Calls `fetchConfig` until it succeeds, with exponential backoff. Every failure (missing, unreachable
+ * or invalid config) is logged and retried: an operator fixing the config should not need a restart.
+ */
+export async function waitForNetworkConfig(
+  fetchConfig: () => Promise<NetworkConfig>,
+  opts: ConfigWaitOptions = {},
+): Promise<NetworkConfig> {
+  let delay = opts.initialDelayMs ?? 1000;
+  const maxDelay = opts.maxDelayMs ?? 30_000;
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    try {
+      return await fetchConfig();
+    } catch (e) {
+      opts.signal?.throwIfAborted();
+      log.error(`Couldn't fetch network config: ${(e as Error).message}`);
+    }
+    await sleep(delay, opts.signal);
+    delay = Math.min(delay * 2, maxDelay);
+  }
+}

@@ -1,0 +1,392 @@
+// FileManager: the embedded lease store for one-host labs (flag -subnet-store-dir). A directory holds
+// `config` (net-conf.json) and one file per lease named like the etcd key (`198.19.90.0-24`) holding
+// flannel's lease JSON plus "Expiration". Several daemon processes share the directory, so:
+//  - creation is create-if-absent via link(tmp, final), which fails with EEXIST atomically;
+//  - replacing a file that is not ours (reclaiming an expired lease) and renewing ours happen under a
+//    lock file holding the holder's PID (stale when that PID is dead), so a renewal cannot resurrect a
+//    lease another process has just reclaimed;
+//  - the watch combines fs.watch (fast) with a periodic re-scan (fs.watch can miss events) and diffs.
+import { randomBytes } from 'node:crypto';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, watch, writeSync } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { parseNetworkConfig } from '../config/netconf.js';
+import type { NetworkConfig } from '../config/types.js';
+import { mathRandomInt } from '../ip/cidr.js';
+import type { RandomInt } from '../ip/cidr.js';
+import type { IPNet } from '../ip/types.js';
+import { log, RateLimitedLog } from '../log.js';
+import { acquireFromStore, isOwnLease } from './allocate.js';
+import type { LeaseStoreOps } from './allocate.js';
+import { waitForNetworkConfig } from './config-wait.js';
+import { decodeLeaseAttrs, encodeLeaseAttrs, LeaseFormatError, makeSubnetKey, parseSubnetKey } from './lease.js';
+import { writeFileAtomic } from './subnetenv.js';
+import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager } from './types.js';
+
+export const DEFAULT_LEASE_TTL_MS = 24 * 60 * 60 * 1000;
+const LOCK_NAME = '.lock';
+
+export interface FileManagerOptions {
+  dir: string;
+  /** Lease lifetime; 24 h like flannel's etcd leases. Tests shorten it. */
+  ttlMs?: number;
+  /** Re-scan period of the watch (fs.watch alone can miss changes). */
+  rescanIntervalMs?: number;
+  /** How long to wait for the lock before giving up. */
+  lockTimeoutMs?: number;
+  now?: () => number;
+  random?: RandomInt;
+  /** Retry pacing for a missing config. */
+  configRetryMs?: number;
+}
+
+/** A lease file's content: flannel's LeaseAttrs JSON with "Expiration" appended. */
+export function encodeLeaseFile(attrs: LeaseAttrs, expiration: Date): string {
+  return `${encodeLeaseAttrs(attrs).slice(0, -1)},"Expiration":${JSON.stringify(expiration.toISOString())}}\n`;
+}
+
+/** Parses a lease file; throws LeaseFormatError for anything malformed. */
+export function decodeLeaseFile(name: string, text: string): Lease {
+  const key = parseSubnetKey(name);
+  if (!key) throw new LeaseFormatError(`lease file name ${JSON.stringify(name)} is not a subnet key like 198.19.90.0-24`);
+  const attrs = decodeLeaseAttrs(text);
+  // decodeLeaseAttrs validated the JSON object already; read the one extra field.
+  const raw = JSON.parse(text) as Record<string, unknown>;
+  const exp = raw['Expiration'];
+  const when = typeof exp === 'string' ? new Date(exp) : undefined;
+  if (!when || Number.isNaN(when.getTime())) throw new LeaseFormatError(`lease file ${name}: Expiration ${JSON.stringify(exp)} is not a timestamp`);
+  const lease: Lease = { attrs, expiration: when };
+  if (key.subnet) lease.subnet = key.subnet;
+  if (key.ipv6Subnet) lease.ipv6Subnet = key.ipv6Subnet;
+  return lease;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function errnoCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException).code;
+}
+
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface ScanEntry {
+  lease: Lease;
+  text: string;
+}
+
+export class FileManager implements Manager {
+  readonly name = 'file';
+  private readonly dir: string;
+  private readonly ttlMs: number;
+  private readonly rescanIntervalMs: number;
+  private readonly lockTimeoutMs: number;
+  private readonly now: () => number;
+  private readonly random: RandomInt;
+  private readonly configRetryMs: number;
+  private readonly badFileLog = new RateLimitedLog(5, 60_000);
+  private readonly watches = new Set<LeaseWatch>();
+  private configCache?: NetworkConfig;
+
+  constructor(opts: FileManagerOptions) {
+    this.dir = opts.dir;
+    this.ttlMs = opts.ttlMs ?? DEFAULT_LEASE_TTL_MS;
+    this.rescanIntervalMs = opts.rescanIntervalMs ?? 1000;
+    this.lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? mathRandomInt;
+    this.configRetryMs = opts.configRetryMs ?? 1000;
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  /** Writes the store's net-conf.json (for labs and tests); validated first so a bad config is never stored. */
+  static writeConfig(dir: string, json: string): void {
+    parseNetworkConfig(json);
+    writeFileAtomic(join(dir, 'config'), json);
+  }
+
+  async getNetworkConfig(signal?: AbortSignal): Promise<NetworkConfig> {
+    const path = join(this.dir, 'config');
+    const config = await waitForNetworkConfig(
+      async () => {
+        let text: string;
+        try {
+          text = readFileSync(path, 'utf8');
+        } catch (e) {
+          throw new Error(errnoCode(e) === 'ENOENT' ? `${path} does not exist: write net-conf.json there` : `reading ${path}: ${(e as Error).message}`);
+        }
+        return parseNetworkConfig(text);
+      },
+      { signal, initialDelayMs: this.configRetryMs },
+    );
+    this.configCache = config;
+    return config;
+  }
+
+  async acquireLease(attrs: LeaseAttrs, opts: AcquireOptions = {}): Promise<Lease> {
+    // Re-read like flannel's AcquireLease: a config fixed since start-up applies to the new lease.
+    const config = await this.getNetworkConfig(opts.signal);
+    return acquireFromStore(this.storeOps(config), config, attrs, opts, this.random);
+  }
+
+  async renewLease(lease: Lease): Promise<Lease> {
+    const config = this.configCache ?? (await this.getNetworkConfig());
+    const name = makeSubnetKey(lease.subnet, lease.ipv6Subnet);
+    return this.withLock(() => {
+      const current = this.readLease(name);
+      // Renewing a lease someone else now holds would steal it back; report the loss instead.
+      if (current && !isOwnLease(config, current.lease, lease.attrs)) {
+        throw new Error(`lease ${name} is now held by another node; acquire a new lease`);
+      }
+      const expiration = new Date(this.now() + this.ttlMs);
+      this.replaceFile(name, encodeLeaseFile(lease.attrs, expiration));
+      return { ...lease, expiration };
+    });
+  }
+
+  async watchLeases(onEvents: (events: LeaseEvent[]) => void): Promise<LeaseWatch> {
+    let known = this.scan();
+    let closed = false;
+    let scanning = false;
+    let again = false;
+    const rescan = (): void => {
+      if (closed) return;
+      if (scanning) {
+        again = true;
+        return;
+      }
+      scanning = true;
+      try {
+        do {
+          again = false;
+          const next = this.scan();
+          const events = diffScans(known, next);
+          known = next;
+          if (events.length > 0 && !closed) onEvents(events);
+        } while (again && !closed);
+      } catch (e) {
+        log.error(`file store watch: re-scan of ${this.dir} failed: ${(e as Error).message}`);
+      } finally {
+        scanning = false;
+      }
+    };
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(this.dir, { persistent: false }, () => setImmediate(rescan));
+      watcher.on('error', (e) => log.warning(`file store watch: fs.watch on ${this.dir} failed (${e.message}); relying on periodic re-scan`));
+    } catch (e) {
+      log.warning(`file store watch: fs.watch unavailable on ${this.dir} (${(e as Error).message}); relying on periodic re-scan`);
+    }
+    // Also catches expirations, which change no file.
+    const timer = setInterval(rescan, this.rescanIntervalMs);
+    timer.unref();
+    const handle: LeaseWatch = {
+      snapshot: [...known.values()].map((e) => e.lease),
+      close: async () => {
+        closed = true;
+        clearInterval(timer);
+        watcher?.close();
+        this.watches.delete(handle);
+      },
+    };
+    this.watches.add(handle);
+    return handle;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.watches].map((w) => w.close()));
+  }
+
+  /** Live leases by file name. Malformed files are logged (rate-limited) and skipped. */
+  private scan(): Map<string, ScanEntry> {
+    const out = new Map<string, ScanEntry>();
+    for (const name of readdirSync(this.dir)) {
+      if (name.startsWith('.') || name === 'config') continue;
+      const entry = this.readLease(name);
+      if (entry && entry.lease.expiration.getTime() > this.now()) out.set(name, entry);
+    }
+    return out;
+  }
+
+  /** One lease file; undefined when absent or malformed (logged). */
+  private readLease(name: string): ScanEntry | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.dir, name), 'utf8');
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') this.badFileLog.warning(`file store: cannot read lease file ${name}: ${(e as Error).message}; skipping`);
+      return undefined;
+    }
+    try {
+      return { lease: decodeLeaseFile(name, text), text };
+    } catch (e) {
+      this.badFileLog.warning(`file store: ignoring malformed lease file ${join(this.dir, name)}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private tempPath(name: string): string {
+    return join(this.dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  }
+
+  /** Atomically replaces (or creates) a lease file. */
+  private replaceFile(name: string, text: string): void {
+    const tmp = this.tempPath(name);
+    try {
+      writeFileAtomicAt(tmp, text);
+      renameSync(tmp, join(this.dir, name));
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+
+  /** Creates the file only if absent; false if it exists. */
+  private createFile(name: string, text: string): boolean {
+    const tmp = this.tempPath(name);
+    try {
+      writeFileAtomicAt(tmp, text);
+      linkSync(tmp, join(this.dir, name));
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'EEXIST') return false;
+      throw e;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+
+  private storeOps(config: NetworkConfig): LeaseStoreOps {
+    return {
+      list: async () => [...this.scan().values()].map((e) => e.lease),
+      createIfAbsent: async (subnet, ipv6Subnet, attrs) => this.createLease(subnet, ipv6Subnet, attrs),
+      reattach: async (lease, attrs) => {
+        const name = makeSubnetKey(lease.subnet, lease.ipv6Subnet);
+        return this.withLock(() => {
+          const current = this.readLease(name);
+          if (current && !isOwnLease(config, current.lease, attrs)) throw new Error(`lease ${name} changed hands while re-attaching; retry`);
+          const expiration = new Date(this.now() + this.ttlMs);
+          this.replaceFile(name, encodeLeaseFile(attrs, expiration));
+          return { ...lease, attrs, expiration };
+        });
+      },
+      remove: async (lease) => {
+        await this.withLock(() => rmSync(join(this.dir, makeSubnetKey(lease.subnet, lease.ipv6Subnet)), { force: true }));
+      },
+    };
+  }
+
+  private async createLease(subnet: IPNet | undefined, ipv6Subnet: IPNet | undefined, attrs: LeaseAttrs): Promise<Lease | undefined> {
+    const name = makeSubnetKey(subnet, ipv6Subnet);
+    const expiration = new Date(this.now() + this.ttlMs);
+    const text = encodeLeaseFile(attrs, expiration);
+    const lease: Lease = { attrs, expiration };
+    if (subnet) lease.subnet = subnet;
+    if (ipv6Subnet) lease.ipv6Subnet = ipv6Subnet;
+    if (this.createFile(name, text)) return lease;
+    // The file exists. If it is expired or garbage the subnet is free: reclaim it under the lock,
+    // re-checking there because another process may have reclaimed or renewed it meanwhile.
+    return this.withLock(() => {
+      const current = this.readLease(name);
+      if (current && current.lease.expiration.getTime() > this.now()) return undefined;
+      log.info(`file store: reclaiming ${current ? 'expired' : 'unreadable'} lease file ${name}`);
+      this.replaceFile(name, text);
+      return lease;
+    });
+  }
+
+  /** Runs `fn` holding the directory lock (a file with our PID, created with O_EXCL). */
+  private async withLock<T>(fn: () => T): Promise<T> {
+    const lockPath = join(this.dir, LOCK_NAME);
+    const deadline = Date.now() + this.lockTimeoutMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        const fd = openSync(lockPath, 'wx', 0o644);
+        try {
+          writeSync(fd, `${process.pid}\n`);
+        } finally {
+          closeSync(fd);
+        }
+        break;
+      } catch (e) {
+        if (errnoCode(e) !== 'EEXIST') throw e;
+      }
+      this.breakStaleLock(lockPath);
+      if (Date.now() > deadline) {
+        throw new Error(`file store: lock ${lockPath} held too long by PID ${readPid(lockPath) ?? '?'}; remove it if that process is gone`);
+      }
+      await sleepMs(delay);
+    }
+    try {
+      return fn();
+    } finally {
+      rmSync(lockPath, { force: true });
+    }
+  }
+
+  /**
+   * Removes the lock if its holder is dead. Rename (atomic, one winner) rather than unlink, then re-check
+   * the renamed file's PID: if a live process had re-taken the lock in between, put it back.
+   */
+  private breakStaleLock(lockPath: string): void {
+    const pid = readPid(lockPath);
+    // An empty lock file is a holder between open and write; only a dead PID is stale.
+    if (pid === undefined || isAlive(pid)) return;
+    const aside = `${lockPath}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+    try {
+      renameSync(lockPath, aside);
+    } catch {
+      return;
+    }
+    const movedPid = readPid(aside);
+    if (movedPid !== undefined && movedPid !== pid && isAlive(movedPid)) {
+      try {
+        linkSync(aside, lockPath);
+      } catch {
+        // Someone else holds a new lock now; the live holder we moved will remove its lock path anyway.
+      }
+    } else {
+      log.warning(`file store: removed stale lock of dead PID ${pid}`);
+    }
+    rmSync(aside, { force: true });
+  }
+}
+
+function readPid(path: string): number | undefined {
+  try {
+    const n = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a new file at an exact path (no rename), failing if it exists. */
+function writeFileAtomicAt(path: string, text: string): void {
+  const fd = openSync(path, 'wx', 0o644);
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Events turning `before` into `after`: new or changed files are "added" (as flannel reports updates). */
+export function diffScans(before: ReadonlyMap<string, ScanEntry>, after: ReadonlyMap<string, ScanEntry>): LeaseEvent[] {
+  const events: LeaseEvent[] = [];
+  for (const [name, entry] of before) {
+    if (!after.has(name)) events.push({ type: 'removed', lease: entry.lease });
+  }
+  for (const [name, entry] of after) {
+    if (before.get(name)?.text !== entry.text) events.push({ type: 'added', lease: entry.lease });
+  }
+  return events;
+}
