@@ -176,7 +176,9 @@ export class VxlanNetwork implements RunningNetwork {
     private readonly ops: VxlanOps,
     private readonly devs: { v4?: VxlanDev; v6?: VxlanDev },
   ) {
-    this.mtu = (devs.v4 ?? devs.v6)?.mtu ?? 0;
+    // One MTU for the pod interface: with both devices it must fit the smaller one (the kernel caps an
+    // IPv6-underlay device at underlay - 70, below flannel's configured MTU - 50).
+    this.mtu = Math.min(...[devs.v4?.mtu, devs.v6?.mtu].filter((m): m is number => m !== undefined));
   }
 
   private ctx(): PeerContext {

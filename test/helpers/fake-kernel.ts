@@ -32,8 +32,8 @@ export class FakeKernel implements VxlanOps {
     this.calls.push(`link add ${s.name}`);
     if (this.findLink(s.name)) throw new NetlinkError(`add link ${s.name}`, 'EEXIST', 17);
     const under = s.link !== undefined ? this.links.get(s.link) : undefined;
-    // The kernel clamps a vxlan device's MTU to its underlay's MTU minus the encapsulation.
-    const mtu = Math.min(s.mtu ?? 1500, under ? under.mtu - 50 : 1500);
+    // The kernel clamps a vxlan device's MTU to its underlay's MTU minus the encapsulation (70 over IPv6).
+    const mtu = Math.min(s.mtu ?? 1500, under ? under.mtu - (s.local?.family === 6 ? 70 : 50) : 1500);
     const l: Link = {
       index: this.nextIndex++,
       name: s.name,

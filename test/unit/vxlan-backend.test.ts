@@ -112,6 +112,13 @@ test('MTU option is the outer MTU (device gets MTU-50); Port, GBP and VNI reach 
     assert.equal(v6.mtu, 1350);
     assert.deepEqual(v6.vxlan?.local, mustParseIP('2001:db8::11'));
     assert.equal(k.listAddrs(6, v6.index)[0]?.prefixLen, 128);
+
+    // Without an MTU option the IPv6-underlay device ends up at 1430: pods get the smaller MTU.
+    const k2 = kernelWithEth0().k;
+    const dual = await startVxlan(k2, ext6, '{"Type":"vxlan"}', ',"EnableIPv6":true,"IPv6Network":"2001:db8:100::/56"');
+    assert.equal(k2.findLink('flannel.1')?.mtu, 1450);
+    assert.equal(k2.findLink('flannel-v6.1')?.mtu, 1430);
+    assert.equal(dual.mtu, 1430);
   } finally {
     restore();
   }
