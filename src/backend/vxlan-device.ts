@@ -77,7 +77,9 @@ export function ensureVxlanDevice(ops: VxlanOps, spec: VxlanDeviceSpec, mac: () 
       mac: mac(),
       udpCsum: true,
     });
-  } else if (dev.mtu !== spec.mtu) {
+  } else if (dev.mtu > spec.mtu) {
+    // Only ever lowered: a smaller MTU on a reused device is usually the kernel's own cap (an IPv6
+    // underlay costs 70 bytes, not 50), and asking for more than the cap is EINVAL.
     log.info(`setting MTU of ${spec.name} from ${dev.mtu} to ${spec.mtu}`);
     ops.setLinkMtu(dev.index, spec.mtu);
     dev = ops.findLink(spec.name) ?? dev;

@@ -12,7 +12,7 @@ import { optionBool, optionInt, optionString } from './backend-options.js';
 import { applyPlans, installPeer, ownedRoute, removePeer, type SyncCounters } from './entry-sync.js';
 import type { VxlanOps } from './kernel-ops.js';
 import { emptyEntries, planFdb, planNeighs, planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
-import { configureVxlanDevice, ensureVxlanDevice, randomMac } from './vxlan-device.js';
+import { configureVxlanDevice, ensureVxlanDevice, randomMac, vxlanIncompat, type VxlanDeviceSpec } from './vxlan-device.js';
 
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14), as flannel subtracts. */
 export const VXLAN_ENCAP_OVERHEAD = 50;
@@ -103,6 +103,8 @@ export interface VxlanDev {
   name: string;
   mac: string;
   mtu: number;
+  /** How it was created, to recreate it identically if it disappears. */
+  spec?: VxlanDeviceSpec;
 }
 
 export interface PeerContext {
@@ -243,8 +245,49 @@ export class VxlanNetwork implements RunningNetwork {
     }
   }
 
+  /**
+   * A device someone deleted or replaced comes back with the same MAC, so the VtepMAC in our lease and
+   * in every peer's FDB stays right; a device that lost its address or went down gets them back.
+   * (flannel main recreates a deleted device too, #2247, but with a new MAC.)
+   */
+  private ensureDevices(): number {
+    let repaired = 0;
+    for (const [family, dev, subnet, network] of [
+      [4, this.devs.v4, this.lease.subnet, this.config.network],
+      [6, this.devs.v6, this.lease.ipv6Subnet, this.config.ipv6Network],
+    ] as const) {
+      if (!dev?.spec || !subnet) continue;
+      try {
+        let link = this.ops.findLink(dev.name);
+        if (!link || link.index !== dev.index || vxlanIncompat(dev.spec, link) !== '' || link.mac !== dev.mac) {
+          log.warning(`vxlan device ${dev.name} is missing or was changed; recreating it with MAC ${dev.mac}`);
+          if (link && link.kind !== 'vxlan') this.ops.deleteLink(link.index);
+          link = ensureVxlanDevice(this.ops, dev.spec, () => dev.mac);
+          if (link.mac !== dev.mac) {
+            this.ops.deleteLink(link.index);
+            link = ensureVxlanDevice(this.ops, dev.spec, () => dev.mac);
+          }
+          dev.index = link.index;
+          repaired++;
+        }
+        const addr: IPAddr = { family, value: subnet.value };
+        const hasAddr = this.ops.listAddrs(family, dev.index).some((a) => a.addr.value === addr.value);
+        if (!link.up || !hasAddr) {
+          configureVxlanDevice(this.ops, dev, addr, network, dev.mac);
+          log.info(`vxlan device ${dev.name}: address and link state restored`);
+          repaired++;
+        }
+      } catch (e) {
+        this.counters.errors++;
+        log.error(`could not restore vxlan device ${dev.name}: ${(e as Error).message}`);
+      }
+    }
+    return repaired;
+  }
+
   async reconcile(leases: Lease[]): Promise<number> {
     if (this.closed) return 0;
+    const deviceRepairs = this.ensureDevices();
     const ctx = this.ctx();
     const desired = new Map<string, PeerEntries>();
     for (const l of leases) {
@@ -277,6 +320,7 @@ export class VxlanNetwork implements RunningNetwork {
     this.installed.clear();
     for (const [k, v] of desired) this.installed.set(k, v);
     this.counters.directPeers = all.reduce((n, e) => n + e.routes.filter((r) => !r.onlink).length, 0);
+    changed += deviceRepairs;
     this.counters.repairs += changed;
     return changed;
   }
@@ -320,13 +364,10 @@ export function vxlanBackendFactory(platform: VxlanPlatform) {
     const make = (family: Family, local: IPAddr | undefined): VxlanDev => {
       const name = vxlanDeviceName(opts.vni, family);
       if (!local) throw new Error(`failed to create vxlan device ${name}: interface ${ext.name} has no IPv${family} address`);
-      const link = ensureVxlanDevice(
-        ops,
-        { name, vni: opts.vni, link: ext.index, local, port: opts.port, gbp: opts.gbp, learning: opts.learning, mtu: deviceMtu },
-        platform.newMac ?? randomMac,
-      );
-      if (link.mtu !== deviceMtu) log.warning(`${name}: the kernel set MTU ${link.mtu}, not ${deviceMtu}; pods get ${link.mtu}`);
-      return toDev(link);
+      const spec: VxlanDeviceSpec = { name, vni: opts.vni, link: ext.index, local, port: opts.port, gbp: opts.gbp, learning: opts.learning, mtu: deviceMtu };
+      const link = ensureVxlanDevice(ops, spec, platform.newMac ?? randomMac);
+      if (link.mtu !== deviceMtu) log.warning(`${name}: the kernel set MTU ${link.mtu}, not ${deviceMtu}`);
+      return { ...toDev(link), spec };
     };
     const devs: { v4?: VxlanDev; v6?: VxlanDev } = {};
     // flannel uses the external (public) address as the VTEP source; it is the interface address unless -public-ip says otherwise.

@@ -61,7 +61,10 @@ export class FakeKernel implements VxlanOps {
   }
   setLinkMtu(i: number, m: number): void {
     const l = this.links.get(i);
-    if (l) l.mtu = m;
+    if (!l) throw new NetlinkError(`set link #${i} mtu ${m}`, 'ENODEV', 19);
+    const under = l.vxlan?.link !== undefined ? this.links.get(l.vxlan.link) : undefined;
+    if (under && m > under.mtu - (l.vxlan?.local?.family === 6 ? 70 : 50)) throw new NetlinkError(`set link ${l.name} mtu ${m}`, 'EINVAL', 22);
+    l.mtu = m;
   }
   disableAcceptRA(d: string): void {
     this.acceptRaOff.push(d);

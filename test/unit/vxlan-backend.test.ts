@@ -119,6 +119,10 @@ test('MTU option is the outer MTU (device gets MTU-50); Port, GBP and VNI reach 
     assert.equal(k2.findLink('flannel.1')?.mtu, 1450);
     assert.equal(k2.findLink('flannel-v6.1')?.mtu, 1430);
     assert.equal(dual.mtu, 1430);
+    // A restart reuses both devices; the capped IPv6 device is not asked for more than the kernel allows.
+    const again = await startVxlan(k2, ext6, '{"Type":"vxlan"}', ',"EnableIPv6":true,"IPv6Network":"2001:db8:100::/56"');
+    assert.equal(again.mtu, 1430);
+    assert.ok(!k2.calls.includes('link del flannel-v6.1'));
   } finally {
     restore();
   }
@@ -266,6 +270,30 @@ test('DirectRouting: a peer on our segment gets a plain route via its PublicIP; 
     const net2 = await startVxlan(k2, ext2);
     await net2.handle([{ type: 'added', lease: near }]);
     assert.deepEqual(k2.routeLines(), ['198.19.5.0/24 via 198.19.5.0 dev flannel.1 onlink']);
+  } finally {
+    restore();
+  }
+});
+
+test('reconcile recreates a deleted vxlan device with the same MAC and address, then restores the peer entries', async () => {
+  const { lines, restore } = quietLogs();
+  try {
+    const { k, ext } = kernelWithEth0();
+    const net = await startVxlan(k, ext);
+    const peer = vxLease('198.19.5.0/24', '198.18.0.12', MAC_A);
+    await net.handle([{ type: 'added', lease: peer }]);
+    k.deleteLink(k.findLink('flannel.1')!.index);
+    assert.deepEqual([k.routeLines(), k.neighLines(), k.fdbLines()], [[], [], []]);
+    const repairs = await net.reconcile([peer]);
+    const dev = k.findLink('flannel.1')!;
+    assert.equal(dev.mac, OUR_MAC, 'peers keep reaching us: same VtepMAC');
+    assert.ok(dev.up);
+    assert.equal(k.listAddrs(4, dev.index).length, 1);
+    assert.deepEqual(k.routeLines(), ['198.19.5.0/24 via 198.19.5.0 dev flannel.1 onlink']);
+    assert.deepEqual(k.fdbLines(), [`${MAC_A} dev flannel.1 dst 198.18.0.12 self permanent`]);
+    assert.equal(repairs, 5, 'device, its address, neighbour, FDB entry, route');
+    assert.ok(lines.some((l) => l.includes('vxlan device flannel.1 is missing or was changed; recreating it with MAC')));
+    assert.equal(await net.reconcile([peer]), 0);
   } finally {
     restore();
   }
