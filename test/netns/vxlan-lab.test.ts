@@ -161,6 +161,29 @@ describe('vxlan lab: 3 nodes, IPv4 + IPv6, -ip-masq', suiteNeeds(...reqs), () =>
     assert.ok(await eventually(() => JSON.stringify(flannelRules(n2, 4, 'nat')) === JSON.stringify(want), 10_000));
   });
 
+  test('flannel.1 deleted by hand comes back within one reconcile pass, with the same MAC, and traffic resumes', async (t) => {
+    if (!need(t, ...reqs)) return;
+    const mac = macOf(n2, 'flannel.1');
+    n2.ns.ip('link', 'del', 'flannel.1');
+    assert.ok(await eventually(() => macOf(n2, 'flannel.1') === mac && JSON.stringify(actual(n2)) === JSON.stringify(expected(n2, [n1, n3])), RECONCILE_MS), `n2 after device deletion: ${JSON.stringify(actual(n2))}`);
+    assert.ok((await lab.ping(n1, n2, 4, n2.podIP)).ok);
+    assert.ok((await lab.ping(n2, n3, 4, n3.podIP)).ok);
+  });
+
+  test('a daemon killed with SIGKILL and restarted reuses its devices (same MACs) and drops entries left from before', async (t) => {
+    if (!need(t, ...reqs)) return;
+    const macs = [macOf(n1, 'flannel.1'), macOf(n1, 'flannel-v6.1')];
+    await lab.stopDaemon(n1, 'SIGKILL');
+    // While it is down: leftovers of a peer that went away.
+    n1.ns.ip('route', 'add', '198.19.252.0/24', 'via', '198.19.252.0', 'dev', 'flannel.1', 'onlink');
+    n1.ns.ip('neigh', 'add', '198.19.252.0', 'lladdr', '0a:00:00:00:00:98', 'dev', 'flannel.1', 'nud', 'permanent');
+    n1.ns.exec('bridge', ['fdb', 'append', '0a:00:00:00:00:98', 'dev', 'flannel.1', 'dst', '198.18.0.98', 'self', 'permanent']);
+    lab.startDaemon(n1);
+    assert.ok(await eventually(() => JSON.stringify(actual(n1)) === JSON.stringify(expected(n1, [n2, n3])), RECONCILE_MS + 5000), `after restart: ${JSON.stringify(actual(n1))}`);
+    assert.deepEqual([macOf(n1, 'flannel.1'), macOf(n1, 'flannel-v6.1')], macs);
+    assert.ok((await lab.ping(n1, n3, 6, n3.podIPv6)).ok);
+  });
+
   test('SIGTERM removes the iptables rules (the vxlan devices stay); a removed lease leaves no entries on the others', async (t) => {
     if (!need(t, ...reqs)) return;
     const mac3 = macOf(n3, 'flannel.1');
