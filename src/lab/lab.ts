@@ -269,6 +269,8 @@ export class Lab {
     const logFd = openSync(join(node.dir, 'flanneld.log'), 'a');
     try {
       const child = node.ns.spawn(cmd[0]!, args, { stdio: ['ignore', logFd, logFd], detached: true });
+      // Daemons are tracked by PID; an unref'd child lets `lab --keep` exit while they keep running.
+      child.unref();
       node.pid = child.pid;
     } finally {
       closeSync(logFd);

@@ -115,8 +115,12 @@ export class NetnsSet {
     for (const line of out.split('\n')) {
       const name = line.split(' ')[0];
       if (name && name.startsWith(prefix + '-')) {
-        run('ip', ['netns', 'del', name]);
-        removed.push(name);
+        try {
+          run('ip', ['netns', 'del', name]);
+          removed.push(name);
+        } catch {
+          // Removed meanwhile (e.g. by the lab's own teardown): nothing left to do.
+        }
       }
     }
     return removed;

@@ -139,3 +139,27 @@ describe('flannelctl lab', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-pi
     assert.deepEqual(netnsList(), before);
   });
 });
+
+describe('flannelctl lab --keep and lab down', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
+  test('a kept lab stays up until `lab down` removes its namespaces and daemons', (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const before = netnsList();
+    const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '2', '--keep'], { encoding: 'utf8', timeout: 120_000 });
+    const prefix = /prefix (ft[0-9a-f]+)/.exec(r.stdout)?.[1];
+    try {
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.ok(prefix);
+      const state = JSON.parse(readFileSync(`/run/flannelts-lab/${prefix}.json`, 'utf8')) as { pids: number[] };
+      assert.equal(state.pids.length, 2);
+      for (const pid of state.pids) process.kill(pid, 0); // throws if a daemon is gone
+      assert.ok(netnsList().filter((n) => n.startsWith(prefix + '-')).length >= 5);
+      const down = spawnSync(process.execPath, [flannelctl, 'lab', 'down', prefix], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(down.status, 0, down.stderr);
+      assert.match(down.stdout, /removed /);
+      for (const pid of state.pids) assert.throws(() => process.kill(pid, 0), 'daemon stopped');
+      assert.deepEqual(netnsList(), before);
+    } finally {
+      if (prefix) spawnSync(process.execPath, [flannelctl, 'lab', 'down', prefix]);
+    }
+  });
+});
