@@ -1,7 +1,7 @@
 // Applies peer entries to the kernel in flannel's order (neighbour, FDB, then the route, so the
 // kernel never has to resolve the gateway itself) and applies reconcile plans. One failed entry is
 // logged and counted, never fatal: the next reconcile pass retries it.
-import { containsNet, formatIP, netEqual, type IPAddr, type IPNet } from '../ip/index.js';
+import { containsNet, formatIP, type IPAddr, type IPNet } from '../ip/index.js';
 import { isExists, isNotFound, nl } from '../netlink/index.js';
 import type { RouteSpec } from '../netlink/index.js';
 import { log } from '../log.js';
@@ -105,12 +105,16 @@ export function applyPlans(ops: RouteOps & Partial<NeighFdbOps>, p: Plans, devNa
   return changed;
 }
 
-/** Routes a backend owns: inside the overlay network, not our own subnet, on one of `oifs`. */
+/**
+ * Routes a backend owns: inside the overlay network, on one of `oifs`, not inside our own subnet (the
+ * device address's own /128 route lives there) and not made by the kernel for an address.
+ */
 export function ownedRoute(network: IPNet | undefined, own: IPNet | undefined, oifs: ReadonlySet<number>, needGateway: (oif: number) => boolean) {
-  return (r: { dst: IPNet; oif?: number; gateway?: IPAddr }): boolean => {
+  return (r: { dst: IPNet; oif?: number; gateway?: IPAddr; protocol?: number }): boolean => {
     if (!network || r.dst.family !== network.family || r.oif === undefined || !oifs.has(r.oif)) return false;
     if (!containsNet(network, r.dst)) return false;
-    if (own && netEqual(own, r.dst)) return false;
+    if (own && own.family === r.dst.family && containsNet(own, r.dst)) return false;
+    if (r.protocol === nl.RTPROT_KERNEL) return false;
     return !needGateway(r.oif) || r.gateway !== undefined;
   };
 }

@@ -110,6 +110,10 @@ describe('vxlan lab: 3 nodes, IPv4 + IPv6, -ip-masq', suiteNeeds(...reqs), () =>
     assert.notDeepEqual(actual(n1), want);
     assert.ok(await eventually(() => JSON.stringify(actual(n1)) === JSON.stringify(want), RECONCILE_MS), `stale entries left: ${JSON.stringify(actual(n1))}`);
     assert.match(lab.daemonLog(n1), /Stale route removed 198\.19\.250\.0\/24/);
+    // Nothing of the kernel's was taken for stale: the IPv6 device address keeps its own route.
+    const removed = lab.daemonLog(n1).split('\n').filter((l) => /Stale route removed/.test(l));
+    assert.ok(removed.every((l) => l.includes('198.19.250.0/24')), removed.join('\n'));
+    assert.ok(routesOn(n1, 'flannel-v6.1', 6).includes(subnetAddr(n1.subnetEnv.FLANNEL_IPV6_SUBNET!)), routesOn(n1, 'flannel-v6.1', 6).join('\n'));
   });
 
   test('-ip-masq: flannel\'s rules in iptables-save; pod traffic to an outside host is masqueraded, pod-to-pod is not', async (t) => {

@@ -227,13 +227,22 @@ test('reconcile re-adds entries deleted by hand, removes stale ones no lease exp
     k.replaceFdb({ index: dev.index, lladdr: '0a:00:00:00:00:99', dst: mustParseIP('198.18.0.19') });
     k.replaceRoute({ dst: parseCIDR('198.19.9.0/24')!, gateway: mustParseIP('198.19.9.0'), oif: dev.index, onlink: true });
     k.routes.push({ family: 4, dst: parseCIDR('198.18.5.0/24')!, gateway: mustParseIP('198.18.0.1'), oif: 2, onlink: false, table: 254, scope: 0, protocol: 3, type: 1, flags: 0 });
+    // Routes that are not ours although on our device: the kernel's route for an address, one inside our own subnet.
+    k.routes.push({ family: 4, dst: parseCIDR('198.19.77.5/32')!, oif: dev.index, onlink: false, table: 254, scope: 253, protocol: 2, type: 1, flags: 0 });
+    k.routes.push({ family: 4, dst: parseCIDR('198.19.90.0/32')!, oif: dev.index, onlink: false, table: 254, scope: 253, protocol: 3, type: 1, flags: 0 });
     // And a route to a peer subnet pointing somewhere else.
     k.delRoute({ dst: parseCIDR('198.19.6.0/24')! });
     k.routes.push({ family: 4, dst: parseCIDR('198.19.6.0/24')!, gateway: mustParseIP('198.18.0.1'), oif: 2, onlink: false, table: 254, scope: 0, protocol: 3, type: 1, flags: 0 });
 
     const repairs = await net.reconcile(leases);
     assert.equal(repairs, 7);
-    assert.deepEqual(k.routeLines(), ['198.18.5.0/24 via 198.18.0.1 dev eth0', '198.19.5.0/24 via 198.19.5.0 dev flannel.1 onlink', '198.19.6.0/24 via 198.19.6.0 dev flannel.1 onlink']);
+    assert.deepEqual(k.routeLines(), [
+      '198.18.5.0/24 via 198.18.0.1 dev eth0',
+      '198.19.5.0/24 via 198.19.5.0 dev flannel.1 onlink',
+      '198.19.6.0/24 via 198.19.6.0 dev flannel.1 onlink',
+      '198.19.77.5/32 dev flannel.1',
+      '198.19.90.0/32 dev flannel.1',
+    ]);
     assert.deepEqual(k.neighLines(), [`198.19.5.0 dev flannel.1 lladdr ${MAC_A} PERMANENT`, `198.19.6.0 dev flannel.1 lladdr ${MAC_B} PERMANENT`]);
     assert.deepEqual(k.fdbLines(), [`${MAC_A} dev flannel.1 dst 198.18.0.12 self permanent`, `${MAC_B} dev flannel.1 dst 198.18.0.13 self permanent`]);
     assert.ok(lines.some((l) => l.includes('Replacing existing route to 198.19.6.0/24 via 198.18.0.1 dev eth0 with 198.19.6.0/24 via 198.19.6.0 dev flannel.1 onlink')));
@@ -241,7 +250,7 @@ test('reconcile re-adds entries deleted by hand, removes stale ones no lease exp
 
     // A lease that disappeared without an event: reconcile with the smaller set removes its entries.
     assert.equal(await net.reconcile([leases[0]!]), 3);
-    assert.deepEqual(k.routeLines(), ['198.18.5.0/24 via 198.18.0.1 dev eth0', '198.19.5.0/24 via 198.19.5.0 dev flannel.1 onlink']);
+    assert.deepEqual(k.routeLines(), ['198.18.5.0/24 via 198.18.0.1 dev eth0', '198.19.5.0/24 via 198.19.5.0 dev flannel.1 onlink', '198.19.77.5/32 dev flannel.1', '198.19.90.0/32 dev flannel.1']);
     assert.equal(net.stats().errors, 0);
   } finally {
     restore();
