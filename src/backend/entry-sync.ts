@@ -22,12 +22,24 @@ export function routeSpec(r: RouteEntry): RouteSpec {
 }
 
 type NeighFdbOps = Pick<VxlanOps, 'replaceNeigh' | 'delNeigh' | 'replaceFdb' | 'delFdb'>;
+/** host-gw passes route operations only; its entries never hold neighbours or FDB entries. */
+export type EntryOps = RouteOps & Partial<NeighFdbOps>;
+
+function neighFdb(ops: EntryOps): NeighFdbOps {
+  const { replaceNeigh, delNeigh, replaceFdb, delFdb } = ops;
+  if (!replaceNeigh || !delNeigh || !replaceFdb || !delFdb) throw new Error('internal: neighbour/FDB entries given to a backend without neighbour/FDB operations');
+  // Bound: the operations may be methods of a class (the in-memory kernel) rather than closures.
+  return { replaceNeigh: replaceNeigh.bind(ops), delNeigh: delNeigh.bind(ops), replaceFdb: replaceFdb.bind(ops), delFdb: delFdb.bind(ops) };
+}
 
 /** Adds one peer's entries; stops at the first failure, as flannel does, and reports it. */
-export function installPeer(ops: RouteOps & Partial<NeighFdbOps>, e: PeerEntries, counters: SyncCounters): boolean {
+export function installPeer(ops: EntryOps, e: PeerEntries, counters: SyncCounters): boolean {
   try {
-    for (const n of e.neighs) ops.replaceNeigh!({ index: n.index, dst: n.dst, lladdr: n.mac, state: nl.NUD_PERMANENT });
-    for (const f of e.fdbs) ops.replaceFdb!({ index: f.index, lladdr: f.mac, dst: f.dst });
+    if (e.neighs.length + e.fdbs.length > 0) {
+      const l2 = neighFdb(ops);
+      for (const n of e.neighs) l2.replaceNeigh({ index: n.index, dst: n.dst, lladdr: n.mac, state: nl.NUD_PERMANENT });
+      for (const f of e.fdbs) l2.replaceFdb({ index: f.index, lladdr: f.mac, dst: f.dst });
+    }
     for (const r of e.routes) ops.replaceRoute(routeSpec(r));
     return true;
   } catch (err) {
@@ -38,7 +50,7 @@ export function installPeer(ops: RouteOps & Partial<NeighFdbOps>, e: PeerEntries
 }
 
 /** Removes one peer's entries; keeps going past failures, and "already gone" is success. */
-export function removePeer(ops: RouteOps & Partial<NeighFdbOps>, e: PeerEntries, counters: SyncCounters): void {
+export function removePeer(ops: EntryOps, e: PeerEntries, counters: SyncCounters): void {
   const attempt = (f: () => void): void => {
     try {
       f();
@@ -48,8 +60,8 @@ export function removePeer(ops: RouteOps & Partial<NeighFdbOps>, e: PeerEntries,
       log.error(`removing peer entry failed: ${(err as Error).message}`);
     }
   };
-  for (const n of e.neighs) attempt(() => ops.delNeigh!(n.index, n.dst));
-  for (const f of e.fdbs) attempt(() => ops.delFdb!({ index: f.index, lladdr: f.mac, dst: f.dst }));
+  for (const n of e.neighs) attempt(() => neighFdb(ops).delNeigh(n.index, n.dst));
+  for (const f of e.fdbs) attempt(() => neighFdb(ops).delFdb({ index: f.index, lladdr: f.mac, dst: f.dst }));
   for (const r of e.routes) attempt(() => ops.delRoute(routeSpec(r)));
 }
 
@@ -60,7 +72,7 @@ export interface Plans {
 }
 
 /** Applies reconcile plans; returns how many entries it changed. */
-export function applyPlans(ops: RouteOps & Partial<NeighFdbOps>, p: Plans, devName: DevName, counters: SyncCounters): number {
+export function applyPlans(ops: EntryOps, p: Plans, devName: DevName, counters: SyncCounters): number {
   let changed = 0;
   const attempt = (what: string, f: () => void, goneIsFine = false): void => {
     try {
@@ -75,11 +87,11 @@ export function applyPlans(ops: RouteOps & Partial<NeighFdbOps>, p: Plans, devNa
   };
   for (const n of p.neigh?.set ?? []) {
     attempt(`Neighbour recovered ${formatIP(n.dst)} lladdr ${n.mac} dev ${devName(n.index)}`, () =>
-      ops.replaceNeigh!({ index: n.index, dst: n.dst, lladdr: n.mac, state: nl.NUD_PERMANENT }),
+      neighFdb(ops).replaceNeigh({ index: n.index, dst: n.dst, lladdr: n.mac, state: nl.NUD_PERMANENT }),
     );
   }
   for (const f of p.fdb?.set ?? []) {
-    attempt(`FDB entry recovered ${f.mac} dst ${formatIP(f.dst)} dev ${devName(f.index)}`, () => ops.replaceFdb!({ index: f.index, lladdr: f.mac, dst: f.dst }));
+    attempt(`FDB entry recovered ${f.mac} dst ${formatIP(f.dst)} dev ${devName(f.index)}`, () => neighFdb(ops).replaceFdb({ index: f.index, lladdr: f.mac, dst: f.dst }));
   }
   for (const r of p.route.add) {
     attempt(`Route recovered ${describeRoute(r, devName, r.oif)}`, () => ops.addRoute(routeSpec(r)));
@@ -91,12 +103,12 @@ export function applyPlans(ops: RouteOps & Partial<NeighFdbOps>, p: Plans, devNa
   for (const n of p.neigh?.del ?? []) {
     if (!n.dst) continue;
     const dst: IPAddr = n.dst;
-    attempt(`Stale neighbour removed ${formatIP(dst)} lladdr ${n.lladdr ?? '?'} dev ${devName(n.index)}`, () => ops.delNeigh!(n.index, dst), true);
+    attempt(`Stale neighbour removed ${formatIP(dst)} lladdr ${n.lladdr ?? '?'} dev ${devName(n.index)}`, () => neighFdb(ops).delNeigh(n.index, dst), true);
   }
   for (const f of p.fdb?.del ?? []) {
     if (!f.dst || !f.lladdr) continue;
     const spec = { index: f.index, lladdr: f.lladdr, dst: f.dst };
-    attempt(`Stale FDB entry removed ${spec.lladdr} dst ${formatIP(spec.dst)} dev ${devName(f.index)}`, () => ops.delFdb!(spec), true);
+    attempt(`Stale FDB entry removed ${spec.lladdr} dst ${formatIP(spec.dst)} dev ${devName(f.index)}`, () => neighFdb(ops).delFdb(spec), true);
   }
   for (const r of p.route.del) {
     const spec: RouteSpec = { dst: r.dst, gateway: r.gateway, oif: r.oif, table: r.table };
