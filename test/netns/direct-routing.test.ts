@@ -54,6 +54,39 @@ describe('vxlan DirectRouting across a router: 2 nodes on segment A, 1 behind th
   });
 });
 
+describe('vxlan lab on a real etcd: the lease value is flannel\'s JSON with the device MACs', suiteNeeds(...reqs, binary('etcd', 'etcd-server')), () => {
+  let lab: Lab;
+  before(async () => {
+    lab = new Lab({ nodes: 2, backend: 'vxlan', ipv6: true, store: 'etcd', startTimeoutSec: 30 });
+    try {
+      await lab.up();
+    } catch (e) {
+      await lab.down();
+      throw e;
+    }
+  });
+  after(async () => {
+    await lab?.down();
+  });
+
+  test('etcd holds {"PublicIP":…,"PublicIPv6":…,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":…},"BackendV6Data":…} per node', async (t) => {
+    if (!need(t, ...reqs, binary('etcd', 'etcd-server'))) return;
+    const kvs = lab.etcdList('/coreos.com/network/subnets/');
+    assert.equal(kvs.length, 2);
+    for (const n of lab.nodes) {
+      const key = `/coreos.com/network/subnets/${subnetAddr(n.subnetEnv.FLANNEL_SUBNET!)}-24&${subnetAddr(n.subnetEnv.FLANNEL_IPV6_SUBNET!)}-64`;
+      const kv = kvs.find((x) => x.key === key);
+      assert.ok(kv, `${key} in ${kvs.map((x) => x.key).join(', ')}`);
+      assert.equal(
+        kv.value,
+        `{"PublicIP":"${n.underlayIP}","PublicIPv6":"${n.underlayIPv6!}","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${macOf(n, 'flannel.1')}"},"BackendV6Data":{"VNI":1,"VtepMAC":"${macOf(n, 'flannel-v6.1')}"}}`,
+      );
+    }
+    const results = await lab.checkAllPairs();
+    assert.deepEqual(results.filter((r) => !r.ok), []);
+  });
+});
+
 describe('flannelctl lab with kernel backends', suiteNeeds(...reqs), () => {
   const labNamespaces = (prefix: string): string[] => run('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith(prefix + '-'));
 
