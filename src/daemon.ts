@@ -32,6 +32,14 @@ export interface DaemonDeps {
   /** Picks the external interface once the config (families) is known. */
   selectInterface(config: NetworkConfig): ExternalInterface;
   subnetFileIO: SubnetFileIO;
+  /** iptables masquerade/forward rules (-ip-masq, -iptables-forward-rules); absent: none. */
+  firewall?: DaemonFirewall;
+}
+
+/** What the daemon needs from src/firewall: install rules for the lease (then keep them), remove them. */
+export interface DaemonFirewall {
+  setup(config: NetworkConfig, lease: Lease): Promise<void>;
+  teardown(): Promise<void>;
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -106,6 +114,8 @@ export class Daemon {
 
     const network = await backend.start(lease);
     this.network = network;
+    // flannel's order: masquerade and forward rules before subnet.env, so pods never start without them.
+    await this.deps.firewall?.setup(config, lease);
 
     // Watch before writing subnet.env so pods never start on a node that does not know its peers yet.
     this.watch = await manager.watchLeases((events) => this.enqueue(() => this.applyEvents(events)));
@@ -220,6 +230,7 @@ export class Daemon {
     await this.watch?.close().catch(() => {});
     await this.queue;
     await this.network?.close();
+    await this.deps.firewall?.teardown().catch((e: unknown) => log.error(`iptables clean-up failed: ${(e as Error).message}`));
     await this.deps.manager.close().catch(() => {});
   }
 }

@@ -2,6 +2,9 @@
 // for packets. Everything above this file is tested with in-memory doubles of these adapters.
 import { BackendRegistry } from './backend/registry.js';
 import { udpBackendFactory, type LinkOps, type UdpDataPlane } from './backend/udp.js';
+import { hostGwBackendFactory } from './backend/hostgw.js';
+import { netlinkVxlanOps } from './backend/kernel-ops.js';
+import { vxlanBackendFactory } from './backend/vxlan.js';
 import type { SystemView } from './iface.js';
 import { netEqual, type IPAddr, type IPNet } from './ip/index.js';
 import { Engine } from './native/engine.js';
@@ -71,6 +74,8 @@ export function nativePlatform(): Platform {
       links: () => links,
     }),
   );
+  const kernel = netlinkVxlanOps(link);
+  backends.register('vxlan', vxlanBackendFactory({ ops: () => kernel })).register('host-gw', hostGwBackendFactory({ ops: () => kernel }));
   return {
     backends,
     systemView: () => netlinkSystemView(link),

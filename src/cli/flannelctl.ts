@@ -20,6 +20,9 @@ interface LabCliOptions {
   timeout: number;
   flanneld?: string;
   store: 'file' | 'etcd';
+  directRouting: boolean;
+  routed: boolean;
+  ipMasq: boolean;
 }
 
 function requireRoot(what: string): void {
@@ -36,6 +39,9 @@ async function runLab(o: LabCliOptions): Promise<number> {
     backend: o.backend,
     ipv6: o.ipv6,
     store: o.store,
+    routed: o.routed,
+    backendOptions: o.directRouting ? { DirectRouting: true } : undefined,
+    daemonArgs: o.ipMasq ? ['-ip-masq'] : undefined,
     startTimeoutSec: o.timeout,
     flanneld: o.flanneld ? [o.flanneld] : undefined,
     log: (l) => process.stdout.write(l + '\n'),
@@ -52,7 +58,7 @@ async function runLab(o: LabCliOptions): Promise<number> {
   process.once('SIGINT', () => void teardown(130));
   process.once('SIGTERM', () => void teardown(143));
   try {
-    process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}, ${o.store} lease store, prefix ${lab.set.prefix}\n`);
+    process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}${o.routed ? ', routed underlay' : ''}${o.directRouting ? ', DirectRouting' : ''}${o.ipMasq ? ', -ip-masq' : ''}, ${o.store} lease store, prefix ${lab.set.prefix}\n`);
     await lab.up();
     const results = await lab.checkAllPairs();
     process.stdout.write('\n' + formatLabReport(lab, results) + '\n');
@@ -83,12 +89,15 @@ const lab = program
   .command('lab')
   .description('build a multi-node overlay in network namespaces on this host and check pod-to-pod connectivity')
   .addOption(new Option('-n, --nodes <n>', 'number of nodes').argParser(positiveInt).default(3))
-  .addOption(new Option('-b, --backend <type>', 'flannel backend').choices(['udp']).default('udp'))
+  .addOption(new Option('-b, --backend <type>', 'flannel backend').choices(['udp', 'vxlan', 'host-gw']).default('udp'))
   .option('--ipv6', 'dual-stack: also IPv6 underlay and overlay (2001:db8::/32)', false)
   .option('--keep', 'leave the lab running; remove it later with `flannelctl lab down`', false)
   .addOption(new Option('--timeout <seconds>', 'seconds to wait for every node to get its lease').argParser(positiveInt).default(30))
   .option('--flanneld <path>', 'run this flanneld-compatible binary instead of ours')
   .addOption(new Option('--store <store>', 'lease store: embedded file store, or a real etcd inside the lab').choices(['file', 'etcd']).default('file'))
+  .option('--direct-routing', 'vxlan: pass "DirectRouting": true (direct routes to peers on the same segment)', false)
+  .option('--routed', 'two underlay segments joined by a router namespace (nodes split between them)', false)
+  .option('--ip-masq', 'run every flanneld with -ip-masq', false)
   .action(async (o: LabCliOptions) => {
     process.exitCode = await runLab(o);
   });

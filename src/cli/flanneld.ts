@@ -3,6 +3,8 @@
 import type { Server } from 'node:http';
 import { FlagError, formatHelp, parseFlags, toOptions, unimplementedInUse, type FlanneldOptions } from '../config/flags.js';
 import { Daemon } from '../daemon.js';
+import { Firewall } from '../firewall/firewall.js';
+import { execIptablesRunner } from '../firewall/iptables.js';
 import { startHealthz } from '../http.js';
 import { createMetrics } from '../metrics.js';
 import { startStatusServer } from '../status.js';
@@ -90,6 +92,15 @@ async function main(argv: string[]): Promise<number> {
           (m) => log.info(m),
         ),
       subnetFileIO: { readPrevious: readPreviousSubnets, write: writeSubnetEnv },
+      firewall:
+        opts.ipMasq || opts.iptablesForwardRules
+          ? new Firewall(execIptablesRunner(), {
+              ipMasq: opts.ipMasq,
+              forwardRules: opts.iptablesForwardRules,
+              resyncSeconds: opts.iptablesResync,
+              randomFullyDisable: opts.ipMasqRandomFullyDisable,
+            })
+          : undefined,
     },
     { subnetFile: opts.subnetFile, ipMasq: opts.ipMasq, renewMarginMinutes: opts.subnetLeaseRenewMargin },
   );

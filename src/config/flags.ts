@@ -37,7 +37,8 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   S('public-ip', '', 'IP accessible by other nodes for inter-host communication'),
   S('public-ipv6', '', 'IPv6 accessible by other nodes for inter-host communication'),
   I('subnet-lease-renew-margin', 60, 'subnet lease renewal margin, in minutes, ranging from 1 to 1439'),
-  B('ip-masq', false, 'setup IP masquerade rule for traffic destined outside of overlay network', 'warn'),
+  B('ip-masq', false, 'setup IP masquerade rule for traffic destined outside of overlay network'),
+  B('ip-masq-fully-random-disable', false, 'disable fully-random mode for MASQUERADE'),
   B('kube-subnet-mgr', false, 'contact the Kubernetes API for subnet assignment instead of etcd.', 'fatal'),
   S('kube-api-url', '', 'Kubernetes API server URL. Does not need to be specified if flannel is running in a pod.', 'warn'),
   S('kube-annotation-prefix', 'flannel.alpha.coreos.com', 'Kubernetes annotation prefix. Can contain single slash "/", otherwise it will be appended at the end.', 'warn'),
@@ -45,8 +46,8 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   B('version', false, 'print version and exit'),
   S('healthz-ip', '0.0.0.0', 'the IP address for healthz server to listen'),
   I('healthz-port', 0, 'the port for healthz server to listen(0 to disable)'),
-  I('iptables-resync', 5, 'resync period for iptables rules, in seconds', 'warn'),
-  B('iptables-forward-rules', true, 'add default accept rules to FORWARD chain in iptables', 'warn'),
+  I('iptables-resync', 5, 'resync period for iptables rules, in seconds'),
+  B('iptables-forward-rules', true, 'add default accept rules to FORWARD chain in iptables'),
   S('net-config-path', '/etc/kube-flannel/net-conf.json', 'path to the network configuration file', 'warn'),
   B('set-node-network-unavailable', true, 'set NodeNetworkUnavailable after ready', 'warn'),
   // klog flags flannel copies onto its own flag set.
@@ -229,6 +230,7 @@ export interface FlanneldOptions {
   publicIPv6: string;
   subnetLeaseRenewMargin: number;
   ipMasq: boolean;
+  ipMasqRandomFullyDisable: boolean;
   kubeSubnetMgr: boolean;
   kubeApiUrl: string;
   kubeAnnotationPrefix: string;
@@ -294,6 +296,7 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
     publicIPv6: str('public-ipv6'),
     subnetLeaseRenewMargin: margin,
     ipMasq: bool('ip-masq'),
+    ipMasqRandomFullyDisable: bool('ip-masq-fully-random-disable'),
     kubeSubnetMgr: bool('kube-subnet-mgr'),
     kubeApiUrl: str('kube-api-url'),
     kubeAnnotationPrefix: str('kube-annotation-prefix'),

@@ -34,6 +34,12 @@ export interface LabOptions {
    * inside the lab's underlay namespace at 198.18.0.1:2379, flannel's keys under /coreos.com/network).
    */
   store?: 'file' | 'etcd';
+  /**
+   * Two L2 segments joined by a router namespace instead of one bridge: the first half of the nodes on
+   * 198.18.0.0/24 (2001:db8::/64), the rest on 198.18.1.0/24 (2001:db8:0:1::/64), router at .254 (::fe)
+   * on both and every node's default route via it. For DirectRouting and host-gw reachability tests.
+   */
+  routed?: boolean;
   /** Seconds to wait for every subnet.env. */
   startTimeoutSec?: number;
   log?: (line: string) => void;
@@ -45,6 +51,8 @@ export interface LabNode {
   pod: Namespace;
   underlayIP: string;
   underlayIPv6?: string;
+  /** Underlay segment (0, or 1 behind the router in a routed lab). */
+  segment: number;
   dir: string;
   subnetEnv: Record<string, string>;
   podIP: string;
@@ -127,31 +135,68 @@ export class Lab {
     this.underlay.ip('link', 'set', 'br0', 'up');
     if (this.opts.store === 'etcd') await this.startEtcd();
     this.log(`underlay bridge br0 in ${this.underlay.name}, ${LAB_UNDERLAY_V4}${this.opts.ipv6 ? ' + ' + LAB_UNDERLAY_V6 : ''}`);
+    if (this.opts.routed) this.addRouter();
 
     for (let i = 1; i <= n; i++) {
       const name = `n${i}`;
       const ns = this.set.add(name);
+      const segment = this.opts.routed && i > Math.ceil(n / 2) ? 1 : 0;
       vethPair(ns, 'eth0', this.underlay, `v${i}`);
-      this.underlay.ip('link', 'set', `v${i}`, 'master', 'br0');
-      const underlayIP = `198.18.0.${10 + i}`;
+      this.underlay.ip('link', 'set', `v${i}`, 'master', `br${segment}`);
+      const underlayIP = `198.18.${segment}.${10 + i}`;
       ns.ip('addr', 'add', `${underlayIP}/24`, 'dev', 'eth0');
       let underlayIPv6: string | undefined;
       if (this.opts.ipv6) {
-        underlayIPv6 = `2001:db8::${(10 + i).toString(16)}`;
+        underlayIPv6 = `2001:db8:0:${segment}::${(10 + i).toString(16)}`.replace(':0:0::', '::');
         ns.ip('addr', 'add', `${underlayIPv6}/64`, 'dev', 'eth0', 'nodad');
       }
       // A default route on the underlay, as a real node has one (flanneld's default interface choice).
-      ns.ip('route', 'add', 'default', 'dev', 'eth0');
+      if (this.opts.routed) {
+        ns.ip('route', 'add', 'default', 'via', `198.18.${segment}.254`, 'dev', 'eth0');
+        if (this.opts.ipv6) ns.ip('-6', 'route', 'add', 'default', 'via', `2001:db8:0:${segment}::fe`, 'dev', 'eth0');
+      } else {
+        ns.ip('route', 'add', 'default', 'dev', 'eth0');
+      }
       this.sysctl(ns, 'net/ipv4/ip_forward', '1');
       if (this.opts.ipv6) this.sysctl(ns, 'net/ipv6/conf/all/forwarding', '1');
       const dir = join(this.dir, name);
       mkdirSync(dir, { recursive: true });
       const pod = this.set.add(`p${i}`);
-      this.nodes.push({ name, ns, pod, underlayIP, underlayIPv6, dir, subnetEnv: {}, podIP: '' });
+      this.nodes.push({ name, ns, pod, underlayIP, underlayIPv6, segment, dir, subnetEnv: {}, podIP: '' });
     }
     for (const node of this.nodes) this.startDaemon(node);
     await this.waitForSubnets();
     for (const node of this.nodes) this.attachPod(node);
+  }
+
+  /** The router of a routed lab: a namespace with a leg on br0 (segment 0) and on br1 (segment 1). */
+  private addRouter(): void {
+    this.underlay.ip('link', 'add', 'br1', 'type', 'bridge');
+    this.underlay.ip('link', 'set', 'br1', 'up');
+    const rt = this.set.add('rt');
+    for (const seg of [0, 1]) {
+      vethPair(rt, `seg${seg}`, this.underlay, `rt${seg}`);
+      this.underlay.ip('link', 'set', `rt${seg}`, 'master', `br${seg}`);
+      rt.ip('addr', 'add', `198.18.${seg}.254/24`, 'dev', `seg${seg}`);
+      if (this.opts.ipv6) rt.ip('addr', 'add', `2001:db8:0:${seg}::fe/64`, 'dev', `seg${seg}`, 'nodad');
+    }
+    this.sysctl(rt, 'net/ipv4/ip_forward', '1');
+    if (this.opts.ipv6) this.sysctl(rt, 'net/ipv6/conf/all/forwarding', '1');
+    // The lab's etcd sits on br0 in the underlay namespace; segment 1 reaches it through the router.
+    if (this.opts.store === 'etcd') this.underlay.ip('route', 'add', '198.18.1.0/24', 'via', '198.18.0.254');
+    this.log(`router ${rt.name}: 198.18.0.254 (br0) <-> 198.18.1.254 (br1)`);
+  }
+
+  /**
+   * A host outside the overlay on segment 0 (no route to the overlay network): traffic from pods reaches
+   * it and gets replies only when it is masqueraded to the node's address.
+   */
+  addExternalHost(short: string, ipv4: string): Namespace {
+    const ns = this.set.add(short);
+    vethPair(ns, 'eth0', this.underlay, `x${short}`.slice(0, 15));
+    this.underlay.ip('link', 'set', `x${short}`.slice(0, 15), 'master', 'br0');
+    ns.ip('addr', 'add', `${ipv4}/24`, 'dev', 'eth0');
+    return ns;
   }
 
   /** A single-member etcd in the underlay namespace, with the lab's net-conf under <prefix>/config. */

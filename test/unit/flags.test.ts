@@ -116,9 +116,10 @@ test('Go ParseBool and ParseInt edge cases', () => {
 });
 
 test('flags parsed but not implemented are reported', () => {
-  const u = unimplementedInUse(parseFlags(['-kube-subnet-mgr', '-ip-masq']));
+  const u = unimplementedInUse(parseFlags(['-kube-subnet-mgr', '-ip-masq', '-iptables-resync=9', '-vmodule=x=2']));
   assert.deepEqual(u.fatal, ['-kube-subnet-mgr']);
-  assert.ok(u.warn.includes('-ip-masq'));
+  assert.ok(u.warn.includes('-vmodule'));
+  assert.ok(!u.warn.includes('-ip-masq') && !u.warn.includes('-iptables-resync'), 'the iptables flags are implemented');
   const none = unimplementedInUse(parseFlags(['-iptables-forward-rules=false']));
   assert.deepEqual(none.fatal, []);
   assert.ok(!none.warn.includes('-iptables-forward-rules'));

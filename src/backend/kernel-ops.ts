@@ -1,0 +1,60 @@
+// What the route-based backends (vxlan, host-gw) need from the kernel: a subset of the Netlink API,
+// so the real thing is the Netlink object itself and unit tests pass an in-memory kernel.
+import { writeFileSync } from 'node:fs';
+import type { Netlink } from '../netlink/index.js';
+
+export type RouteOps = Pick<Netlink, 'listRoutes' | 'addRoute' | 'replaceRoute' | 'delRoute' | 'routeGet'>;
+
+export type VxlanOps = RouteOps &
+  Pick<
+    Netlink,
+    | 'findLink'
+    | 'addVxlanLink'
+    | 'deleteLink'
+    | 'setLinkUp'
+    | 'setLinkMtu'
+    | 'listAddrs'
+    | 'addAddr'
+    | 'delAddr'
+    | 'listNeighs'
+    | 'replaceNeigh'
+    | 'delNeigh'
+    | 'listFdb'
+    | 'replaceFdb'
+    | 'delFdb'
+  > & {
+    /** flannel sets net.ipv6.conf.<dev>.accept_ra=0 on its vxlan devices; failures are ignored as flannel does. */
+    disableAcceptRA(device: string): void;
+  };
+
+/** The kernel adapter: netlink for everything, /proc/sys for the one sysctl (no `ip`/`sysctl` shell-out). */
+export function netlinkVxlanOps(link: Netlink): VxlanOps {
+  return {
+    listRoutes: (f, t) => link.listRoutes(f, t),
+    addRoute: (r) => link.addRoute(r),
+    replaceRoute: (r) => link.replaceRoute(r),
+    delRoute: (r) => link.delRoute(r),
+    routeGet: (d) => link.routeGet(d),
+    findLink: (n) => link.findLink(n),
+    addVxlanLink: (s) => link.addVxlanLink(s),
+    deleteLink: (i) => link.deleteLink(i),
+    setLinkUp: (i) => link.setLinkUp(i),
+    setLinkMtu: (i, m) => link.setLinkMtu(i, m),
+    listAddrs: (f, i) => link.listAddrs(f, i),
+    addAddr: (i, a, p, o) => link.addAddr(i, a, p, o),
+    delAddr: (i, a, p) => link.delAddr(i, a, p),
+    listNeighs: (f, i) => link.listNeighs(f, i),
+    replaceNeigh: (n) => link.replaceNeigh(n),
+    delNeigh: (i, d) => link.delNeigh(i, d),
+    listFdb: (i) => link.listFdb(i),
+    replaceFdb: (f) => link.replaceFdb(f),
+    delFdb: (f) => link.delFdb(f),
+    disableAcceptRA: (device) => {
+      try {
+        writeFileSync(`/proc/sys/net/ipv6/conf/${device}/accept_ra`, '0');
+      } catch {
+        // IPv6 disabled on the host or /proc/sys read-only: flannel ignores this too.
+      }
+    },
+  };
+}

@@ -1,0 +1,60 @@
+// Reading a lab node's kernel state for the kernel-backend netns tests (tests may use ip/bridge/iptables).
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Lab, LabNode } from '../../src/lab/lab.js';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns whether it became true. */
+export async function eventually(check: () => boolean, timeoutMs: number, stepMs = 250): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (check()) return true;
+    } catch {
+      // Not there yet (e.g. a device being recreated).
+    }
+    if (Date.now() > deadline) return false;
+    await sleep(stepMs);
+  }
+}
+
+const lines = (s: string): string[] => s.split('\n').map((l) => l.trim()).filter(Boolean);
+
+/** "198.19.5.1/24" -> "198.19.5.0"; "2001:db8:100:5::1/64" -> "2001:db8:100:5::". */
+export function subnetAddr(firstUsable: string): string {
+  const [addr] = firstUsable.split('/');
+  return addr!.includes(':') ? addr!.replace(/1$/, '') : addr!.replace(/\.1$/, '.0');
+}
+
+export function macOf(node: LabNode, dev: string): string {
+  const j = JSON.parse(node.ns.ip('-j', 'link', 'show', dev)) as Array<{ address: string }>;
+  return j[0]!.address;
+}
+
+export const routesOn = (node: LabNode, dev: string, family: 4 | 6 = 4): string[] =>
+  lines(node.ns.ip(`-${family}`, 'route', 'show', 'dev', dev)).map((l) => l.replace(/ metric \d+| pref medium| proto \w+/g, ''));
+
+export const neighsOn = (node: LabNode, dev: string, family: 4 | 6 = 4): string[] => lines(node.ns.ip(`-${family}`, 'neigh', 'show', 'dev', dev));
+
+export const fdbOn = (node: LabNode, dev: string): string[] => lines(node.ns.exec('bridge', ['fdb', 'show', 'dev', dev]));
+
+/** flannel's iptables lines (our chains and the jumps to them) as iptables-save prints them. */
+export function flannelRules(node: LabNode, family: 4 | 6, table: string): string[] {
+  const out = node.ns.exec(family === 4 ? 'iptables-save' : 'ip6tables-save', ['-t', table]);
+  return lines(out).filter((l) => /FLANNEL|flanneld/.test(l));
+}
+
+/** Deletes a node's lease from the lab's file store (what an expired or deleted lease looks like). */
+export function deleteLease(lab: Lab, node: LabNode): string[] {
+  const key = subnetAddr(node.subnetEnv.FLANNEL_SUBNET!) + '-24';
+  const files = readdirSync(lab.storeDir).filter((f) => f.startsWith(key));
+  for (const f of files) rmSync(join(lab.storeDir, f));
+  return files;
+}
+
+export function leaseText(lab: Lab, node: LabNode): string {
+  const key = subnetAddr(node.subnetEnv.FLANNEL_SUBNET!) + '-24';
+  const f = readdirSync(lab.storeDir).find((x) => x.startsWith(key));
+  return f ? readFileSync(join(lab.storeDir, f), 'utf8') : '';
+}
