@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NetnsSet, vethPair, type Namespace } from './netns.js';
+import { hasBinary, NetnsSet, vethPair, type Namespace } from './netns.js';
 
 export const LAB_UNDERLAY_V4 = '198.18.0.0/24';
 export const LAB_UNDERLAY_V6 = '2001:db8::/64';
@@ -290,6 +290,9 @@ export class Lab {
       '-iface=eth0',
       ...(this.opts.store === 'etcd' ? [`-etcd-endpoints=${LAB_ETCD_ENDPOINT}`, `-etcd-prefix=${LAB_ETCD_PREFIX}`] : [`-subnet-store-dir=${this.storeDir}`]),
       `-subnet-file=${join(node.dir, 'subnet.env')}`,
+      // flanneld's forward rules (on by default) need iptables; the lab needs only iproute2, and its
+      // namespaces forward without rules, so without iptables the lab runs with them off.
+      ...(this.iptablesMissing() ? ['-iptables-forward-rules=false'] : []),
       // flannelts extensions, which a stock flanneld would reject.
       ...(ours ? [`-status-socket=${this.statusSocket(node)}`] : []),
       ...(this.opts.daemonArgs ?? []),
@@ -308,6 +311,14 @@ export class Lab {
   /** The namespace holding the underlay bridge (and etcd in a `--store etcd` lab). */
   underlayNs(): Namespace {
     return this.underlay;
+  }
+
+  private iptablesNoted = false;
+  private iptablesMissing(): boolean {
+    if (hasBinary('iptables-restore')) return false;
+    if (!this.iptablesNoted) this.log('iptables-restore not found: daemons run with -iptables-forward-rules=false (apt-get install iptables for the rules)');
+    this.iptablesNoted = true;
+    return true;
   }
 
   statusSocket(node: LabNode): string {

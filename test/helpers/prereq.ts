@@ -1,19 +1,12 @@
 // Prerequisites for tests that need root, binaries or kernel features. Outside CI a missing
 // prerequisite skips the test with the reason; with CI=true it fails, so CI cannot go green by skipping.
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { hasBinary } from '../../src/lab/netns.js';
 import type { TestContext } from 'node:test';
 
 export const inCI = process.env.CI === 'true';
 
-export function hasBinary(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { hasBinary };
 
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
