@@ -56,7 +56,9 @@ export function annotationNames(prefix: string = DEFAULT_ANNOTATION_PREFIX): Ann
   }
   let p = slashes === 0 ? `${prefix}/` : prefix;
   if (!p.endsWith('/') && !p.endsWith('-')) p += '-';
-  if (!/(?:[a-z0-9_-]+\.)+[a-z0-9_-]+\/(?:[a-z0-9_-]+-)?$/.test(p)) {
+  // Anchored, unlike flannel's pattern (which accepts e.g. "Upper.example.com" by matching its tail and
+  // then fails at the API server): the API rejects such keys on every PATCH, so refuse them up front.
+  if (!/^(?:[a-z0-9_-]+\.)+[a-z0-9_-]+\/(?:[a-z0-9_-]+-)?$/.test(p)) {
     throw new KubeConfigError(
       `invalid -kube-annotation-prefix "${prefix}": it must be a DNS name with an optional "/name" (lowercase letters, digits, "_", "-"), e.g. flannel.alpha.coreos.com`,
     );

@@ -33,6 +33,20 @@ function checkServer(server: string, origin: string): void {
 }
 
 /**
+ * client-node refuses an http:// server unless skipTLSVerify is set, although plain HTTP has no TLS to
+ * verify; client-go (and so flannel) talks plain HTTP to such a server. Mark those clusters so.
+ */
+function allowPlainHttp(kc: KubeConfig): void {
+  if (!kc.clusters.some((c) => c.server.startsWith('http:') && !c.skipTLSVerify)) return;
+  kc.loadFromOptions({
+    clusters: kc.clusters.map((c) => (c.server.startsWith('http:') ? { ...c, skipTLSVerify: true } : c)),
+    contexts: kc.contexts,
+    users: kc.users,
+    currentContext: kc.getCurrentContext(),
+  });
+}
+
+/**
  * Client configuration, in client-go's order: a kubeconfig file (its current context; -kube-api-url
  * overrides its server), else -kube-api-url alone (no credentials), else the in-cluster service
  * account. Every failure is a KubeConfigError naming the file or variable.
@@ -62,11 +76,13 @@ export function loadKubeConfig(opts: KubeClientOptions): KubeConfig {
     } else {
       checkServer(cluster.server, `-kubeconfig-file ${file}: cluster "${cluster.name}"`);
     }
+    allowPlainHttp(kc);
     return kc;
   }
   if (opts.apiUrl !== '') {
     checkServer(opts.apiUrl, '-kube-api-url');
     kc.loadFromClusterAndUser({ name: 'flanneld', server: opts.apiUrl, skipTLSVerify: false }, { name: 'flanneld' });
+    allowPlainHttp(kc);
     return kc;
   }
   const env = opts.env ?? process.env;
@@ -93,6 +109,18 @@ export function loadKubeConfig(opts: KubeClientOptions): KubeConfig {
     else process.env.KUBERNETES_SERVICE_PORT = saved.port;
   }
   return kc;
+}
+
+/**
+ * Builds the request options once (reads CA/cert/key/token files, builds the agent) so an unusable
+ * configuration is a start-up error rather than an endless retry.
+ */
+export async function checkKubeConfig(kc: KubeConfig, origin: string): Promise<void> {
+  try {
+    await kc.applyToFetchOptions({});
+  } catch (e) {
+    throw new KubeConfigError(`${origin}: unusable client configuration: ${(e as Error).message}`);
+  }
 }
 
 /** One line for logs: the HTTP status and the API's message, or the network error. */

@@ -139,7 +139,8 @@ export class NodeReflector {
             await this.sleep(wait);
           }
         }
-        if (!this.stopped && !this.cycleAgain) await this.startWatch();
+        // Not awaited: a server that accepts the connection but never answers must not block start().
+        if (!this.stopped && !this.cycleAgain) void this.startWatch().catch((e: unknown) => this.failWatch(e));
       } while (this.cycleAgain && !this.stopped);
     } finally {
       this.cycling = false;

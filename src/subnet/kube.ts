@@ -21,7 +21,7 @@ import {
   type Families,
   type NodeLike,
 } from './kube-annotations.js';
-import { apiStatus, describeKubeError, KubeNodeApi, loadKubeConfig, type NodeApi } from './kube-client.js';
+import { apiStatus, checkKubeConfig, describeKubeError, KubeNodeApi, loadKubeConfig, type NodeApi } from './kube-client.js';
 import { DEFAULT_RESYNC_MS, NodeReflector, type NodeChange } from './kube-reflector.js';
 import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from './types.js';
 
@@ -48,8 +48,10 @@ export interface KubeManagerOptions {
 function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
-    const t = setTimeout(() => resolve(true), ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(false); }, { once: true });
+    const onAbort = (): void => { clearTimeout(t); resolve(false); };
+    // Removed when the timer fires, so long retry loops do not pile listeners onto the manager's signal.
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(true); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -361,6 +363,7 @@ export async function resolveNodeName(api: NodeApi, env: NodeJS.ProcessEnv, sign
 export async function createKubeManager(opts: CreateKubeManagerOptions): Promise<KubeManager> {
   const names = annotationNames(opts.annotationPrefix);
   const kc = loadKubeConfig({ apiUrl: opts.apiUrl, kubeconfigFile: opts.kubeconfigFile, env: opts.env, serviceAccountRoot: opts.serviceAccountRoot });
+  await checkKubeConfig(kc, opts.kubeconfigFile !== '' ? `-kubeconfig-file ${opts.kubeconfigFile}` : opts.apiUrl !== '' ? '-kube-api-url' : 'in-cluster config');
   const api = new KubeNodeApi(kc);
   const nodeName = await resolveNodeName(api, opts.env ?? process.env, opts.signal, opts.retryInitialMs, opts.retryMaxMs);
   log.info(`Kube subnet manager: node "${nodeName}", API server ${api.server}, annotations ${names.backendType.replace(/backend-type$/, '*')}`);

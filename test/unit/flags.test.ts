@@ -116,9 +116,14 @@ test('Go ParseBool and ParseInt edge cases', () => {
 });
 
 test('flags parsed but not implemented are reported', () => {
-  const u = unimplementedInUse(parseFlags(['-kube-subnet-mgr', '-ip-masq']));
-  assert.deepEqual(u.fatal, ['-kube-subnet-mgr']);
+  const u = unimplementedInUse(parseFlags(['-kube-subnet-mgr', '-kube-api-url=http://198.18.0.1:6443', '-net-config-path=/x', '-ip-masq']));
+  // The kube flags are implemented: neither refused nor announced.
+  assert.deepEqual(u.fatal, []);
+  assert.deepEqual(u.warn.filter((f) => /kube|net-config|set-node/.test(f)), []);
   assert.ok(u.warn.includes('-ip-masq'));
+  // The fatal mechanism itself, with a table that marks a flag so.
+  const specs = [{ name: 'future', kind: 'bool' as const, def: false, usage: '', notImplemented: 'fatal' as const }];
+  assert.deepEqual(unimplementedInUse(parseFlags(['-future'], {}, specs), specs).fatal, ['-future']);
   const none = unimplementedInUse(parseFlags(['-iptables-forward-rules=false']));
   assert.deepEqual(none.fatal, []);
   assert.ok(!none.warn.includes('-iptables-forward-rules'));
