@@ -17,7 +17,7 @@ interface LabCliOptions {
   keep: boolean;
   timeout: number;
   flanneld?: string;
-  store: 'file' | 'etcd';
+  store: 'file' | 'etcd' | 'kube';
 }
 
 function requireRoot(what: string): void {
@@ -86,7 +86,7 @@ const lab = program
   .option('--keep', 'leave the lab running; remove it later with `flannelctl lab down`', false)
   .addOption(new Option('--timeout <seconds>', 'seconds to wait for every node to get its lease').argParser(positiveInt).default(30))
   .option('--flanneld <path>', 'run this flanneld-compatible binary instead of ours')
-  .addOption(new Option('--store <store>', 'lease store: embedded file store, or a real etcd inside the lab').choices(['file', 'etcd']).default('file'))
+  .addOption(new Option('--store <store>', 'lease store: embedded file store, a real etcd inside the lab, or kube (-kube-subnet-mgr against a fake API server inside the lab)').choices(['file', 'etcd', 'kube']).default('file'))
   .action(async (o: LabCliOptions) => {
     process.exitCode = await runLab(o);
   });

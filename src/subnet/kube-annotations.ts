@@ -103,7 +103,7 @@ export interface AnnotationUpdate {
 /**
  * What flannel's AcquireLease writes on our node. Nothing is written when the node already matches
  * (flannel skips the PATCH then). Backend data is written for every type except a vxlan lease without
- * data; the v6 keys only for the backends flannel writes them for. public-ip is the overwrite annotation
+ * data; the v6 keys only for the backends flannel writes them for (plus our dual-stack udp). public-ip is the overwrite annotation
  * when an operator set one, else our address.
  */
 export function ownNodeAnnotations(current: Readonly<Record<string, string>>, attrs: LeaseAttrs, names: AnnotationNames): AnnotationUpdate {
@@ -147,7 +147,9 @@ export function ownNodeAnnotations(current: Readonly<Record<string, string>>, at
     if (
       (type === 'vxlan' && v6bd !== 'null') ||
       (type === 'wireguard' && v6bd !== 'null' && hasV6) ||
-      ((type === 'host-gw' || type === 'extension') && hasV6)
+      ((type === 'host-gw' || type === 'extension') && hasV6) ||
+      // flannelts extension: flannel's udp is IPv4-only, ours carries IPv6 too, so its peers need these.
+      (type === 'udp' && hasV6)
     ) {
       next[names.backendV6Data] = v6bd;
       if (overwrite6 !== '') {

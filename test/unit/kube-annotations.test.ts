@@ -56,14 +56,18 @@ test('our node, vxlan: exactly the annotations stock flanneld v0.20.2 patches (Â
   assert.deepEqual(moved.changes, { [`${P}public-ip`]: '198.18.0.11' });
 });
 
-test('our node, udp: backend-data is "null" (Go marshals a nil RawMessage), no v6 keys', () => {
-  const u = ownNodeAnnotations({}, { publicIP: mustParseIP('198.18.0.12'), publicIPv6: mustParseIP('2001:db8::c'), backendType: 'udp' }, names);
+test('our node, udp: backend-data is "null" (Go marshals a nil RawMessage); v6 keys only with an IPv6 address', () => {
+  const u = ownNodeAnnotations({}, { publicIP: mustParseIP('198.18.0.12'), backendType: 'udp' }, names);
   assert.deepEqual(u.changes, {
     [`${P}backend-type`]: 'udp',
     [`${P}backend-data`]: 'null',
     [`${P}public-ip`]: '198.18.0.12',
     [`${P}kube-subnet-manager`]: 'true',
   });
+  // Our udp is dual-stack (flannel's is IPv4-only), so its peers need public-ipv6.
+  const d = ownNodeAnnotations({}, { publicIP: mustParseIP('198.18.0.12'), publicIPv6: mustParseIP('2001:db8::c'), backendType: 'udp' }, names);
+  assert.equal(d.changes[`${P}public-ipv6`], '2001:db8::c');
+  assert.equal(d.changes[`${P}backend-v6-data`], 'null');
 });
 
 test('our node, vxlan dual-stack: backend-v6-data and public-ipv6 too', () => {
