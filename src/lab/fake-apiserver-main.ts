@@ -1,6 +1,6 @@
 // Runs the fake Kubernetes API server as its own process, so a lab can start it inside its underlay
 // namespace (where the node namespaces reach it). Usage:
-//   node fake-apiserver-main.js --host 198.18.0.1 --port 6443 --nodes '[{"name":"n1","podCIDR":"198.19.1.0/24"}]'
+//   node fake-apiserver-main.js --host 198.18.0.1 --port 6443 --nodes '[{"name":"n1","podCIDR":"198.19.1.0/24"}]' [--rv N]
 // Prints one JSON line {"ready":true,"url":...} when listening. Control over stdin, one JSON command a
 // line, one JSON answer a line: {"op":"nodes"} -> {"nodes":[...]}, {"op":"delete","name":"n1"},
 // {"op":"annotate","name":"n1","annotations":{...}} (null deletes a key). Exits on SIGTERM / SIGINT.
@@ -13,7 +13,7 @@ function arg(name: string, def: string): string {
 }
 
 async function main(): Promise<void> {
-  const server = new FakeApiServer();
+  const server = new FakeApiServer({ resourceVersion: Number(arg('rv', '100')) });
   for (const spec of JSON.parse(arg('nodes', '[]')) as FakeNodeSpec[]) server.addNode(spec);
   await server.start(arg('host', '127.0.0.1'), Number(arg('port', '0')));
   process.stdout.write(JSON.stringify({ ready: true, url: server.url }) + '\n');

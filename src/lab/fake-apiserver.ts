@@ -78,7 +78,7 @@ export class FakeApiServer {
   readonly requests: RecordedRequest[] = [];
   /** How a too-old watch is refused: an ERROR event in a 200 stream (the API server's way) or HTTP 410. */
   goneMode: 'event' | 'http' = 'event';
-  private rv = 100;
+  private rv: number;
   private history: Array<{ rv: number; type: string; object: JsonObject }> = [];
   /** Watches from a resourceVersion below this get 410 Gone. */
   private oldestRV = 0;
@@ -88,6 +88,11 @@ export class FakeApiServer {
   private server?: Server;
   host = '127.0.0.1';
   port = 0;
+
+  /** `resourceVersion`: where numbering starts (a restarted server must not reuse old versions). */
+  constructor(opts: { resourceVersion?: number } = {}) {
+    this.rv = opts.resourceVersion ?? 100;
+  }
 
   get url(): string {
     return `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;

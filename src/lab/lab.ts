@@ -200,12 +200,34 @@ export class Lab {
     this.underlay.ip('addr', 'add', `${LAB_ETCD_IP}/24`, 'dev', 'br0');
     writeFileSync(join(this.dir, 'net-conf.json'), JSON.stringify(this.netConf()));
     const nodes = Array.from({ length: n }, (_, k) => ({ name: `n${k + 1}`, podCIDR: this.podCIDRs(k + 1)[0], podCIDRs: this.podCIDRs(k + 1) }));
+    await this.spawnApiServer(nodes, 100);
+    this.log(`fake Kubernetes API server at ${LAB_APISERVER_URL} in ${this.underlay.name}, ${n} nodes`);
+  }
+
+  /**
+   * Kills the API server and starts a new one with the same node objects (annotations kept) and higher
+   * resourceVersions: what the daemons see of a kube-apiserver restart.
+   */
+  async restartApiServer(downMs = 500): Promise<void> {
+    const api = this.apiServer;
+    if (!api) throw new Error('this lab has no API server (store is not kube)');
+    type N = { metadata: { name: string; resourceVersion: string; annotations?: Record<string, string> }; spec: { podCIDR?: string; podCIDRs?: string[] } };
+    const nodes = (await this.kubeCommand({ op: 'nodes' })).nodes as N[];
+    const rv = Math.max(0, ...nodes.map((x) => Number(x.metadata.resourceVersion))) + 1000;
+    api.child.kill('SIGTERM');
+    await new Promise<void>((resolve) => (api.child.exitCode !== null || api.child.signalCode !== null ? resolve() : api.child.once('exit', () => resolve())));
+    this.apiServer = undefined;
+    await sleep(downMs);
+    await this.spawnApiServer(nodes.map((x) => ({ name: x.metadata.name, podCIDR: x.spec.podCIDR, podCIDRs: x.spec.podCIDRs, annotations: x.metadata.annotations })), rv);
+  }
+
+  private async spawnApiServer(nodes: Array<{ name: string; podCIDR?: string; podCIDRs?: string[]; annotations?: Record<string, string> }>, rv: number): Promise<void> {
     const here = dirname(fileURLToPath(import.meta.url));
     const url = new URL(LAB_APISERVER_URL);
     const logFd = openSync(join(this.dir, 'apiserver.log'), 'a');
     let child: ChildProcess;
     try {
-      child = this.underlay.spawn(process.execPath, [join(here, 'fake-apiserver-main.js'), '--host', url.hostname, '--port', url.port, '--nodes', JSON.stringify(nodes)], {
+      child = this.underlay.spawn(process.execPath, [join(here, 'fake-apiserver-main.js'), '--host', url.hostname, '--port', url.port, '--nodes', JSON.stringify(nodes), '--rv', String(rv)], {
         stdio: ['pipe', 'pipe', logFd],
         detached: true,
       });
@@ -220,7 +242,6 @@ export class Lab {
     });
     if (!(JSON.parse(ready) as { ready?: boolean }).ready) throw new Error(`lab API server: unexpected "${ready}"`);
     this.apiServer = { child, lines, queue: Promise.resolve() };
-    this.log(`fake Kubernetes API server at ${LAB_APISERVER_URL} in ${this.underlay.name}, ${n} nodes`);
   }
 
   /** One command to the lab's API server over its stdin (see fake-apiserver-main.ts); its JSON answer. */

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { Lab } from '../../src/lab/lab.js';
+import { isAlive, Lab } from '../../src/lab/lab.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 
 const P = 'flannel.alpha.coreos.com/';
@@ -75,6 +75,23 @@ describe('udp lab in kube mode: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns()
     const results = await lab.checkAllPairs();
     assert.equal(results.length, 12);
     assert.deepEqual(results.filter((r) => !r.ok), []);
+  });
+
+  test('an API server restart: no daemon crashes, and node changes after it still arrive', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [a, b, c] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0], typeof lab.nodes[0]];
+    await lab.restartApiServer(1500);
+    await sleep(500);
+    for (const n of [a, b, c]) assert.ok(n.pid !== undefined && isAlive(n.pid), `${n.name} still running`);
+    assert.match(lab.daemonLog(a), /Node watch failed|Failed to list nodes/, 'the daemon noticed the outage');
+    // Traffic keeps flowing across the restart.
+    assert.ok((await lab.ping(a, c, 4, c.podIP)).ok);
+    // A change made after the restart reaches the other daemons through the re-established watch.
+    await lab.stopDaemon(b, 'SIGTERM');
+    await lab.kubeCommand({ op: 'delete', name: b.name });
+    const deadline = Date.now() + 20_000;
+    while (!/Lease removed: 198\.19\.2\.0\/24/.test(lab.daemonLog(c)) && Date.now() < deadline) await sleep(200);
+    assert.match(lab.daemonLog(c), /Lease removed: 198\.19\.2\.0\/24/);
   });
 
   test('a node object deleted from the API removes its lease: the route goes, the sender gets net unreachable', async (t) => {
