@@ -198,6 +198,11 @@ export class FakeApiServer {
     this.history = [];
   }
 
+  /** The next `count` requests matching method/path are never answered (a hung API server). */
+  hangNext(count = 1, match: { method?: string; path?: RegExp } = {}): void {
+    this.failures.push({ ...match, status: 0, remaining: count });
+  }
+
   /** The next `count` requests matching method/path get HTTP `status`. */
   failNext(status: number, count = 1, match: { method?: string; path?: RegExp } = {}): void {
     this.failures.push({ ...match, status, remaining: count });
@@ -256,6 +261,7 @@ export class FakeApiServer {
     const failure = this.failures.find((f) => f.remaining > 0 && (!f.method || f.method === req.method) && (!f.path || f.path.test(req.path)));
     if (failure) {
       failure.remaining--;
+      if (failure.status === 0) return; // hang: the socket is cut by stop() or the client's timeout
       this.send(res, failure.status, status(failure.status, 'InternalError', `injected failure ${failure.status}`));
       return;
     }

@@ -2,8 +2,8 @@
 // configuration the way client-go's BuildConfigFromFlags picks it (-kubeconfig-file, -kube-api-url,
 // else the pod's service account), node get/list/watch/patch and the pod lookup for POD_NAME.
 import { existsSync } from 'node:fs';
-import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, KubeConfig, Observable, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import type { ConfigurationOptions, ObservableMiddleware, V1Node, V1Pod } from '@kubernetes/client-node';
 import { KubeConfigError } from './kube-annotations.js';
 import type { NodeList, NodeSource } from './kube-reflector.js';
 
@@ -165,33 +165,47 @@ export interface NodeApi extends NodeSource {
   patchNodeStatus(name: string, body: object, type: PatchType): Promise<void>;
 }
 
+/** Aborts each request after `ms`: an API server that accepts connections but never answers must not hang a retry loop. */
+function timeoutMiddleware(ms: number): ObservableMiddleware {
+  return {
+    pre: (ctx) => {
+      ctx.setSignal(AbortSignal.timeout(ms));
+      return new Observable(Promise.resolve(ctx));
+    },
+    post: (res) => new Observable(Promise.resolve(res)),
+  };
+}
+
 export class KubeNodeApi implements NodeApi {
   readonly server: string;
   private readonly core: CoreV1Api;
   private readonly watcher: Watch;
+  private readonly timeout: ConfigurationOptions;
 
-  constructor(private readonly kc: KubeConfig) {
+  /** `requestTimeoutMs` bounds every call except the watch stream (which lives until the server ends it). */
+  constructor(kc: KubeConfig, requestTimeoutMs = 30_000) {
     this.server = kc.getCurrentCluster()?.server ?? '';
     this.core = kc.makeApiClient(CoreV1Api);
     this.watcher = new Watch(kc);
+    this.timeout = { middleware: [timeoutMiddleware(requestTimeoutMs)], middlewareMergeStrategy: 'append' };
   }
 
   getNode(name: string): Promise<V1Node> {
-    return this.core.readNode({ name });
+    return this.core.readNode({ name }, this.timeout);
   }
 
   getPod(namespace: string, name: string): Promise<V1Pod> {
-    return this.core.readNamespacedPod({ namespace, name });
+    return this.core.readNamespacedPod({ namespace, name }, this.timeout);
   }
 
   /** Lists like client-go's reflector (limit=500, resourceVersion=0), following continue tokens. */
   async list(): Promise<NodeList> {
-    const first = await this.core.listNode({ limit: 500, resourceVersion: '0' });
+    const first = await this.core.listNode({ limit: 500, resourceVersion: '0' }, this.timeout);
     const items = [...first.items];
     let rv = first.metadata?.resourceVersion ?? '';
     let next = first.metadata?._continue;
     while (next) {
-      const page = await this.core.listNode({ limit: 500, _continue: next });
+      const page = await this.core.listNode({ limit: 500, _continue: next }, this.timeout);
       items.push(...page.items);
       rv = page.metadata?.resourceVersion ?? rv;
       next = page.metadata?._continue;
@@ -213,6 +227,6 @@ export class KubeNodeApi implements NodeApi {
 
   async patchNodeStatus(name: string, body: object, type: PatchType): Promise<void> {
     const contentType = type === 'strategic' ? PatchStrategy.StrategicMergePatch : PatchStrategy.MergePatch;
-    await this.core.patchNodeStatus({ name, body }, setHeaderOptions('Content-Type', contentType));
+    await this.core.patchNodeStatus({ name, body }, setHeaderOptions('Content-Type', contentType, this.timeout));
   }
 }

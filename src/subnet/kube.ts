@@ -326,6 +326,8 @@ export interface CreateKubeManagerOptions {
   retryInitialMs?: number;
   retryMaxMs?: number;
   podCidrRetryMs?: number;
+  /** Bound on each API call (not the watch stream); 30 s by default. */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -364,7 +366,7 @@ export async function createKubeManager(opts: CreateKubeManagerOptions): Promise
   const names = annotationNames(opts.annotationPrefix);
   const kc = loadKubeConfig({ apiUrl: opts.apiUrl, kubeconfigFile: opts.kubeconfigFile, env: opts.env, serviceAccountRoot: opts.serviceAccountRoot });
   await checkKubeConfig(kc, opts.kubeconfigFile !== '' ? `-kubeconfig-file ${opts.kubeconfigFile}` : opts.apiUrl !== '' ? '-kube-api-url' : 'in-cluster config');
-  const api = new KubeNodeApi(kc);
+  const api = new KubeNodeApi(kc, opts.requestTimeoutMs);
   const nodeName = await resolveNodeName(api, opts.env ?? process.env, opts.signal, opts.retryInitialMs, opts.retryMaxMs);
   log.info(`Kube subnet manager: node "${nodeName}", API server ${api.server}, annotations ${names.backendType.replace(/backend-type$/, '*')}`);
   return new KubeManager({

@@ -237,6 +237,15 @@ describe('kube subnet manager against a fake API server', () => {
     assert.ok(logs.some((l) => /patch annotations of node "n1" failed .*HTTP 503/.test(l)));
   });
 
+  test('a hung API server (connection accepted, no answer): each call times out and is retried', async () => {
+    server.addNode({ name: 'n1', podCIDR: '198.19.1.0/24' });
+    server.hangNext(2, { method: 'GET', path: /^\/api\/v1\/nodes\/n1$/ });
+    const m = await manager('n1', { requestTimeoutMs: 150 });
+    const lease = await m.acquireLease(vxlan('198.18.0.11', '2a:6b:41:86:81:04'));
+    assert.equal(formatCIDR(lease.subnet!), '198.19.1.0/24');
+    assert.equal(logs.filter((l) => /get node "n1" failed .*abort/i.test(l)).length, 2, logs.join('\n'));
+  });
+
   const annotated = (ip: string): Record<string, string> => ({ [`${P}kube-subnet-manager`]: 'true', [`${P}backend-type`]: 'vxlan', [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"2a:6b:41:86:81:09"}', [`${P}public-ip`]: ip });
 
   test('watch broken mid-stream (API server restart): changes made meanwhile all arrive after the re-list', async () => {
