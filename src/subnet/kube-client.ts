@@ -123,6 +123,11 @@ export async function checkKubeConfig(kc: KubeConfig, origin: string): Promise<v
   }
 }
 
+/** A retry delay for logs: "40ms", "2.0s". */
+export function formatDelay(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
+}
+
 /** One line for logs: the HTTP status and the API's message, or the network error. */
 export function describeKubeError(e: unknown): string {
   if (e instanceof ApiException) {
@@ -139,6 +144,10 @@ export function describeKubeError(e: unknown): string {
       msg = (body as { message: string }).message;
     }
     return `HTTP ${e.code}${msg ? `: ${msg.trim().slice(0, 300)}` : ''}`;
+  }
+  if (e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError')) {
+    // Our per-request timeout fired (node-fetch reports it as a user abort).
+    return 'no answer from the API server within the request timeout';
   }
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code;

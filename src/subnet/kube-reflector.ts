@@ -6,6 +6,7 @@
 // periodic full re-list (flannel's 5 min resync) repairs anything a silently hung watch missed.
 import { log } from '../log.js';
 import type { NodeLike } from './kube-annotations.js';
+import { formatDelay } from './kube-client.js';
 
 export interface NodeList {
   items: NodeLike[];
@@ -135,7 +136,7 @@ export class NodeReflector {
             this.counters.listErrors++;
             const wait = this.backoffMs();
             this.failures++;
-            log.error(`Failed to list nodes (${reason}): ${this.describe(e)}; retrying in ${(wait / 1000).toFixed(1)}s`);
+            log.error(`Failed to list nodes (${reason}): ${this.describe(e)}; retrying in ${formatDelay(wait)}`);
             await this.sleep(wait);
           }
         }
@@ -254,7 +255,7 @@ export class NodeReflector {
     this.counters.watchErrors++;
     const wait = this.backoffMs();
     this.failures++;
-    log.error(`Node watch failed: ${this.describe(err)}; listing again in ${(wait / 1000).toFixed(1)}s`);
+    log.error(`Node watch failed: ${this.describe(err)}; listing again in ${formatDelay(wait)}`);
     void this.sleep(wait).then(() => {
       if (!this.stopped) void this.cycle('watch failure');
     });

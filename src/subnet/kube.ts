@@ -21,7 +21,7 @@ import {
   type Families,
   type NodeLike,
 } from './kube-annotations.js';
-import { apiStatus, checkKubeConfig, describeKubeError, KubeNodeApi, loadKubeConfig, type NodeApi } from './kube-client.js';
+import { apiStatus, checkKubeConfig, describeKubeError, formatDelay, KubeNodeApi, loadKubeConfig, type NodeApi } from './kube-client.js';
 import { DEFAULT_RESYNC_MS, NodeReflector, type NodeChange } from './kube-reflector.js';
 import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from './types.js';
 
@@ -182,7 +182,7 @@ export class KubeManager implements Manager {
       } catch (e) {
         if (fatal?.(e)) throw e;
         const wait = Math.min(this.retryMaxMs, this.retryInitialMs * 2 ** Math.min(attempt, 16));
-        log.error(`${what} failed (API server ${this.opts.api.server}): ${describeKubeError(e)}; retrying in ${(wait / 1000).toFixed(1)}s`);
+        log.error(`${what} failed (API server ${this.opts.api.server}): ${describeKubeError(e)}; retrying in ${formatDelay(wait)}`);
         if (!(await pause(wait, anySignal(signal, this.abort.signal)))) throw new Aborted(what);
       }
     }
@@ -355,7 +355,7 @@ export async function resolveNodeName(api: NodeApi, env: NodeJS.ProcessEnv, sign
         throw new KubeConfigError(`error retrieving pod spec for '${ns}/${pod}': ${describeKubeError(e)}`);
       }
       const wait = Math.min(retryMaxMs, retryInitialMs * 2 ** Math.min(attempt, 16));
-      log.error(`error retrieving pod spec for '${ns}/${pod}' from ${api.server}: ${describeKubeError(e)}; retrying in ${(wait / 1000).toFixed(1)}s`);
+      log.error(`error retrieving pod spec for '${ns}/${pod}' from ${api.server}: ${describeKubeError(e)}; retrying in ${formatDelay(wait)}`);
       if (!(await pause(wait, signal))) throw new Aborted('resolve node name');
     }
   }

@@ -243,7 +243,7 @@ describe('kube subnet manager against a fake API server', () => {
     const m = await manager('n1', { requestTimeoutMs: 150 });
     const lease = await m.acquireLease(vxlan('198.18.0.11', '2a:6b:41:86:81:04'));
     assert.equal(formatCIDR(lease.subnet!), '198.19.1.0/24');
-    assert.equal(logs.filter((l) => /get node "n1" failed .*abort/i.test(l)).length, 2, logs.join('\n'));
+    assert.equal(logs.filter((l) => /get node "n1" failed .*no answer from the API server within the request timeout/.test(l)).length, 2, logs.join('\n'));
   });
 
   const annotated = (ip: string): Record<string, string> => ({ [`${P}kube-subnet-manager`]: 'true', [`${P}backend-type`]: 'vxlan', [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"2a:6b:41:86:81:09"}', [`${P}public-ip`]: ip });
