@@ -24,6 +24,7 @@ export interface RecordedRequest {
   path: string;
   query: URLSearchParams;
   contentType: string;
+  authorization: string;
   body: string;
 }
 
@@ -192,6 +193,12 @@ export class FakeApiServer {
     this.watchers.clear();
   }
 
+  /** Sends an ERROR event (a metav1.Status with `code`) into every open watch, which stays open. */
+  sendWatchError(code: number, message = 'injected watch error'): void {
+    const line = JSON.stringify({ type: 'ERROR', object: status(code, 'InternalError', message) }) + '\n';
+    for (const w of this.watchers) w.res.write(line);
+  }
+
   /** Forgets history: every resourceVersion seen so far is now too old (410 Gone). */
   compact(): void {
     this.oldestRV = this.rv + 1;
@@ -246,6 +253,7 @@ export class FakeApiServer {
         path: url.pathname,
         query: url.searchParams,
         contentType: String(req.headers['content-type'] ?? ''),
+        authorization: String(req.headers.authorization ?? ''),
         body: Buffer.concat(chunks).toString('utf8'),
       };
       this.requests.push(rec);

@@ -270,6 +270,30 @@ describe('kube subnet manager against a fake API server', () => {
     await waitFor('n5 after recovery', () => c.events.includes('added 198.19.5.0/24'));
   });
 
+  test('an ERROR event other than 410 in the watch stream: re-list and diff, events made meanwhile arrive', async () => {
+    const m = await manager('n1');
+    const c = collector();
+    await watch(m, c.on);
+    await waitFor('watch open', () => server.openWatches() === 1);
+    const lists = server.requests.filter((r) => r.path === '/api/v1/nodes' && r.query.get('watch') === null).length;
+    server.sendWatchError(500, 'etcdserver: request timed out');
+    server.addNode({ name: 'n11', podCIDR: '198.19.11.0/24', annotations: annotated('198.18.0.31') });
+    await waitFor('n11', () => c.events.includes('added 198.19.11.0/24'));
+    await waitFor('re-listed', () => server.requests.filter((r) => r.path === '/api/v1/nodes' && r.query.get('watch') === null).length > lists);
+    assert.ok(logs.some((l) => /Node watch error event \(code 500: etcdserver: request timed out\); listing again/.test(l)));
+    assert.deepEqual(c.events.filter((e) => e === 'added 198.19.11.0/24'), ['added 198.19.11.0/24'], 'delivered once, not duplicated by the re-list');
+  });
+
+  test('the kubeconfig\'s credentials are sent (bearer token on every request)', async () => {
+    server.addNode({ name: 'n1', podCIDR: '198.19.1.0/24' });
+    const m = await manager('n1');
+    await m.acquireLease(vxlan('198.18.0.11', '2a:6b:41:86:81:04'));
+    await watch(m, () => {});
+    await waitFor('watch', () => server.requests.some((r) => r.query.get('watch') === 'true'));
+    assert.ok(server.requests.length >= 4);
+    for (const r of server.requests) assert.equal(r.authorization, 'Bearer test-token', `${r.method} ${r.path}`);
+  });
+
   test('a socket cut mid-stream loses no event', async () => {
     const m = await manager('n1');
     const c = collector();
