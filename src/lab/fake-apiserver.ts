@@ -193,6 +193,11 @@ export class FakeApiServer {
     this.watchers.clear();
   }
 
+  /** Stops feeding the open watches without closing them: a silently hung stream, as after a lost peer. */
+  muteWatches(): void {
+    this.watchers.clear();
+  }
+
   /** Sends an ERROR event (a metav1.Status with `code`) into every open watch, which stays open. */
   sendWatchError(code: number, message = 'injected watch error'): void {
     const line = JSON.stringify({ type: 'ERROR', object: status(code, 'InternalError', message) }) + '\n';

@@ -343,8 +343,7 @@ describe('kube subnet manager against a fake API server', () => {
     await watch(m, c.on);
     await waitFor('watch open', () => server.openWatches() === 1);
     // Simulate a silently hung stream: drop the watcher without closing its socket.
-    const s = server as unknown as { watchers: Set<unknown> };
-    s.watchers.clear();
+    server.muteWatches();
     server.addNode({ name: 'n8', podCIDR: '198.19.8.0/24', annotations: annotated('198.18.0.18') });
     await waitFor('resync picks up n8', () => c.events.includes('added 198.19.8.0/24'), 5000);
   });
