@@ -8,7 +8,7 @@ import type { NetworkConfig } from './config/types.js';
 import { formatCIDR, formatIP, netEqual, type IPNet } from './ip/index.js';
 import { log } from './log.js';
 import type { PreviousSubnets, SubnetEnvInput } from './subnet/subnetenv.js';
-import type { Lease, LeaseEvent, LeaseWatch, Manager } from './subnet/types.js';
+import type { Lease, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from './subnet/types.js';
 
 export interface SubnetFileIO {
   readPrevious(path: string): PreviousSubnets;
@@ -29,8 +29,11 @@ export interface DaemonOptions {
 export interface DaemonDeps {
   manager: Manager;
   backends: BackendRegistry;
-  /** Picks the external interface once the config (families) is known. */
-  selectInterface(config: NetworkConfig): ExternalInterface;
+  /**
+   * Picks the external interface once the config (families) is known. `stored` holds addresses the
+   * manager has pinned (flannel's GetStoredPublicIP); they override -public-ip / -public-ipv6.
+   */
+  selectInterface(config: NetworkConfig, stored?: StoredPublicIP): ExternalInterface;
   subnetFileIO: SubnetFileIO;
   /** iptables masquerade/forward rules (-ip-masq, -iptables-forward-rules); absent: none. */
   firewall?: DaemonFirewall;
@@ -89,7 +92,8 @@ export class Daemon {
     this.config = config;
     log.info(`Found network config - Backend type: ${config.backend.type}`);
 
-    const ext = this.deps.selectInterface(config);
+    const stored = manager.getStoredPublicIP ? await manager.getStoredPublicIP(this.signal) : undefined;
+    const ext = this.deps.selectInterface(config, stored);
     this.extIface = ext;
     log.info(`Using interface with name ${ext.name} and address ${ext.ifaceAddr ? formatIP(ext.ifaceAddr) : ext.ifaceAddrV6 ? formatIP(ext.ifaceAddrV6) : '<none>'}`);
     if (ext.publicIP) log.info(`Using ${formatIP(ext.publicIP)} as external address`);
@@ -130,6 +134,10 @@ export class Daemon {
     });
     log.info(`Wrote subnet file to ${this.opts.subnetFile}`);
     log.info('Running backend.');
+    // flannel's CompleteLease (kube: NodeNetworkUnavailable=False); it retries on its own, so not awaited.
+    manager.completeLease?.(lease, this.signal).catch((e: unknown) => {
+      if (!this.signal.aborted) log.error(`CompleteLease execute error: ${(e as Error).message}`);
+    });
     this.scheduleRenew();
     this.scheduleReconcile();
   }

@@ -19,7 +19,7 @@ interface LabCliOptions {
   keep: boolean;
   timeout: number;
   flanneld?: string;
-  store: 'file' | 'etcd';
+  store: 'file' | 'etcd' | 'kube';
   directRouting: boolean;
   routed: boolean;
   ipMasq: boolean;
@@ -94,7 +94,7 @@ const lab = program
   .option('--keep', 'leave the lab running; remove it later with `flannelctl lab down`', false)
   .addOption(new Option('--timeout <seconds>', 'seconds to wait for every node to get its lease').argParser(positiveInt).default(30))
   .option('--flanneld <path>', 'run this flanneld-compatible binary instead of ours')
-  .addOption(new Option('--store <store>', 'lease store: embedded file store, or a real etcd inside the lab').choices(['file', 'etcd']).default('file'))
+  .addOption(new Option('--store <store>', 'lease store: embedded file store, a real etcd inside the lab, or kube (-kube-subnet-mgr against a fake API server inside the lab)').choices(['file', 'etcd', 'kube']).default('file'))
   .option('--direct-routing', 'vxlan: pass "DirectRouting": true (direct routes to peers on the same segment)', false)
   .option('--routed', 'two underlay segments joined by a router namespace (nodes split between them)', false)
   .option('--ip-masq', 'run every flanneld with -ip-masq', false)

@@ -15,6 +15,17 @@ import type { Manager } from '../subnet/types.js';
 import { VERSION } from '../version.js';
 
 async function createManager(opts: FlanneldOptions): Promise<Manager> {
+  if (opts.kubeSubnetMgr) {
+    const { createKubeManager } = await import('../subnet/kube.js');
+    return createKubeManager({
+      apiUrl: opts.kubeApiUrl,
+      kubeconfigFile: opts.kubeConfigFile,
+      annotationPrefix: opts.kubeAnnotationPrefix,
+      netConfPath: opts.netConfigPath,
+      setNodeNetworkUnavailable: opts.setNodeNetworkUnavailable,
+      env: process.env,
+    });
+  }
   if (opts.subnetStoreDir !== '') {
     const { FileManager } = await import('../subnet/file.js');
     return new FileManager({ dir: opts.subnetStoreDir });
@@ -68,24 +79,31 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
+  let manager: Manager;
+  try {
+    manager = await createManager(opts);
+  } catch (e) {
+    // A bad kubeconfig, annotation prefix or missing node name: one clear line, exit 1.
+    log.error(`Failed to create SubnetManager: ${(e as Error).message}`);
+    return 1;
+  }
+  log.info(`Created subnet manager: ${manager.name}`);
   const { nativePlatform } = await import('../platform.js');
   const platform = nativePlatform();
-  const manager = await createManager(opts);
-  log.info(`Created subnet manager: ${manager.name}`);
 
   const daemon = new Daemon(
     {
       manager,
       backends: platform.backends,
-      selectInterface: (config) =>
+      selectInterface: (config, stored) =>
         selectExternalInterface(
           platform.systemView(),
           {
             iface: opts.iface,
             ifaceRegex: opts.ifaceRegex,
             ifaceCanReach: opts.ifaceCanReach,
-            publicIP: opts.publicIP,
-            publicIPv6: opts.publicIPv6,
+            publicIP: stored?.publicIP ?? opts.publicIP,
+            publicIPv6: stored?.publicIPv6 ?? opts.publicIPv6,
             enableIPv4: config.enableIPv4,
             enableIPv6: config.enableIPv6,
           },

@@ -5,6 +5,8 @@ import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { createInterface, type Interface } from 'node:readline';
 import { hasBinary, NetnsSet, vethPair, type Namespace } from './netns.js';
 
 export const LAB_UNDERLAY_V4 = '198.18.0.0/24';
@@ -17,6 +19,8 @@ export const LAB_STATE_DIR = '/run/flannelts-lab';
 export const LAB_ETCD_IP = '198.18.0.1';
 export const LAB_ETCD_ENDPOINT = `http://${LAB_ETCD_IP}:2379`;
 export const LAB_ETCD_PREFIX = '/coreos.com/network';
+/** Fake Kubernetes API server of a `--store kube` lab: same address, plain HTTP. */
+export const LAB_APISERVER_URL = `http://${LAB_ETCD_IP}:6443`;
 
 export interface LabOptions {
   nodes: number;
@@ -31,9 +35,11 @@ export interface LabOptions {
   prefix?: string;
   /**
    * Lease store: 'file' (the embedded store in a temp dir, default) or 'etcd' (a real etcd started
-   * inside the lab's underlay namespace at 198.18.0.1:2379, flannel's keys under /coreos.com/network).
+   * inside the lab's underlay namespace at 198.18.0.1:2379, flannel's keys under /coreos.com/network)
+   * or 'kube' (a fake Kubernetes API server there at 198.18.0.1:6443 with one node object per lab node,
+   * podCIDR 198.19.<i>.0/24; the daemons run with -kube-subnet-mgr and NODE_NAME=n<i>).
    */
-  store?: 'file' | 'etcd';
+  store?: 'file' | 'etcd' | 'kube';
   /**
    * Two L2 segments joined by a router namespace instead of one bridge: the first half of the nodes on
    * 198.18.0.0/24 (2001:db8::/64), the rest on 198.18.1.0/24 (2001:db8:0:1::/64), router at .254 (::fe)
@@ -101,6 +107,7 @@ export class Lab {
   private underlay!: Namespace;
   private etcdPid?: number;
   private readonly log: (line: string) => void;
+  private apiServer?: { child: ChildProcess; lines: Interface; queue: Promise<unknown> };
 
   constructor(readonly opts: LabOptions) {
     this.set = new NetnsSet(opts.prefix);
@@ -134,6 +141,7 @@ export class Lab {
     this.underlay.ip('link', 'add', 'br0', 'type', 'bridge');
     this.underlay.ip('link', 'set', 'br0', 'up');
     if (this.opts.store === 'etcd') await this.startEtcd();
+    if (this.opts.store === 'kube') await this.startApiServer(n);
     this.log(`underlay bridge br0 in ${this.underlay.name}, ${LAB_UNDERLAY_V4}${this.opts.ipv6 ? ' + ' + LAB_UNDERLAY_V6 : ''}`);
     if (this.opts.routed) this.addRouter();
 
@@ -249,6 +257,76 @@ export class Lab {
     this.log(`etcd at ${LAB_ETCD_ENDPOINT} in ${this.underlay.name}, config at ${LAB_ETCD_PREFIX}/config`);
   }
 
+  /** The pod CIDRs the lab's controller-manager stand-in assigns to node n<i>. */
+  podCIDRs(i: number): string[] {
+    return this.opts.ipv6 ? [`198.19.${i}.0/24`, `2001:db8:100:${i.toString(16)}::/64`] : [`198.19.${i}.0/24`];
+  }
+
+  /** The fake API server in the underlay namespace, one node object per lab node, net-conf in a file. */
+  private async startApiServer(n: number): Promise<void> {
+    this.underlay.ip('addr', 'add', `${LAB_ETCD_IP}/24`, 'dev', 'br0');
+    writeFileSync(join(this.dir, 'net-conf.json'), JSON.stringify(this.netConf()));
+    const nodes = Array.from({ length: n }, (_, k) => ({ name: `n${k + 1}`, podCIDR: this.podCIDRs(k + 1)[0], podCIDRs: this.podCIDRs(k + 1) }));
+    await this.spawnApiServer(nodes, 100);
+    this.log(`fake Kubernetes API server at ${LAB_APISERVER_URL} in ${this.underlay.name}, ${n} nodes`);
+  }
+
+  /**
+   * Kills the API server and starts a new one with the same node objects (annotations kept) and higher
+   * resourceVersions: what the daemons see of a kube-apiserver restart.
+   */
+  async restartApiServer(downMs = 500): Promise<void> {
+    const api = this.apiServer;
+    if (!api) throw new Error('this lab has no API server (store is not kube)');
+    type N = { metadata: { name: string; resourceVersion: string; annotations?: Record<string, string> }; spec: { podCIDR?: string; podCIDRs?: string[] } };
+    const nodes = (await this.kubeCommand({ op: 'nodes' })).nodes as N[];
+    const rv = Math.max(0, ...nodes.map((x) => Number(x.metadata.resourceVersion))) + 1000;
+    api.child.kill('SIGTERM');
+    await new Promise<void>((resolve) => (api.child.exitCode !== null || api.child.signalCode !== null ? resolve() : api.child.once('exit', () => resolve())));
+    this.apiServer = undefined;
+    await sleep(downMs);
+    await this.spawnApiServer(nodes.map((x) => ({ name: x.metadata.name, podCIDR: x.spec.podCIDR, podCIDRs: x.spec.podCIDRs, annotations: x.metadata.annotations })), rv);
+  }
+
+  private async spawnApiServer(nodes: Array<{ name: string; podCIDR?: string; podCIDRs?: string[]; annotations?: Record<string, string> }>, rv: number): Promise<void> {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const url = new URL(LAB_APISERVER_URL);
+    const logFd = openSync(join(this.dir, 'apiserver.log'), 'a');
+    let child: ChildProcess;
+    try {
+      child = this.underlay.spawn(process.execPath, [join(here, 'fake-apiserver-main.js'), '--host', url.hostname, '--port', url.port, '--nodes', JSON.stringify(nodes), '--rv', String(rv)], {
+        stdio: ['pipe', 'pipe', logFd],
+        detached: true,
+      });
+    } finally {
+      closeSync(logFd);
+    }
+    const lines = createInterface({ input: child.stdout! });
+    const ready = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`lab API server did not start at ${LAB_APISERVER_URL}; see ${join(this.dir, 'apiserver.log')}`)), 15_000);
+      lines.once('line', (l) => { clearTimeout(timer); resolve(l); });
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`lab API server exited (${code}); see ${join(this.dir, 'apiserver.log')}`)); });
+    });
+    if (!(JSON.parse(ready) as { ready?: boolean }).ready) throw new Error(`lab API server: unexpected "${ready}"`);
+    this.apiServer = { child, lines, queue: Promise.resolve() };
+  }
+
+  /** One command to the lab's API server over its stdin (see fake-apiserver-main.ts); its JSON answer. */
+  kubeCommand(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const api = this.apiServer;
+    if (!api) return Promise.reject(new Error('this lab has no API server (store is not kube)'));
+    const next = api.queue.then(
+      () =>
+        new Promise<Record<string, unknown>>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('lab API server did not answer')), 5000);
+          api.lines.once('line', (l) => { clearTimeout(timer); resolve(JSON.parse(l) as Record<string, unknown>); });
+          api.child.stdin!.write(JSON.stringify(cmd) + '\n');
+        }),
+    );
+    api.queue = next.catch(() => undefined);
+    return next;
+  }
+
   /**
    * Talks to the lab's etcd through its JSON gateway from inside the underlay namespace (the lab's
    * addresses are not reachable from the namespace this process runs in).
@@ -288,7 +366,7 @@ export class Lab {
     const args = [
       ...cmd.slice(1),
       '-iface=eth0',
-      ...(this.opts.store === 'etcd' ? [`-etcd-endpoints=${LAB_ETCD_ENDPOINT}`, `-etcd-prefix=${LAB_ETCD_PREFIX}`] : [`-subnet-store-dir=${this.storeDir}`]),
+      ...this.storeArgs(),
       `-subnet-file=${join(node.dir, 'subnet.env')}`,
       // flanneld's forward rules (on by default) need iptables; the lab needs only iproute2, and its
       // namespaces forward without rules, so without iptables the lab runs with them off.
@@ -299,7 +377,9 @@ export class Lab {
     ];
     const logFd = openSync(join(node.dir, 'flanneld.log'), 'a');
     try {
-      const child = node.ns.spawn(cmd[0]!, args, { stdio: ['ignore', logFd, logFd], detached: true });
+      // In kube mode the node name comes from NODE_NAME, as the DaemonSet's downward API sets it.
+      const env = this.opts.store === 'kube' ? { ...process.env, NODE_NAME: node.name } : process.env;
+      const child = node.ns.spawn(cmd[0]!, args, { stdio: ['ignore', logFd, logFd], detached: true, env });
       // Daemons are tracked by PID; an unref'd child lets `lab --keep` exit while they keep running.
       child.unref();
       node.pid = child.pid;
@@ -323,6 +403,17 @@ export class Lab {
 
   statusSocket(node: LabNode): string {
     return join(node.dir, 'flannelts.sock');
+  }
+
+  private storeArgs(): string[] {
+    switch (this.opts.store) {
+      case 'etcd':
+        return [`-etcd-endpoints=${LAB_ETCD_ENDPOINT}`, `-etcd-prefix=${LAB_ETCD_PREFIX}`];
+      case 'kube':
+        return ['-kube-subnet-mgr', `-kube-api-url=${LAB_APISERVER_URL}`, `-net-config-path=${join(this.dir, 'net-conf.json')}`];
+      default:
+        return [`-subnet-store-dir=${this.storeDir}`];
+    }
   }
 
   /** Stops the daemon of one node (SIGTERM, or SIGKILL to simulate a crash). */
@@ -430,7 +521,7 @@ export class Lab {
   saveState(): string {
     mkdirSync(LAB_STATE_DIR, { recursive: true });
     const file = join(LAB_STATE_DIR, `${this.set.prefix}.json`);
-    const state = { prefix: this.set.prefix, dir: this.dir, pids: [...this.nodes.map((n) => n.pid), this.etcdPid].filter((p) => p !== undefined), namespaces: this.set.list() };
+    const state = { prefix: this.set.prefix, dir: this.dir, pids: [...this.nodes.map((n) => n.pid), this.etcdPid, this.apiServer?.child.pid].filter((p) => p !== undefined), namespaces: this.set.list() };
     writeFileSync(file, JSON.stringify(state, null, 2));
     return file;
   }

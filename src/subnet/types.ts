@@ -35,6 +35,12 @@ export interface LeaseWatch {
   close(): Promise<void>;
 }
 
+/** Addresses an operator pinned in the store (kube: node-public-ip / node-public-ipv6 annotations). */
+export interface StoredPublicIP {
+  publicIP?: string;
+  publicIPv6?: string;
+}
+
 export interface Manager {
   /** Human name for logs: "etcd", "file", "kube". */
   readonly name: string;
@@ -48,4 +54,11 @@ export interface Manager {
    */
   watchLeases(onEvents: (events: LeaseEvent[]) => void): Promise<LeaseWatch>;
   close(): Promise<void>;
+  /**
+   * flannel's GetStoredPublicIP (kube only): addresses that override -public-ip / -public-ipv6 before
+   * the external interface is chosen. Empty when none or when the store cannot say.
+   */
+  getStoredPublicIP?(signal?: AbortSignal): Promise<StoredPublicIP>;
+  /** flannel's CompleteLease (kube only): called once the network runs (NodeNetworkUnavailable=False). */
+  completeLease?(lease: Lease, signal?: AbortSignal): Promise<void>;
 }

@@ -44,8 +44,21 @@ test('a bad value from the environment names the variable, exit code 2', () => {
   assert.match(r.stderr, /FLANNELD_HEALTHZ_PORT/);
 });
 
-test('a flag whose feature is not built yet refuses to start instead of being ignored', () => {
-  const r = run(['-kube-subnet-mgr']);
+test('-kube-subnet-mgr outside a pod without -kubeconfig-file / -kube-api-url: one clear error, exit 1', () => {
+  const r = run(['-kube-subnet-mgr'], { NODE_NAME: 'n1' });
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /^E\d{4} .*-kube-subnet-mgr is not implemented yet/m);
+  assert.doesNotMatch(r.stderr, /-kube-subnet-mgr is not implemented/);
+  assert.match(r.stderr, /^E\d{4} .*Failed to create SubnetManager: no -kubeconfig-file or -kube-api-url given and not running in a pod \(KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset\)/m);
+});
+
+test('-kube-subnet-mgr without NODE_NAME or POD_NAME/POD_NAMESPACE says which variables to set', () => {
+  const r = run(['-kube-subnet-mgr', '-kube-api-url=http://127.0.0.1:1']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /set NODE_NAME, or POD_NAME and POD_NAMESPACE/);
+});
+
+test('-kube-subnet-mgr with an invalid -kube-annotation-prefix is refused before contacting anything', () => {
+  const r = run(['-kube-subnet-mgr', '-kube-api-url=http://127.0.0.1:1', '-kube-annotation-prefix=a/b/c'], { NODE_NAME: 'n1' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /invalid -kube-annotation-prefix "a\/b\/c": it can contain at most a single "\/"/);
 });

@@ -1,0 +1,263 @@
+// A node reflector: list, then watch from the list's resourceVersion, keeping a local copy of every
+// node and reporting changes. It replaces the client library's informer because that one stops for
+// good on any error other than 410 (an API server restart, a refused connection) and never resyncs.
+// Here every failure ends in "list again and diff against what we had", so no add, update or delete is
+// lost across a broken watch; a clean server-side close resumes the watch from the last version; and a
+// periodic full re-list (flannel's 5 min resync) repairs anything a silently hung watch missed.
+import { log } from '../log.js';
+import type { NodeLike } from './kube-annotations.js';
+import { formatDelay } from './kube-client.js';
+
+export interface NodeList {
+  items: NodeLike[];
+  resourceVersion: string;
+}
+
+/** How the reflector talks to the API server; the library-backed implementation is in kube-client.ts. */
+export interface NodeSource {
+  list(): Promise<NodeList>;
+  /**
+   * Starts a watch from `resourceVersion`. `onEvent` gets each decoded line; `onDone` is called once
+   * when the stream ends (no error: closed by the server). Returns a function that aborts it.
+   */
+  watch(resourceVersion: string, onEvent: (type: string, object: unknown) => void, onDone: (err?: unknown) => void): Promise<() => void>;
+}
+
+export type NodeChange = { type: 'upsert'; node: NodeLike; old?: NodeLike } | { type: 'delete'; node: NodeLike };
+
+export interface ReflectorOptions {
+  source: NodeSource;
+  onChanges(changes: NodeChange[]): void;
+  /** Full re-list period (flannel's informer resync: 5 min). */
+  resyncMs?: number;
+  /** Retry pacing after a failed list or watch: doubles from initialMs up to maxMs. */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  describeError?(e: unknown): string;
+}
+
+export const DEFAULT_RESYNC_MS = 5 * 60_000;
+
+const nameOf = (n: NodeLike): string => n.metadata?.name ?? '';
+const versionOf = (n: NodeLike): string => n.metadata?.resourceVersion ?? '';
+
+/** A watch stream's ERROR object (a metav1.Status). */
+function statusCode(obj: unknown): number | undefined {
+  if (typeof obj !== 'object' || obj === null) return undefined;
+  const code = (obj as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** An error's HTTP status as the library reports it (statusCode on watch errors, code on ApiException). */
+export function httpStatusOf(e: unknown): number | undefined {
+  if (typeof e !== 'object' || e === null) return undefined;
+  const o = e as { statusCode?: unknown; code?: unknown };
+  if (typeof o.statusCode === 'number') return o.statusCode;
+  return typeof o.code === 'number' ? o.code : undefined;
+}
+
+export class NodeReflector {
+  readonly nodes = new Map<string, NodeLike>();
+  readonly counters = { lists: 0, listErrors: 0, watches: 0, watchErrors: 0, gone: 0, resyncs: 0 };
+  private resourceVersion = '';
+  /** Bumped whenever a watch is replaced, so late callbacks of an aborted watch are ignored. */
+  private generation = 0;
+  private abortWatch?: () => void;
+  private stopped = false;
+  private resyncTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private wakeRetry?: () => void;
+  private cycling = false;
+  private cycleAgain = false;
+  private failures = 0;
+  private readonly resyncMs: number;
+  private readonly backoffInitialMs: number;
+  private readonly backoffMaxMs: number;
+  private readonly describe: (e: unknown) => string;
+
+  constructor(private readonly opts: ReflectorOptions) {
+    this.resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
+    this.backoffInitialMs = opts.backoffInitialMs ?? 500;
+    this.backoffMaxMs = opts.backoffMaxMs ?? 30_000;
+    this.describe = opts.describeError ?? ((e) => (e instanceof Error ? e.message : String(e)));
+  }
+
+  /** Lists (retrying until it works or stop()), then watches. Resolves once the first list is applied. */
+  async start(): Promise<void> {
+    await this.cycle('initial list');
+    if (this.stopped) return;
+    this.resyncTimer = setInterval(() => {
+      this.counters.resyncs++;
+      void this.cycle('periodic resync');
+    }, this.resyncMs);
+    this.resyncTimer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.generation++;
+    this.abortWatch?.();
+    this.abortWatch = undefined;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.wakeRetry?.();
+  }
+
+  private backoffMs(): number {
+    return Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(this.failures, 16));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wakeRetry = resolve;
+      this.retryTimer = setTimeout(resolve, ms);
+      this.retryTimer.unref();
+    });
+  }
+
+  /** Stops the current watch, lists until a list succeeds, applies the diff, and watches again. */
+  private async cycle(reason: string): Promise<void> {
+    if (this.cycling) {
+      this.cycleAgain = true;
+      return;
+    }
+    this.cycling = true;
+    try {
+      do {
+        this.cycleAgain = false;
+        this.generation++;
+        this.abortWatch?.();
+        this.abortWatch = undefined;
+        while (!this.stopped) {
+          try {
+            await this.relist();
+            break;
+          } catch (e) {
+            this.counters.listErrors++;
+            const wait = this.backoffMs();
+            this.failures++;
+            log.error(`Failed to list nodes (${reason}): ${this.describe(e)}; retrying in ${formatDelay(wait)}`);
+            await this.sleep(wait);
+          }
+        }
+        // Not awaited: a server that accepts the connection but never answers must not block start().
+        if (!this.stopped && !this.cycleAgain) void this.startWatch().catch((e: unknown) => this.failWatch(e));
+      } while (this.cycleAgain && !this.stopped);
+    } finally {
+      this.cycling = false;
+    }
+  }
+
+  /** One list; the difference to the local copy becomes changes (deletes of vanished nodes included). */
+  private async relist(): Promise<void> {
+    const list = await this.opts.source.list();
+    this.counters.lists++;
+    if (this.stopped) return;
+    const changes: NodeChange[] = [];
+    const seen = new Set<string>();
+    for (const node of list.items) {
+      const name = nameOf(node);
+      if (name === '') continue;
+      seen.add(name);
+      const old = this.nodes.get(name);
+      this.nodes.set(name, node);
+      if (old && versionOf(old) !== '' && versionOf(old) === versionOf(node)) continue;
+      changes.push(old ? { type: 'upsert', node, old } : { type: 'upsert', node });
+    }
+    for (const [name, old] of this.nodes) {
+      if (!seen.has(name)) {
+        this.nodes.delete(name);
+        changes.push({ type: 'delete', node: old });
+      }
+    }
+    this.resourceVersion = list.resourceVersion;
+    if (changes.length > 0) this.opts.onChanges(changes);
+  }
+
+  private async startWatch(): Promise<void> {
+    const gen = ++this.generation;
+    const started = Date.now();
+    this.counters.watches++;
+    const abort = await this.opts.source.watch(
+      this.resourceVersion,
+      (type, obj) => {
+        if (gen === this.generation) this.onWatchEvent(type, obj);
+      },
+      (err) => {
+        if (gen === this.generation) this.onWatchDone(err, Date.now() - started);
+      },
+    );
+    if (gen === this.generation) this.abortWatch = abort;
+    else abort();
+  }
+
+  private onWatchEvent(type: string, obj: unknown): void {
+    if (type === 'ERROR') {
+      const code = statusCode(obj);
+      const message = typeof obj === 'object' && obj !== null ? String((obj as { message?: unknown }).message ?? '') : '';
+      if (code === 410) {
+        this.counters.gone++;
+        log.info(`Node watch expired (410 Gone: ${message}); listing again`);
+      } else {
+        this.counters.watchErrors++;
+        log.error(`Node watch error event (code ${code ?? '?'}: ${message}); listing again`);
+      }
+      void this.cycle('watch error event');
+      return;
+    }
+    // A working stream: the next failure starts the backoff from the beginning again.
+    this.failures = 0;
+    const node = obj as NodeLike;
+    const name = nameOf(node);
+    if (versionOf(node) !== '') this.resourceVersion = versionOf(node);
+    if (type === 'BOOKMARK' || name === '') return;
+    if (type === 'ADDED' || type === 'MODIFIED') {
+      const old = this.nodes.get(name);
+      this.nodes.set(name, node);
+      if (old && versionOf(old) !== '' && versionOf(old) === versionOf(node)) return;
+      this.opts.onChanges([old ? { type: 'upsert', node, old } : { type: 'upsert', node }]);
+    } else if (type === 'DELETED') {
+      const old = this.nodes.get(name);
+      if (!old) return;
+      this.nodes.delete(name);
+      this.opts.onChanges([{ type: 'delete', node }]);
+    }
+  }
+
+  private onWatchDone(err: unknown, lastedMs: number): void {
+    if (this.stopped) return;
+    this.abortWatch = undefined;
+    if (err === undefined || err === null) {
+      // API servers end watches routinely (timeouts, restarts): resume from the last version seen. A
+      // watch that ends at once every time would spin, so those go through the backoff and a re-list.
+      if (lastedMs >= 1000) {
+        this.failures = 0;
+        this.generation++;
+        void this.startWatch().catch((e: unknown) => this.failWatch(e));
+        return;
+      }
+      this.failWatch(new Error('watch closed by the server right after it started'));
+      return;
+    }
+    this.failWatch(err);
+  }
+
+  /** Any watch failure: wait (backoff), then list again and diff, so nothing that happened meanwhile is lost. */
+  private failWatch(err: unknown): void {
+    const status = httpStatusOf(err);
+    this.generation++;
+    if (status === 410) {
+      this.counters.gone++;
+      log.info('Node watch expired (410 Gone); listing again');
+      void this.cycle('watch expired');
+      return;
+    }
+    this.counters.watchErrors++;
+    const wait = this.backoffMs();
+    this.failures++;
+    log.error(`Node watch failed: ${this.describe(err)}; listing again in ${formatDelay(wait)}`);
+    void this.sleep(wait).then(() => {
+      if (!this.stopped) void this.cycle('watch failure');
+    });
+  }
+}
