@@ -174,6 +174,7 @@ export class Lab {
     }
     for (const node of this.nodes) this.startDaemon(node);
     await this.waitForSubnets();
+    await this.waitForPeers();
     for (const node of this.nodes) this.attachPod(node);
   }
 
@@ -450,6 +451,25 @@ export class Lab {
         await sleep(50);
       }
       node.subnetEnv = parseEnvFile(readFileSync(file, 'utf8'));
+    }
+  }
+
+  /**
+   * Every daemon knows every other node's lease: subnet.env is written once the lease store's snapshot
+   * is applied, but leases taken after that arrive as watch events a moment later. Read from the status
+   * socket, so only for our own flanneld.
+   */
+  async waitForPeers(timeoutMs = 20_000): Promise<void> {
+    if (this.opts.flanneld !== undefined) return;
+    const { fetchStatus } = await import('../status.js');
+    const deadline = Date.now() + timeoutMs;
+    for (const node of this.nodes) {
+      for (;;) {
+        const known = await fetchStatus(this.statusSocket(node)).then((s) => s.peers.length, () => -1);
+        if (known >= this.nodes.length - 1) break;
+        if (Date.now() > deadline) throw new Error(`node ${node.name}: knows ${Math.max(known, 0)} of ${this.nodes.length - 1} peers after ${timeoutMs / 1000}s; daemon log:\n${this.daemonLog(node, 20)}`);
+        await sleep(100);
+      }
     }
   }
 
