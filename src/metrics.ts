@@ -59,34 +59,24 @@ export function createMetrics(d: Daemon): Registry {
   daemonCounter('flannel_reconcile_repairs_total', 'Missing routes/addresses re-added by the reconcile pass.', 'reconcileRepairs');
   daemonCounter('flannel_reconcile_errors_total', 'Reconcile passes that failed.', 'reconcileErrors');
 
-  new Counter({
-    name: 'flannel_dataplane_packets_total',
-    help: 'Packets moved by the userspace data plane, by direction and peer subnet.',
-    labelNames: ['direction', 'peer'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const p of snap().peers) {
-        const peer = p.subnet ?? p.ipv6Subnet ?? '';
-        if (p.tx) this.inc({ direction: 'tx', peer }, p.tx.packets);
-        if (p.rx) this.inc({ direction: 'rx', peer }, p.rx.packets);
-      }
-    },
-  });
-  new Counter({
-    name: 'flannel_dataplane_bytes_total',
-    help: 'Inner-packet bytes moved by the userspace data plane, by direction and peer subnet.',
-    labelNames: ['direction', 'peer'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const p of snap().peers) {
-        const peer = p.subnet ?? p.ipv6Subnet ?? '';
-        if (p.tx) this.inc({ direction: 'tx', peer }, p.tx.bytes);
-        if (p.rx) this.inc({ direction: 'rx', peer }, p.rx.bytes);
-      }
-    },
-  });
+  const trafficCounter = (name: string, help: string, field: 'packets' | 'bytes'): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['direction', 'peer'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const p of snap().peers) {
+          const peer = p.subnet ?? p.ipv6Subnet ?? '';
+          if (p.tx) this.inc({ direction: 'tx', peer }, p.tx[field]);
+          if (p.rx) this.inc({ direction: 'rx', peer }, p.rx[field]);
+        }
+      },
+    });
+  };
+  trafficCounter('flannel_dataplane_packets_total', 'Packets moved by the userspace data plane, by direction and peer subnet.', 'packets');
+  trafficCounter('flannel_dataplane_bytes_total', 'Inner-packet bytes moved by the userspace data plane, by direction and peer subnet.', 'bytes');
   new Counter({
     name: 'flannel_dataplane_drops_total',
     help: 'Packets dropped by the userspace data plane, by reason.',

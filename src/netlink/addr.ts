@@ -39,37 +39,6 @@ export function bytesToIp(b: Uint8Array): IPAddr | undefined {
   return { family, value: v };
 }
 
-/** Dotted quad or RFC 5952 text, for error messages and logs only. */
-export function ipString(ip: IPAddr): string {
-  const b = ipToBytes(ip);
-  if (ip.family === 4) return [...b].join('.');
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(b.readUInt16BE(i));
-  // Compress the longest run (length >= 2) of zero words with "::".
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (ws: number[]): string => ws.map((w) => w.toString(16)).join(':');
-  if (best < 0) return hex(words);
-  return hex(words.slice(0, best)) + '::' + hex(words.slice(best + bestLen));
-}
-
-export function netString(n: IPNet): string {
-  return `${ipString(n)}/${n.prefixLen}`;
-}
-
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 /** "aa:bb:cc:dd:ee:ff" -> 6 bytes; throws on a malformed string (a caller bug, not kernel data). */

@@ -1,7 +1,7 @@
 // Netlink: the rtnetlink operations flannel's backends need (links, addresses, routes, neighbours,
 // vxlan FDB), over one synchronous socket. Kernel refusals throw NetlinkError naming the object.
 import type { Family, IPAddr } from '../ip/types.js';
-import { familyToAf, ipString, netString } from './addr.js';
+import { familyToAf } from './addr.js';
 import {
   AF_BRIDGE,
   AF_UNSPEC,
@@ -34,6 +34,7 @@ import { decodeNeigh, encodeFdb, encodeNeigh, encodeNeighDump, encodeNeighKey } 
 import { decodeRoute, decodeRouteGet, encodeRoute, encodeRouteDump, encodeRouteGet } from './route-msg.js';
 import { openNetlinkSocket, type NetlinkTransport } from './socket.js';
 import type { Addr, AddrSpec, FdbSpec, Link, Neigh, NeighSpec, Route, RouteGetResult, RouteSpec, VxlanLinkSpec } from './types.js';
+import { formatIP, formatCIDR } from '../ip/index.js';
 
 export class Netlink {
   private readonly conn: NetlinkConn;
@@ -93,7 +94,7 @@ export class Netlink {
   addVxlanLink(spec: VxlanLinkSpec): Link {
     const op = (): string =>
       `add link ${spec.name} type vxlan id ${spec.vni}` +
-      (spec.local ? ` local ${ipString(spec.local)}` : '') +
+      (spec.local ? ` local ${formatIP(spec.local)}` : '') +
       (spec.link !== undefined ? ` dev ${this.devName(spec.link)}` : '') +
       ` dstport ${spec.port ?? 0}`;
     this.conn.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, encodeNewVxlanLink(spec), op);
@@ -161,7 +162,7 @@ export class Netlink {
 
   /** The route the kernel would use for dst (`ip route get`): outgoing interface and source address. */
   routeGet(dst: IPAddr): RouteGetResult {
-    const op = `get route to ${ipString(dst)}`;
+    const op = `get route to ${formatIP(dst)}`;
     const msgs = this.conn.request(RTM_GETROUTE, 0, encodeRouteGet(dst), op);
     const first = decodeAll(msgs, decodeRouteGet, op)[0];
     if (!first) throw new NetlinkError(op, 'ENETUNREACH', 0, 'kernel sent no route');
@@ -188,7 +189,7 @@ export class Netlink {
   }
 
   delNeigh(index: number, dst: IPAddr): void {
-    this.conn.request(RTM_DELNEIGH, 0, encodeNeighKey(index, dst), () => `delete neighbour ${ipString(dst)} dev ${this.devName(index)}`);
+    this.conn.request(RTM_DELNEIGH, 0, encodeNeighKey(index, dst), () => `delete neighbour ${formatIP(dst)} dev ${this.devName(index)}`);
   }
 
   /** `bridge fdb append <mac> dst <ip> dev <vxlan> self permanent`: adds a remote, keeps others. */
@@ -224,12 +225,12 @@ export class Netlink {
   }
 
   private addrOp(verb: string, s: AddrSpec): string {
-    return `${verb} address ${ipString(s.addr)}/${s.prefixLen} dev ${this.devName(s.index)}`;
+    return `${verb} address ${formatIP(s.addr)}/${s.prefixLen} dev ${this.devName(s.index)}`;
   }
 
   private routeOp(verb: string, r: RouteSpec): string {
-    let s = `${verb} route ${netString(r.dst)}`;
-    if (r.gateway) s += ` via ${ipString(r.gateway)}`;
+    let s = `${verb} route ${formatCIDR(r.dst)}`;
+    if (r.gateway) s += ` via ${formatIP(r.gateway)}`;
     if (r.oif !== undefined) s += ` dev ${this.devName(r.oif)}`;
     if (r.onlink) s += ' onlink';
     if (r.table !== undefined && r.table !== RT_TABLE_MAIN) s += ` table ${r.table}`;
@@ -237,11 +238,11 @@ export class Netlink {
   }
 
   private neighOp(verb: string, n: NeighSpec): string {
-    return `${verb} neighbour ${ipString(n.dst)} lladdr ${n.lladdr} dev ${this.devName(n.index)}`;
+    return `${verb} neighbour ${formatIP(n.dst)} lladdr ${n.lladdr} dev ${this.devName(n.index)}`;
   }
 
   private fdbOp(verb: string, f: FdbSpec): string {
-    return `${verb} fdb ${f.lladdr} dst ${ipString(f.dst)} dev ${this.devName(f.index)}`;
+    return `${verb} fdb ${f.lladdr} dst ${formatIP(f.dst)} dev ${this.devName(f.index)}`;
   }
 }
 

@@ -1,7 +1,7 @@
 // vxlan with DirectRouting across two segments joined by a router: peers on our segment get a plain
 // route via their address, the peer behind the router is reached over vxlan. And `flannelctl lab`
 // with the kernel backends end to end.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -10,6 +10,7 @@ import { Lab, type LabNode } from '../../src/lab/lab.js';
 import { run } from '../../src/lab/netns.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { fdbOn, macOf, routesOn, subnetAddr } from '../helpers/lab-probe.js';
+import { useLab } from '../helpers/lab.js';
 
 const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('bridge', 'iproute2'), binary('iptables-save', 'iptables')];
 const here = dirname(fileURLToPath(import.meta.url));
@@ -17,18 +18,7 @@ const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 
 describe('vxlan DirectRouting across a router: 2 nodes on segment A, 1 behind the router, IPv4 + IPv6', suiteNeeds(...reqs), () => {
   let lab: Lab;
-  before(async () => {
-    lab = new Lab({ nodes: 3, backend: 'vxlan', ipv6: true, routed: true, backendOptions: { DirectRouting: true }, startTimeoutSec: 30 });
-    try {
-      await lab.up();
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
-  });
-  after(async () => {
-    await lab?.down();
-  });
+  useLab({ nodes: 3, backend: 'vxlan', ipv6: true, routed: true, backendOptions: { DirectRouting: true }, startTimeoutSec: 30 }, (l) => (lab = l));
 
   test('same segment: a direct route via the peer address; across the router: vxlan route, neighbour and FDB entry', (t) => {
     if (!need(t, ...reqs)) return;
@@ -56,18 +46,7 @@ describe('vxlan DirectRouting across a router: 2 nodes on segment A, 1 behind th
 
 describe('vxlan lab on a real etcd: the lease value is flannel\'s JSON with the device MACs', suiteNeeds(...reqs, binary('etcd', 'etcd-server')), () => {
   let lab: Lab;
-  before(async () => {
-    lab = new Lab({ nodes: 2, backend: 'vxlan', ipv6: true, store: 'etcd', startTimeoutSec: 30 });
-    try {
-      await lab.up();
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
-  });
-  after(async () => {
-    await lab?.down();
-  });
+  useLab({ nodes: 2, backend: 'vxlan', ipv6: true, store: 'etcd', startTimeoutSec: 30 }, (l) => (lab = l));
 
   test('etcd holds {"PublicIP":…,"PublicIPv6":…,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":…},"BackendV6Data":…} per node', async (t) => {
     if (!need(t, ...reqs, binary('etcd', 'etcd-server'))) return;

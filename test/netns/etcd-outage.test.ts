@@ -1,11 +1,12 @@
 // etcd stopped while traffic flows: forwarding goes on, renewal fails and is retried (flannel: 1 min),
 // and the daemon recovers when etcd returns, including its watch. The renew margin of 1439 minutes
 // makes a 24 h lease due for renewal one minute after it was taken, so the outage hits a renewal.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, LAB_ETCD_PREFIX } from '../../src/lab/lab.js';
 import { fetchStatus } from '../../src/status.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { useLab } from '../helpers/lab.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -20,18 +21,7 @@ async function waitFor(what: string, timeoutMs: number, cond: () => Promise<bool
 
 describe('etcd outage during traffic', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-server'), binary('ping', 'iputils-ping')), () => {
   let lab: Lab;
-  before(async () => {
-    lab = new Lab({ nodes: 3, backend: 'udp', ipv6: false, store: 'etcd', daemonArgs: ['-subnet-lease-renew-margin=1439'] });
-    try {
-      await lab.up();
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
-  });
-  after(async () => {
-    await lab?.down();
-  });
+  useLab({ nodes: 3, backend: 'udp', ipv6: false, store: 'etcd', daemonArgs: ['-subnet-lease-renew-margin=1439'] }, (l) => (lab = l));
 
   test('forwarding continues, renewal retries, and the daemon recovers with its watch', { timeout: 240_000 }, async (t) => {
     if (!need(t, rootAndNetns(), binary('etcd', 'etcd-server'))) return;

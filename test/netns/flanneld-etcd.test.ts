@@ -1,6 +1,6 @@
 // flanneld end to end on a real etcd (inside the lab's underlay namespace): flannel's keys and JSON,
 // healthz, SIGTERM keeping the lease, a lease deleted from etcd removing the peer's route.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { Lab, LAB_ETCD_PREFIX } from '../../src/lab/lab.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { fetchStatus } from '../../src/status.js';
+import { useLab } from '../helpers/lab.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const udpTool = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'udp-tool.js');
@@ -38,18 +39,7 @@ function icmpEcho(src: string, dst: string): Buffer {
 
 describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-server'), binary('ping', 'iputils-ping')), () => {
   let lab: Lab;
-  before(async () => {
-    lab = new Lab({ nodes: 3, backend: 'udp', ipv6: false, store: 'etcd', daemonArgs: ['-healthz-port=10256', '-v=1'] });
-    try {
-      await lab.up();
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
-  });
-  after(async () => {
-    await lab?.down();
-  });
+  useLab({ nodes: 3, backend: 'udp', ipv6: false, store: 'etcd', daemonArgs: ['-healthz-port=10256', '-v=1'] }, (l) => (lab = l));
 
   test('leases are flannel keys with flannel JSON (udp writes no BackendData)', (t) => {
     if (!need(t, rootAndNetns(), binary('etcd', 'etcd-server'))) return;

@@ -1,10 +1,11 @@
 // host-gw with real flanneld processes: one segment (IPv4 + IPv6), and a routed lab where a peer
 // behind the router cannot be reached by host-gw and is reported instead.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, type LabNode } from '../../src/lab/lab.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { deleteLease, eventually, routesOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
+import { useLab } from '../helpers/lab.js';
 
 const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('iptables-save', 'iptables')];
 const RECONCILE_MS = 15_000;
@@ -16,18 +17,7 @@ const expectedRoutes = (a: LabNode, peers: LabNode[], fam: 4 | 6 = 4): string[] 
 
 describe('host-gw lab: 3 nodes on one segment, IPv4 + IPv6', suiteNeeds(...reqs), () => {
   let lab: Lab;
-  before(async () => {
-    lab = new Lab({ nodes: 3, backend: 'host-gw', ipv6: true, startTimeoutSec: 30 });
-    try {
-      await lab.up();
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
-  });
-  after(async () => {
-    await lab?.down();
-  });
+  useLab({ nodes: 3, backend: 'host-gw', ipv6: true, startTimeoutSec: 30 }, (l) => (lab = l));
 
   test('MTU is the external MTU; each node routes every peer subnet via the peer\'s address on eth0', (t) => {
     if (!need(t, ...reqs)) return;
@@ -73,18 +63,7 @@ describe('host-gw lab: 3 nodes on one segment, IPv4 + IPv6', suiteNeeds(...reqs)
 
 describe('host-gw lab across a router: an unreachable peer is an error logged once', suiteNeeds(...reqs), () => {
   let lab: Lab;
-  before(async () => {
-    lab = new Lab({ nodes: 3, backend: 'host-gw', ipv6: false, routed: true, startTimeoutSec: 30 });
-    try {
-      await lab.up();
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
-  });
-  after(async () => {
-    await lab?.down();
-  });
+  useLab({ nodes: 3, backend: 'host-gw', ipv6: false, routed: true, startTimeoutSec: 30 }, (l) => (lab = l));
 
   test('n1 and n2 share a segment and talk; n3 behind the router gets no route and one clear error', async (t) => {
     if (!need(t, ...reqs)) return;

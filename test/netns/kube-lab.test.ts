@@ -1,10 +1,11 @@
 // Three real flanneld processes in kube mode (-kube-subnet-mgr against the fake API server running in
 // the lab's underlay namespace), udp backend, IPv4 + IPv6, with pods; all pairs must pass.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { isAlive, Lab } from '../../src/lab/lab.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { useLab } from '../helpers/lab.js';
 
 const P = 'flannel.alpha.coreos.com/';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -17,18 +18,7 @@ interface NodeJson {
 describe('udp lab in kube mode: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
   let lab: Lab;
 
-  before(async () => {
-    lab = new Lab({ nodes: 3, backend: 'udp', ipv6: true, store: 'kube', startTimeoutSec: 30 });
-    try {
-      await lab.up();
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
-  });
-  after(async () => {
-    await lab?.down();
-  });
+  useLab({ nodes: 3, backend: 'udp', ipv6: true, store: 'kube', startTimeoutSec: 30 }, (l) => (lab = l));
 
   test('every node\'s lease is its podCIDRs', (t) => {
     if (!need(t, rootAndNetns())) return;

@@ -1,5 +1,5 @@
 // Three real flanneld processes (udp backend, embedded file store) in network namespaces, with pods.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { Lab, parseEnvFile } from '../../src/lab/lab.js';
 import { run } from '../../src/lab/netns.js';
 import { binary, rootAndNetns, suiteNeeds, need } from '../helpers/prereq.js';
+import { useLab } from '../helpers/lab.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const tcpCheck = join(here, '..', 'fixtures', 'tcp-check.js');
@@ -24,18 +25,7 @@ const leftovers = (out: string): string[] => {
 describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
   let lab: Lab;
 
-  before(async () => {
-    lab = new Lab({ nodes: 3, backend: 'udp', ipv6: true, startTimeoutSec: 30 });
-    try {
-      await lab.up();
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
-  });
-  after(async () => {
-    await lab?.down();
-  });
+  useLab({ nodes: 3, backend: 'udp', ipv6: true, startTimeoutSec: 30 }, (l) => (lab = l));
 
   test('every daemon wrote a flannel subnet.env with distinct subnets and MTU 1472', (t) => {
     if (!need(t, rootAndNetns())) return;

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IPAddr, IPNet } from '../../src/ip/types.js';
-import { bytesToIp, ipString, ipToBytes } from '../../src/netlink/addr.js';
+import { bytesToIp, ipToBytes } from '../../src/netlink/addr.js';
 import { decodeAddr, encodeAddr } from '../../src/netlink/addr-msg.js';
 import { Attrs, attr, attrNested, attrU32, decodeAttrs, decodeError, decodeMessages, encodeMessage, errnoName, type NlMessage } from '../../src/netlink/codec.js';
 import * as C from '../../src/netlink/constants.js';
@@ -19,6 +19,7 @@ import { decodeNeigh, encodeFdb, encodeNeigh, encodeNeighDump } from '../../src/
 import { Netlink } from '../../src/netlink/netlink.js';
 import { decodeRoute, encodeRoute, encodeRouteDump } from '../../src/netlink/route-msg.js';
 import type { NetlinkTransport } from '../../src/netlink/socket.js';
+import { formatIP } from '../../src/ip/index.js';
 
 const fixtureDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'netlink');
 
@@ -250,7 +251,7 @@ test('get link reply then ACK', () => {
 test('address dump: v4 and v6, labels, scopes, IFA_FLAGS', () => {
   const msgs = messagesOf(fixture('addr-dump').received).filter((m) => m.type === C.RTM_NEWADDR);
   const addrs = msgs.map((m) => decodeOk(decodeAddr(m.payload)));
-  const show = addrs.map((a) => `${a.index} ${ipString(a.addr)}/${a.prefixLen} scope ${a.scope}${a.label ? ' ' + a.label : ''}`);
+  const show = addrs.map((a) => `${a.index} ${formatIP(a.addr)}/${a.prefixLen} scope ${a.scope}${a.label ? ' ' + a.label : ''}`);
   assert.deepEqual(show.slice().sort(), [
     '1 127.0.0.1/8 scope 254 lo',
     '1 ::1/128 scope 254',
@@ -269,7 +270,7 @@ test('route dump: default, kernel link route, onlink via flannel.1, host-gw styl
   const routes = msgs.map((m) => decodeOk(decodeRoute(m.payload)));
   const main = routes.filter((r) => r.table === C.RT_TABLE_MAIN);
   assert.deepEqual(
-    main.map((r) => `${ipString(r.dst)}/${r.dst.prefixLen}${r.gateway ? ' via ' + ipString(r.gateway) : ''} dev ${r.oif}${r.onlink ? ' onlink' : ''} proto ${r.protocol} scope ${r.scope}`),
+    main.map((r) => `${formatIP(r.dst)}/${r.dst.prefixLen}${r.gateway ? ' via ' + formatIP(r.gateway) : ''} dev ${r.oif}${r.onlink ? ' onlink' : ''} proto ${r.protocol} scope ${r.scope}`),
     [
       '0.0.0.0/0 via 198.18.0.254 dev 3 proto 3 scope 0',
       '198.18.0.0/24 dev 3 proto 2 scope 253',
@@ -287,7 +288,7 @@ test('neighbour dump: PERMANENT entries on flannel.1', () => {
     .map((m) => decodeOk(decodeNeigh(m.payload)));
   // Dump order follows the kernel's hash table, so compare sorted.
   assert.deepEqual(
-    neighs.map((n) => [n.af, n.index, n.dst && ipString(n.dst), n.lladdr, n.state]).sort(),
+    neighs.map((n) => [n.af, n.index, n.dst && formatIP(n.dst), n.lladdr, n.state]).sort(),
     [
       [C.AF_INET, 6, '198.19.6.0', '02:00:c6:13:00:06', C.NUD_PERMANENT],
       [C.AF_INET, 6, '198.19.8.0', '02:00:c6:13:00:08', C.NUD_PERMANENT],
@@ -303,7 +304,7 @@ test('FDB dump: vxlan remotes with NTF_SELF, multicast entries of other ports ha
   assert.deepEqual(
     fdb
       .filter((n) => n.index === 6)
-      .map((n) => [n.lladdr, n.dst && ipString(n.dst), n.state])
+      .map((n) => [n.lladdr, n.dst && formatIP(n.dst), n.state])
       .sort(),
     [
       ['00:00:00:00:00:00', '198.18.0.14', C.NUD_PERMANENT],
@@ -356,8 +357,8 @@ test('round trips: route, address, neighbour, FDB, vxlan link, addresses', () =>
     flags: C.RTNH_F_ONLINK,
   });
   const r6 = decodeOk(decodeRoute(encodeRoute({ dst: { ...v6('20010db8000500000000000000000000'), prefixLen: 64 }, gateway: v6('20010db8000000000000000000000012') })));
-  assert.equal(ipString(r6.dst), '2001:db8:5::');
-  assert.equal(r6.gateway && ipString(r6.gateway), '2001:db8::12');
+  assert.equal(formatIP(r6.dst), '2001:db8:5::');
+  assert.equal(r6.gateway && formatIP(r6.gateway), '2001:db8::12');
 
   assert.deepEqual(decodeOk(decodeAddr(encodeAddr({ index: 3, addr: v4('198.18.0.1'), prefixLen: 24 }))), {
     index: 3,
@@ -383,8 +384,8 @@ test('round trips: route, address, neighbour, FDB, vxlan link, addresses', () =>
   for (const ip of [v4('0.0.0.0'), v4('255.255.255.255'), v6('ffffffffffffffffffffffffffffffff'), v6('20010db8000000000000000000000001')]) {
     assert.deepEqual(bytesToIp(ipToBytes(ip)), ip);
   }
-  assert.equal(ipString(v6('20010db8000000010000000000000001')), '2001:db8:0:1::1');
-  assert.equal(ipString(v6('00000000000000000000000000000000')), '::');
+  assert.equal(formatIP(v6('20010db8000000010000000000000001')), '2001:db8:0:1::1');
+  assert.equal(formatIP(v6('00000000000000000000000000000000')), '::');
 });
 
 // ------------------------------------------------------------------------------------------------
