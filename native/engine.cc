@@ -388,12 +388,16 @@ void Engine::FlushFamily(int fd, TxScratch& s, int family) {
       continue;
     }
     if (errno == EINTR) continue;
-    if (errno == EIO && gso && s.units[off].segs > 1) {
-      // The route's device cannot checksum a GSO batch: UDP_SEGMENT is unusable here. Switch it off
-      // for good and resend what is left one datagram per segment.
-      gso = false;
-      udpGso_.store(false);
-      {
+    const int err = errno;
+    if (err != EAGAIN && err != ENOBUFS && s.units[off].segs > 1) {
+      // A GSO send the kernel refused. EIO: the route's device cannot checksum a GSO batch, so
+      // UDP_SEGMENT is unusable here: switch it off for good. Anything else (EINVAL/EMSGSIZE: the
+      // segments do not fit the path MTU and need IP fragmentation, which GSO cannot do): resend
+      // just this run one datagram per segment, so the kernel may fragment each as it would have.
+      const int upto = err == EIO ? n : off + 1;
+      if (err == EIO) {
+        gso = false;
+        udpGso_.store(false);
         std::lock_guard<std::mutex> notes(notesMu_);
         offloadNotes_ += "udpGso: EIO from a UDP_SEGMENT send, disabled; ";
       }
@@ -402,6 +406,10 @@ void Engine::FlushFamily(int fd, TxScratch& s, int family) {
       n = off;
       for (int i = 0; i < m; i++) {
         const Unit& u = s.spare[i];
+        if (off + i >= upto || u.segs == 1) {
+          s.units[n++] = u;
+          continue;
+        }
         uint8_t* at = u.data;
         for (size_t k = 0; k < u.segs; k++) {
           const size_t b = k + 1 == u.segs ? u.bytes - (u.segs - 1) * u.segLen : u.segLen;
@@ -412,6 +420,7 @@ void Engine::FlushFamily(int fd, TxScratch& s, int family) {
       for (int i = off; i < n; i++) FillMsg(s, i);
       continue;
     }
+    errno = err;
     if ((errno == EAGAIN || errno == ENOBUFS) && waits < 100 && !stop_.load(std::memory_order_relaxed)) {
       // Socket buffer full: wait for room (or stop) for at most ~1 s per batch, then drop.
       waits++;

@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const { nativePlatform } = await import('../platform.js');
-  const platform = nativePlatform();
+  const platform = nativePlatform({ udpOffload: opts.udpOffload });
   const manager = await createManager(opts);
   log.info(`Created subnet manager: ${manager.name}`);
 

@@ -56,6 +56,7 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   // flannelts extensions.
   S('subnet-store-dir', '', 'flannelts: use the embedded file lease store in this directory instead of etcd (one-host labs)'),
   S('log-format', 'text', 'flannelts: log format, "text" (klog lines) or "json"'),
+  B('udp-offload', true, 'flannelts: udp backend offloads (TSO/USO through IFF_VNET_HDR, UDP_SEGMENT, UDP_GRO), each probed at start; false turns them all off (debugging)'),
 ];
 
 export type FlagValue = string | boolean | number | string[];
@@ -242,6 +243,8 @@ export interface FlanneldOptions {
   verbosity: number;
   subnetStoreDir: string;
   logFormat: 'text' | 'json';
+  /** -udp-offload: false forces every udp offload off, whatever net-conf's Backend.Offload says. */
+  udpOffload: boolean;
 }
 
 /** Turns parsed flags into options and applies flanneld's range checks (each a one-line error). */
@@ -306,6 +309,7 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
     verbosity: v,
     subnetStoreDir: str('subnet-store-dir'),
     logFormat,
+    udpOffload: bool('udp-offload'),
   };
 }
 
