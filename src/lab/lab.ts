@@ -22,6 +22,8 @@ export interface LabOptions {
   nodes: number;
   backend: string;
   ipv6: boolean;
+  /** SubnetLen of net-conf.json (default 24); the bench uses 28 to fit 1,000 peer leases. */
+  subnetLen?: number;
   /** Extra keys merged into the Backend object of net-conf.json. */
   backendOptions?: Record<string, unknown>;
   /** Command that runs a flanneld-compatible daemon; default: this package's flanneld. */
@@ -103,7 +105,7 @@ export class Lab {
   netConf(): Record<string, unknown> {
     const conf: Record<string, unknown> = {
       Network: LAB_NETWORK_V4,
-      SubnetLen: 24,
+      SubnetLen: this.opts.subnetLen ?? 24,
       Backend: { Type: this.opts.backend, ...(this.opts.backendOptions ?? {}) },
     };
     if (this.opts.ipv6) {
