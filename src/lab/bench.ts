@@ -240,13 +240,32 @@ function iperfClient(t: Target, args: string[], seconds: number): Iperf {
   return { bps: r.bits_per_second, bytes: r.bytes };
 }
 
-async function startIperfServer(t: Target): Promise<void> {
-  t.server.spawn('iperf3', ['-s', '-B', t.serverIP], { stdio: 'ignore' });
-  for (let i = 0; i < 50; i++) {
-    if (t.server.exec('ss', ['-Hltn', 'sport = :5201']).includes('5201')) return;
-    await sleep(100);
+/**
+ * One iperf3 test against a fresh one-shot server (`-s -1`): a server that a 64-byte UDP flood
+ * wedged cannot spoil the next test. One retry, since other load on the machine can time a test out.
+ */
+async function iperf(t: Target, args: string[], seconds: number): Promise<Iperf> {
+  let last: Error | undefined;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const server = t.server.spawn('iperf3', ['-s', '-1', '-B', t.serverIP], { stdio: 'ignore' });
+    try {
+      let listening = false;
+      for (let i = 0; i < 50 && !listening; i++) {
+        listening = t.server.exec('ss', ['-Hltn', 'sport = :5201']).includes('5201');
+        if (!listening) await sleep(100);
+      }
+      if (!listening) throw new Error('iperf3 server did not start');
+      return iperfClient(t, args, seconds);
+    } catch (e) {
+      last = e as Error;
+    } finally {
+      if (server.exitCode === null && server.signalCode === null) {
+        server.kill('SIGTERM');
+        await new Promise((r) => server.once('exit', r));
+      }
+    }
   }
-  throw new Error('iperf3 server did not start');
+  throw last ?? new Error('iperf3 failed');
 }
 
 /** utime+stime of a process in seconds (all threads). */
@@ -282,7 +301,6 @@ async function measure(name: string, t: Target, o: BenchOptions, add: (m: Metric
   const secs = o.quick ? 1 : (o.secondsPerTest ?? 5);
   const repeat = o.quick ? 1 : (o.repeat ?? 1);
   const log = o.log ?? (() => {});
-  await startIperfServer(t);
   // Warm-up: ARP/neighbour entries and peer tables in place before anything is timed.
   pingRtts(t, 3);
   const omit = secs >= 3 ? ['-O', '1'] : [];
@@ -292,10 +310,10 @@ async function measure(name: string, t: Target, o: BenchOptions, add: (m: Metric
   const tcp1: number[] = [];
   const tcp4: number[] = [];
   for (let r = 0; r < repeat; r++) {
-    const one = iperfClient(t, omit, secs);
+    const one = await iperf(t, omit, secs);
     tcp1.push(one.bps / 1e9);
     bytes += one.bytes;
-    const four = iperfClient(t, ['-P', '4', ...omit], secs);
+    const four = await iperf(t, ['-P', '4', ...omit], secs);
     tcp4.push(four.bps / 1e9);
     bytes += four.bytes;
   }
@@ -305,7 +323,7 @@ async function measure(name: string, t: Target, o: BenchOptions, add: (m: Metric
   log(`  ${name}: tcp1 ${median(tcp1).toFixed(2)} Gbit/s, tcp4 ${median(tcp4).toFixed(2)} Gbit/s`);
   if (pids.length) add('cpu_s_per_gb', [(cpu1 - cpu0) / (bytes / 1e9)]);
   // Small-packet rate: 64-byte payloads at an unreachable target rate; what arrives is the figure.
-  const udp = iperfClient(t, ['-u', '-l', '64', '-b', '0'], secs);
+  const udp = await iperf(t, ['-u', '-l', '64', '-b', '0'], secs);
   add('udp_kpps', [(udp.pps ?? 0) / 1000]);
   const rtts = pingRtts(t, o.quick ? 50 : 200);
   if (rtts.length === 0) throw new Error('ping: no replies');
