@@ -46,6 +46,8 @@ export interface BenchReport {
   results: BenchResult[];
   /** What each target is (kernel vxlan set up by hand, etc.) and any failure. */
   notes: Record<string, string>;
+  /** Namespace name prefixes the run used, one per target; all removed when the run ends. */
+  prefixes: string[];
 }
 
 export interface BenchOptions {
@@ -70,6 +72,8 @@ interface Target {
   /** For our udp: add peers until the engine holds 1000, for the RSS-with-many-peers figure. */
   addPeers?: (n: number) => Promise<void>;
   note: string;
+  /** Name prefix of every namespace this target made (reported, so a caller can check teardown). */
+  prefix: string;
   teardown(): Promise<void>;
 }
 
@@ -127,7 +131,7 @@ function kernelTarget(kind: 'raw' | 'vxlan' | 'host-gw'): Target {
   try {
     if (kind === 'raw') {
       const { nodes } = kernelTopology(set, false, 1500);
-      return { client: nodes[0]!, server: nodes[1]!, serverIP: UNDERLAY(2), daemonPids: () => [], note: 'underlay addresses directly (veth + bridge), no overlay', teardown: () => set.destroy() };
+      return { client: nodes[0]!, server: nodes[1]!, serverIP: UNDERLAY(2), daemonPids: () => [], note: 'underlay addresses directly (veth + bridge), no overlay', prefix: set.prefix, teardown: () => set.destroy() };
     }
     const { nodes, pods } = kernelTopology(set, true, kind === 'vxlan' ? 1450 : 1500);
     if (kind === 'host-gw') {
@@ -154,7 +158,7 @@ function kernelTarget(kind: 'raw' | 'vxlan' | 'host-gw'): Target {
       }
     }
     const note = kind === 'vxlan' ? 'kernel vxlan set up with ip commands as flannel vxlan does (VNI 1, port 8472, MTU 1450)' : 'plain routes via the peer underlay address, as flannel host-gw does';
-    return { client: pods[0]!, server: pods[1]!, serverIP: POD_NET(2).pod, daemonPids: () => [], note, teardown: () => set.destroy() };
+    return { client: pods[0]!, server: pods[1]!, serverIP: POD_NET(2).pod, daemonPids: () => [], note, prefix: set.prefix, teardown: () => set.destroy() };
   } catch (e) {
     void set.destroy();
     throw e;
@@ -190,6 +194,7 @@ async function daemonTarget(name: string, o: BenchOptions): Promise<Target> {
     serverIP: b.podIP,
     daemonPids: () => lab.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined && isAlive(p)),
     note: stock ? `${o.flanneld} with the same net-conf, etcd store` : `flannelts udp${offloadLine ? ': ' + offloadLine.replace(/^.*udp: /, '') : ''}`,
+    prefix: lab.set.prefix,
     teardown: () => lab.down(),
   };
   if (!stock) {
@@ -350,6 +355,7 @@ export async function runBench(o: BenchOptions, onTarget?: (teardown: (() => Pro
     backends: targets,
     results: [],
     notes: {},
+    prefixes: [],
   };
   for (const name of targets) {
     log(`${name}: setting up`);
@@ -362,6 +368,7 @@ export async function runBench(o: BenchOptions, onTarget?: (teardown: (() => Pro
         target = await daemonTarget(name, o);
       } else throw new Error(`unknown target ${name}`);
       onTarget?.(target.teardown);
+      report.prefixes.push(target.prefix);
       report.notes[name] = target.note;
       await measure(name, target, o, (m, r) => runs.set(m, r));
     } catch (e) {
