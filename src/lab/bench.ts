@@ -69,8 +69,8 @@ interface Target {
   server: Namespace;
   serverIP: string;
   daemonPids: () => number[];
-  /** For our udp: add peers until the engine holds 1000, for the RSS-with-many-peers figure. */
-  addPeers?: (n: number) => Promise<void>;
+  /** For our udp: largest daemon RSS in a lab whose store already holds 1,000 leases. */
+  rssWithPeers?: () => Promise<number>;
   note: string;
   /** Name prefix of every namespace this target made (reported, so a caller can check teardown). */
   prefix: string;
@@ -197,21 +197,40 @@ async function daemonTarget(name: string, o: BenchOptions): Promise<Target> {
     prefix: lab.set.prefix,
     teardown: () => lab.down(),
   };
-  if (!stock) {
-    target.addPeers = async (n: number): Promise<void> => {
-      // Leases of peers that never answer: the daemon puts them into the engine table all the same.
-      const exp = new Date(Date.now() + 3600_000);
-      for (let i = 0; i < n; i++) {
-        const third = 100 + Math.floor(i / 16);
-        const fourth = (i % 16) * 16;
-        const pub = parseIP(`198.18.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`);
-        writeFileSync(join(lab.storeDir, `198.19.${third}.${fourth}-${DAEMON_SUBNET_LEN}`), encodeLeaseFile({ publicIP: pub, backendType: 'udp' }, exp));
-      }
-      // Let both daemons see them (fs.watch or the 1 s re-scan) and rebuild their tables.
-      await sleep(3000);
-    };
-  }
+  if (name === 'udp') target.rssWithPeers = () => rssWith1000Peers(o);
   return target;
+}
+
+/**
+ * A fresh 2-node lab whose file store is seeded with 998 more leases before the daemons start, so each
+ * daemon loads 999 peers in one scan (writing them one by one while it runs would measure the file
+ * store's burst of re-scans instead). Largest VmRSS after the tables settle.
+ */
+async function rssWith1000Peers(o: BenchOptions): Promise<number> {
+  const lab = new Lab({
+    nodes: 2,
+    backend: 'udp',
+    ipv6: false,
+    subnetLen: DAEMON_SUBNET_LEN,
+    seedStore: (dir) => {
+      const exp = new Date(Date.now() + 3600_000);
+      for (let i = 0; i < 998; i++) {
+        // 198.19.100.0/28 upwards: clear of the low subnets; peers that never answer are fine for this.
+        const subnet = `198.19.${100 + Math.floor(i / 16)}.${(i % 16) * 16}-${DAEMON_SUBNET_LEN}`;
+        const pub = parseIP(`198.18.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`);
+        writeFileSync(join(dir, subnet), encodeLeaseFile({ publicIP: pub, backendType: 'udp' }, exp));
+      }
+    },
+  });
+  try {
+    await lab.up();
+    await sleep(o.quick ? 2000 : 5000);
+    const pids = lab.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined && isAlive(p));
+    if (pids.length !== 2) throw new Error('a daemon exited with 1,000 peers');
+    return Math.max(...pids.map(rssMiB));
+  } finally {
+    await lab.down();
+  }
 }
 
 // ---- measurements ----
@@ -336,10 +355,7 @@ async function measure(name: string, t: Target, o: BenchOptions, add: (m: Metric
   add('rtt_us_p99', [percentile(rtts, 99)]);
   log(`  ${name}: udp ${((udp.pps ?? 0) / 1000).toFixed(0)} kpps, rtt p50 ${percentile(rtts, 50).toFixed(0)} us p99 ${percentile(rtts, 99).toFixed(0)} us`);
   if (pids.length) add('rss_mib', [Math.max(...t.daemonPids().map(rssMiB))]);
-  if (t.addPeers) {
-    await t.addPeers(998);
-    add('rss_mib_1000peers', [Math.max(...t.daemonPids().map(rssMiB))]);
-  }
+  if (t.rssWithPeers) add('rss_mib_1000peers', [await t.rssWithPeers()]);
 }
 
 /** Runs every target in turn; a target that fails gets null values and a note, the others still run. */

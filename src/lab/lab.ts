@@ -36,6 +36,11 @@ export interface LabOptions {
    * inside the lab's underlay namespace at 198.18.0.1:2379, flannel's keys under /coreos.com/network).
    */
   store?: 'file' | 'etcd';
+  /**
+   * Called with the file store directory after the config is written and before any daemon starts,
+   * e.g. to seed it with many peer leases that the daemons then read in one scan.
+   */
+  seedStore?: (storeDir: string) => void;
   /** Seconds to wait for every subnet.env. */
   startTimeoutSec?: number;
   log?: (line: string) => void;
@@ -122,6 +127,7 @@ export class Lab {
     if (!Number.isInteger(n) || n < 1 || n > 200) throw new Error(`--nodes ${n}: use 1 to 200`);
     mkdirSync(this.storeDir, { recursive: true });
     writeFileSync(join(this.storeDir, 'config'), JSON.stringify(this.netConf()));
+    this.opts.seedStore?.(this.storeDir);
 
     this.underlay = this.set.add('ul');
     this.underlay.ip('link', 'add', 'br0', 'type', 'bridge');
