@@ -134,6 +134,8 @@ class Engine {
 
   bool vnetHdr_ = false, tso_ = false, uso_ = false, udpGro_ = false;
   std::atomic<bool> udpGso_{false};
+  // Serializes TUN reads between the TX thread and the RX thread's opportunistic drain (see UdpToTun).
+  std::mutex txMu_;
   std::mutex notesMu_;  // not ctl_: Close() holds ctl_ while joining the thread that may append
   std::string offloadNotes_;
   std::atomic<uint64_t> gsoPackets_{0}, gsoSegments_{0}, udpGsoSends_{0}, groPackets_{0}, groSegments_{0}, udpGroBatches_{0};
