@@ -113,7 +113,8 @@ interface BenchCliOptions {
 
 async function runBenchCli(o: BenchCliOptions): Promise<number> {
   requireRoot('bench');
-  const { runBench, formatMarkdown, saveReport } = await import('../lab/bench.js');
+  const { runBench } = await import('../lab/bench.js');
+  const { formatMarkdown, saveReport } = await import('../lab/bench-report.js');
   mkdirSync(o.out, { recursive: true });
   let teardown: (() => Promise<void>) | undefined;
   let stopping = false;
