@@ -10,6 +10,8 @@
         "native/udp.cc",
         "native/routes.cc",
         "native/encap.cc",
+        "native/offload.cc",
+        "native/offload_js.cc",
         "native/netlink.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

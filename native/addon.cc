@@ -4,9 +4,14 @@
 #include "engine.h"
 #include "netlink.h"
 
+namespace flannelts {
+void InitOffload(Napi::Env env, Napi::Object exports);  // offload_js.cc
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flannelts::InitEngine(env, exports);
   flannelts::InitNetlink(env, exports);
+  flannelts::InitOffload(env, exports);
   return exports;
 }
 

@@ -1,5 +1,7 @@
-// Engine worker threads. The packet path: poll -> drain up to kBatch -> classify, route, TTL ->
-// sendmmsg / write. Counters are atomics updated once per packet (totals once per batch).
+// Engine worker threads. TX: poll -> read up to kBatch packets (super-packets with TSO) -> classify,
+// route, TTL -> GSO split -> sendmmsg with UDP_SEGMENT. RX: recvmmsg (UDP_GRO batches) -> per inner
+// packet checks, TTL -> GRO coalesce -> writev to the TUN. Counters are atomics updated once per
+// packet (totals once per batch).
 #include "engine.h"
 
 #include <poll.h>
@@ -11,7 +13,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include <netinet/udp.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+
 #include "encap.h"
+#include "offload.h"
 #include "syserr.h"
 
 namespace flannelts {
@@ -19,37 +27,90 @@ namespace flannelts {
 const char* DropName(int d) {
   static const char* const names[kDropCount] = {
       "no_route",          "ttl_expired",       "malformed",          "spoofed_source",    "unknown_peer",
-      "tun_write_error",   "tun_read_error",    "socket_send_error",  "socket_recv_error",
+      "tun_write_error",   "tun_read_error",    "socket_send_error",  "socket_recv_error", "bad_vnet_hdr",
   };
   return d >= 0 && d < kDropCount ? names[d] : "unknown";
 }
 
-// Packet slots for one batch; left uninitialised (8 MiB) so starting an engine does not touch it all.
-struct Slots {
-  std::unique_ptr<uint8_t[]> mem{new uint8_t[static_cast<size_t>(kBatch) * kMaxPacket]};
-  uint8_t* data() { return mem.get(); }
+// TX: one input buffer (a TUN read is at most a 64 KiB super-packet plus its virtio header); what
+// goes on the wire is built in an arena (GSO segments back to back, or the packet copied) and sent
+// when the arena or the message list is nearly full, or the TUN is drained.
+constexpr size_t kTxArena = 1 << 20;
+constexpr size_t kTxInput = kVnetHdrLen + kMaxPacket;
+constexpr int kMaxMsgs = 1024;          // UIO_MAXIOV: the most sendmmsg takes at once
+constexpr int kMaxGsoSegsPerSend = 64;  // UDP_MAX_SEGMENTS on older kernels
+// A UDP_SEGMENT send is one UDP datagram before segmentation: payload <= 65535 - IPv6 + UDP headers.
+constexpr size_t kMaxGsoBytes = 65535 - 48;
+// RX: UDP_GRO hands back up to 64 KiB per datagram, so fewer, larger slots than the TX side.
+constexpr int kRxBatch = 64;
+
+// One routed packet (1..N segments of equal length, the last maybe shorter) waiting to be sent.
+struct Pending {
+  uint8_t* data;
+  size_t segLen, lastLen, segs;
+  PeerCounters* peer;
+  sockaddr_storage addr;
+  socklen_t addrLen;
+  int family;
 };
 
-// Per-thread buffers, allocated once when the thread starts.
+// One sendmmsg entry: a run of segments of one Pending.
+struct Unit {
+  uint8_t* data;
+  size_t bytes, segLen, segs;
+  Pending* owner;
+};
+
+// Per-thread buffers, allocated once when the thread starts; left uninitialised so an idle engine
+// does not touch (and keep resident) pages it never uses.
 struct TxScratch {
-  Slots buf;
+  std::unique_ptr<uint8_t[]> in{new uint8_t[kTxInput]};
+  std::unique_ptr<uint8_t[]> arena{new uint8_t[kTxArena]};
+  size_t used = 0;
+  size_t pendingSegs = 0;
   uint8_t icmp[kIcmpMaxLen];
-  // Separate send lists per family: v4 peers go out of the v4 socket, v6 peers out of the v6 one.
-  struct List {
-    mmsghdr msgs[kBatch];
-    iovec iov[kBatch];
-    sockaddr_storage addr[kBatch];
-    PeerCounters* peer[kBatch];
-    int n = 0;
-  } v4, v6;
+  Pending pending[kBatch];
+  int nPending = 0;
+  Unit units[kMaxMsgs];
+  Unit spare[kMaxMsgs];
+  mmsghdr msgs[kMaxMsgs];
+  iovec iov[kMaxMsgs];
+  alignas(cmsghdr) uint8_t ctrl[kMaxMsgs][CMSG_SPACE(sizeof(uint16_t))];
   uint64_t packets = 0, bytes = 0;
 };
 
+struct RxScratch;
+
+// GRO output: one writev per (super-)packet, virtio header first, as the TUN expects.
+class TunWriter : public TunSink {
+ public:
+  TunWriter(int fd, std::atomic<uint64_t>* writeErrors, std::atomic<uint64_t>* groPackets, std::atomic<uint64_t>* groSegs)
+      : fd_(fd), writeErrors_(writeErrors), groPackets_(groPackets), groSegs_(groSegs) {}
+  void Write(const uint8_t* hdr, const uint8_t* pkt, size_t len, size_t segments) override {
+    iovec v[2] = {{const_cast<uint8_t*>(hdr), kVnetHdrLen}, {const_cast<uint8_t*>(pkt), len}};
+    if (writev(fd_, v, 2) < 0) {
+      writeErrors_->fetch_add(segments, std::memory_order_relaxed);
+      return;
+    }
+    if (segments > 1) {
+      groPackets_->fetch_add(1, std::memory_order_relaxed);
+      groSegs_->fetch_add(segments, std::memory_order_relaxed);
+    }
+  }
+
+ private:
+  int fd_;
+  std::atomic<uint64_t>*writeErrors_, *groPackets_, *groSegs_;
+};
+
 struct RxScratch {
-  Slots buf;
-  mmsghdr msgs[kBatch];
-  iovec iov[kBatch];
-  sockaddr_storage addr[kBatch];
+  std::unique_ptr<uint8_t[]> buf{new uint8_t[static_cast<size_t>(kRxBatch) * kMaxPacket]};
+  mmsghdr msgs[kRxBatch];
+  iovec iov[kRxBatch];
+  sockaddr_storage addr[kRxBatch];
+  alignas(cmsghdr) uint8_t ctrl[kRxBatch][CMSG_SPACE(sizeof(int))];
+  std::unique_ptr<TunWriter> writer;
+  std::unique_ptr<GroTable> gro;  // only with a virtio header on the TUN
   uint64_t packets = 0, bytes = 0;
 };
 
@@ -61,6 +122,12 @@ Engine::Engine(const EngineOptions& o) : allowUnknownSource_(o.allowUnknownSourc
   tunName_ = tun_->name();
   tunIndex_ = tun_->ifindex();
   port_ = udp_->port();
+  vnetHdr_ = tun_->vnetHdr();
+  tso_ = tun_->tso();
+  uso_ = tun_->uso();
+  udpGso_.store(udp_->gso());
+  udpGro_ = udp_->gro();
+  offloadNotes_ = tun_->notes() + udp_->notes();
   qsbr_.Register(&txReader_);
   qsbr_.Register(&rxReader_);
 }
@@ -124,6 +191,14 @@ EngineStats Engine::Stats() {
   s.rxPackets = rx_total_.packets.load(std::memory_order_relaxed);
   s.rxBytes = rx_total_.bytes.load(std::memory_order_relaxed);
   for (int i = 0; i < kDropCount; i++) s.drops[i] = drops_[i].load(std::memory_order_relaxed);
+  s.offloads = OffloadState{vnetHdr_, tso_, uso_, udpGso_.load(), udpGro_};
+  s.offload = OffloadCounters{gsoPackets_.load(std::memory_order_relaxed), gsoSegments_.load(std::memory_order_relaxed),
+                              udpGsoSends_.load(std::memory_order_relaxed), groPackets_.load(std::memory_order_relaxed),
+                              groSegments_.load(std::memory_order_relaxed), udpGroBatches_.load(std::memory_order_relaxed)};
+  {
+    std::lock_guard<std::mutex> notes(notesMu_);
+    s.offloadNotes = offloadNotes_;
+  }
   // Only the control thread swaps or frees tables, and it holds ctl_, so this pointer is stable.
   if (const RouteTable* t = table_.load()) {
     for (const RouteEntry& e : t->entries()) {
@@ -153,23 +228,41 @@ void Engine::TunToUdp() {
       drops_[kDropTunReadError].fetch_add(1, std::memory_order_relaxed);
       break;
     }
-    if (fds[0].revents & POLLIN) HandleTunBatch(tunFd, fd4, fd6, s);
+    if (fds[0].revents & POLLIN) {
+      std::lock_guard<std::mutex> lock(txMu_);
+      HandleTunBatch(tunFd, fd4, fd6, s);
+    }
   }
   qsbr_.Offline(&txReader_);
 }
 
+bool Engine::TunWrite(int tunFd, const uint8_t* p, size_t n) {
+  if (!vnetHdr_) return write(tunFd, p, n) >= 0;
+  static const uint8_t kPlain[kVnetHdrLen] = {};
+  iovec v[2] = {{const_cast<uint8_t*>(kPlain), kVnetHdrLen}, {const_cast<uint8_t*>(p), n}};
+  return writev(tunFd, v, 2) >= 0;
+}
+
 void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
   const RouteTable* t = table_.load();
-  s.v4.n = s.v6.n = 0;
+  const size_t hdr = vnetHdr_ ? kVnetHdrLen : 0;
+  s.packets = s.bytes = 0;
   for (int i = 0; i < kBatch; i++) {
-    uint8_t* p = s.buf.data() + static_cast<size_t>(i) * kMaxPacket;
-    const ssize_t len = read(tunFd, p, kMaxPacket);
-    if (len < 0) {
+    uint8_t* in = s.in.get();
+    const ssize_t got = read(tunFd, in, kTxInput);
+    if (got < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) drops_[kDropTunReadError].fetch_add(1, std::memory_order_relaxed);
       break;
     }
-    const PacketInfo info = ClassifyPacket(p, static_cast<size_t>(len));
+    if (static_cast<size_t>(got) < hdr) {
+      drops_[kDropBadVnetHdr].fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    VnetHdr vh;
+    if (hdr) vh = ReadVnetHdr(in);
+    uint8_t* p = in + hdr;
+    const PacketInfo info = ClassifyPacket(p, static_cast<size_t>(got) - hdr);
     if (info.cls != PacketClass::kIPv4 && info.cls != PacketClass::kIPv6) {
       drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed);
       continue;
@@ -179,51 +272,158 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
       // As flannel does: tell the local sender, through the TUN, that the network is unreachable.
       drops_[kDropNoRoute].fetch_add(1, std::memory_order_relaxed);
       const size_t n = BuildIcmpUnreachable(p, info.length, info.cls, s.icmp, sizeof s.icmp);
-      if (n && write(tunFd, s.icmp, n) < 0) drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+      if (n && !TunWrite(tunFd, s.icmp, n)) drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
       continue;
     }
+    // Once on the super-packet: every segment copies this header, so each leaves with TTL-1 as
+    // flannel's proxy would have sent it.
     if (DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
       drops_[kDropTtlExpired].fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    TxScratch::List& l = e->publicIp.family == 4 ? s.v4 : s.v6;
-    if ((e->publicIp.family == 4 ? fd4 : fd6) < 0) {
+    const int family = e->publicIp.family;
+    if ((family == 4 ? fd4 : fd6) < 0) {
       drops_[kDropSocketSendError].fetch_add(1, std::memory_order_relaxed);  // no IPv6 socket bound
       continue;
     }
-    // Copy the address: the send may outlive a table swap if we ever wait for POLLOUT offline.
-    std::memcpy(&l.addr[l.n], &e->sa, e->saLen);
-    l.iov[l.n] = iovec{p, info.length};
-    l.msgs[l.n].msg_hdr = msghdr{&l.addr[l.n], e->saLen, &l.iov[l.n], 1, nullptr, 0, 0};
-    l.peer[l.n] = e->counters.get();
-    l.n++;
+    // Room for the worst case (64 KiB of payload, a header per 256-byte segment) or flush first.
+    if (s.nPending == kBatch || kTxArena - s.used < kMaxPacket + kMaxGsoSegments * 120 || s.pendingSegs + kMaxGsoSegments > kMaxMsgs)
+      FlushTx(fd4, fd6, s);
+    const SplitResult r = GsoSplit(p, info.length, vh, s.arena.get() + s.used, kTxArena - s.used);
+    if (r.err != OffloadError::kOk) {
+      drops_[kDropBadVnetHdr].fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (vh.gsoType != kGsoNone) {
+      gsoPackets_.fetch_add(1, std::memory_order_relaxed);
+      gsoSegments_.fetch_add(r.segments, std::memory_order_relaxed);
+    }
+    Pending& pd = s.pending[s.nPending++];
+    pd.data = s.arena.get() + s.used;
+    pd.segLen = r.segLen;
+    pd.lastLen = r.lastLen;
+    pd.segs = r.segments;
+    pd.peer = e->counters.get();
+    // Copy the address: the send may outlive a table swap when it waits for room offline.
+    std::memcpy(&pd.addr, &e->sa, e->saLen);
+    pd.addrLen = e->saLen;
+    pd.family = family;
+    s.used += r.bytes;
+    s.pendingSegs += r.segments;
   }
-  s.packets = s.bytes = 0;
-  if (s.v4.n) SendAll(fd4, s, 4);
-  if (s.v6.n) SendAll(fd6, s, 6);
+  FlushTx(fd4, fd6, s);
   if (s.packets) {
     tx_total_.packets.fetch_add(s.packets, std::memory_order_relaxed);
     tx_total_.bytes.fetch_add(s.bytes, std::memory_order_relaxed);
   }
 }
 
-void Engine::SendAll(int fd, TxScratch& s, int family) {
-  TxScratch::List& l = family == 4 ? s.v4 : s.v6;
+void Engine::FlushTx(int fd4, int fd6, TxScratch& s) {
+  if (s.nPending) {
+    FlushFamily(fd4, s, 4);
+    if (fd6 >= 0) FlushFamily(fd6, s, 6);
+  }
+  s.nPending = 0;
+  s.used = 0;
+  s.pendingSegs = 0;
+}
+
+namespace {
+
+// Cuts a Pending into units: with GSO, runs of up to 64 segments and 64 KiB; without, one per segment.
+int AppendUnits(Pending& pd, bool gso, Unit* out) {
+  int n = 0;
+  size_t seg = 0;
+  uint8_t* at = pd.data;
+  while (seg < pd.segs) {
+    size_t take = 1;
+    if (gso && pd.segs > 1) {
+      take = std::min<size_t>({pd.segs - seg, static_cast<size_t>(kMaxGsoSegsPerSend), kMaxGsoBytes / pd.segLen});
+      if (take == 0) take = 1;
+    }
+    const bool hasLast = seg + take == pd.segs;
+    const size_t bytes = (take - (hasLast ? 1 : 0)) * pd.segLen + (hasLast ? pd.lastLen : 0);
+    out[n++] = Unit{at, bytes, pd.segLen, take, &pd};
+    at += bytes;
+    seg += take;
+  }
+  return n;
+}
+
+void FillMsg(TxScratch& s, int i) {
+  Unit& u = s.units[i];
+  s.iov[i] = iovec{u.data, u.bytes};
+  msghdr& m = s.msgs[i].msg_hdr;
+  m = msghdr{&u.owner->addr, u.owner->addrLen, &s.iov[i], 1, nullptr, 0, 0};
+  if (u.segs > 1) {
+    m.msg_control = s.ctrl[i];
+    m.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    const uint16_t size = static_cast<uint16_t>(u.segLen);
+    std::memcpy(CMSG_DATA(c), &size, sizeof size);
+  }
+}
+
+}  // namespace
+
+void Engine::FlushFamily(int fd, TxScratch& s, int family) {
+  bool gso = udpGso_.load(std::memory_order_relaxed);
+  int n = 0;
+  for (int i = 0; i < s.nPending; i++)
+    if (s.pending[i].family == family) n += AppendUnits(s.pending[i], gso, s.units + n);
+  for (int i = 0; i < n; i++) FillMsg(s, i);
   int off = 0, waits = 0;
-  while (off < l.n) {
-    const int r = sendmmsg(fd, l.msgs + off, static_cast<unsigned>(l.n - off), 0);
+  while (off < n) {
+    const int r = sendmmsg(fd, s.msgs + off, static_cast<unsigned>(n - off), 0);
     if (r > 0) {
       for (int i = off; i < off + r; i++) {
-        const uint64_t len = l.iov[i].iov_len;
-        l.peer[i]->txPackets.fetch_add(1, std::memory_order_relaxed);
-        l.peer[i]->txBytes.fetch_add(len, std::memory_order_relaxed);
-        s.packets++;
-        s.bytes += len;
+        const Unit& u = s.units[i];
+        u.owner->peer->txPackets.fetch_add(u.segs, std::memory_order_relaxed);
+        u.owner->peer->txBytes.fetch_add(u.bytes, std::memory_order_relaxed);
+        if (u.segs > 1) udpGsoSends_.fetch_add(1, std::memory_order_relaxed);
+        s.packets += u.segs;
+        s.bytes += u.bytes;
       }
       off += r;
       continue;
     }
     if (errno == EINTR) continue;
+    const int err = errno;
+    if (err != EAGAIN && err != ENOBUFS && s.units[off].segs > 1) {
+      // A GSO send the kernel refused. EIO: the route's device cannot checksum a GSO batch, so
+      // UDP_SEGMENT is unusable here: switch it off for good. Anything else (EINVAL/EMSGSIZE: the
+      // segments do not fit the path MTU and need IP fragmentation, which GSO cannot do): resend
+      // just this run one datagram per segment, so the kernel may fragment each as it would have.
+      const int upto = err == EIO ? n : off + 1;
+      if (err == EIO) {
+        gso = false;
+        udpGso_.store(false);
+        std::lock_guard<std::mutex> notes(notesMu_);
+        offloadNotes_ += "udpGso: EIO from a UDP_SEGMENT send, disabled; ";
+      }
+      int m = 0;
+      for (int i = off; i < n; i++) s.spare[m++] = s.units[i];
+      n = off;
+      for (int i = 0; i < m; i++) {
+        const Unit& u = s.spare[i];
+        if (off + i >= upto || u.segs == 1) {
+          s.units[n++] = u;
+          continue;
+        }
+        uint8_t* at = u.data;
+        for (size_t k = 0; k < u.segs; k++) {
+          const size_t b = k + 1 == u.segs ? u.bytes - (u.segs - 1) * u.segLen : u.segLen;
+          s.units[n++] = Unit{at, b, u.segLen, 1, u.owner};  // total segments <= kMaxMsgs by construction
+          at += b;
+        }
+      }
+      for (int i = off; i < n; i++) FillMsg(s, i);
+      continue;
+    }
+    errno = err;
     if ((errno == EAGAIN || errno == ENOBUFS) && waits < 100 && !stop_.load(std::memory_order_relaxed)) {
       // Socket buffer full: wait for room (or stop) for at most ~1 s per batch, then drop.
       waits++;
@@ -231,11 +431,13 @@ void Engine::SendAll(int fd, TxScratch& s, int family) {
       poll(fds, 2, 10);
       continue;
     }
-    // The datagram at `off` failed (e.g. ECONNREFUSED from an earlier ICMP, EHOSTUNREACH): count
-    // it and go on with the rest; after too many waits, drop what is left.
-    const int dropped = (errno == EAGAIN || errno == ENOBUFS) ? l.n - off : 1;
-    drops_[kDropSocketSendError].fetch_add(static_cast<uint64_t>(dropped), std::memory_order_relaxed);
-    off += dropped;
+    // The unit at `off` failed (e.g. ECONNREFUSED from an earlier ICMP, EHOSTUNREACH): count its
+    // segments and go on with the rest; after too many waits, drop what is left.
+    const int last = (errno == EAGAIN || errno == ENOBUFS) ? n : off + 1;
+    uint64_t dropped = 0;
+    for (int i = off; i < last; i++) dropped += s.units[i].segs;
+    drops_[kDropSocketSendError].fetch_add(dropped, std::memory_order_relaxed);
+    off = last;
   }
 }
 
@@ -243,7 +445,15 @@ void Engine::SendAll(int fd, TxScratch& s, int family) {
 
 void Engine::UdpToTun() {
   RxScratch s;
+  // Writing into the TUN often makes the kernel answer at once (a ping reply, TCP ACKs): it runs the
+  // forwarding and the receiver's softirq inside our writev, so the answer is already queued on the
+  // TUN when writev returns. Draining it here saves waking the TX thread, one scheduler round trip
+  // (tens of microseconds on a busy 2-core VM) per packet exchange. The TX thread keeps doing all
+  // other TUN reads; txMu_ keeps the two from reading the TUN at once, so order is kept.
+  std::unique_ptr<TxScratch> inlineTx(new TxScratch);
   const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
+  s.writer = std::make_unique<TunWriter>(tunFd, &drops_[kDropTunWriteError], &groPackets_, &groSegments_);
+  if (vnetHdr_) s.gro = std::make_unique<GroTable>(s.writer.get());
   pollfd fds[3] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
   while (!stop_.load(std::memory_order_relaxed)) {
     qsbr_.Offline(&rxReader_);
@@ -260,7 +470,13 @@ void Engine::UdpToTun() {
         getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &len);
         drops_[kDropSocketRecvError].fetch_add(1, std::memory_order_relaxed);
       }
-      if (fds[i].revents & POLLIN) HandleUdpBatch(fds[i].fd, tunFd, s);
+      if (fds[i].revents & POLLIN) {
+        HandleUdpBatch(fds[i].fd, tunFd, s);
+        if (s.packets && txMu_.try_lock()) {
+          HandleTunBatch(tunFd, fd4, fd6, *inlineTx);
+          txMu_.unlock();
+        }
+      }
       qsbr_.Quiescent(&rxReader_);
     }
   }
@@ -279,15 +495,27 @@ IpAddr FromSockaddr(const sockaddr_storage& ss) {
   }
   return a;
 }
+
+// The segment size of a UDP_GRO-coalesced datagram, or 0 when the kernel delivered it as is.
+size_t GroSize(msghdr& m) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+      int v = 0;
+      std::memcpy(&v, CMSG_DATA(c), sizeof v);
+      return v > 0 ? static_cast<size_t>(v) : 0;
+    }
+  }
+  return 0;
+}
 }  // namespace
 
 void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
-  for (int i = 0; i < kBatch; i++) {
-    s.iov[i] = iovec{s.buf.data() + static_cast<size_t>(i) * kMaxPacket, kMaxPacket};
-    s.msgs[i].msg_hdr = msghdr{&s.addr[i], sizeof s.addr[i], &s.iov[i], 1, nullptr, 0, 0};
+  for (int i = 0; i < kRxBatch; i++) {
+    s.iov[i] = iovec{s.buf.get() + static_cast<size_t>(i) * kMaxPacket, kMaxPacket};
+    s.msgs[i].msg_hdr = msghdr{&s.addr[i], sizeof s.addr[i], &s.iov[i], 1, udpGro_ ? s.ctrl[i] : nullptr, udpGro_ ? sizeof s.ctrl[i] : 0, 0};
     s.msgs[i].msg_len = 0;
   }
-  const int n = recvmmsg(sock, s.msgs, kBatch, MSG_DONTWAIT, nullptr);
+  const int n = recvmmsg(sock, s.msgs, kRxBatch, MSG_DONTWAIT, nullptr);
   if (n < 0) {
     if (errno != EAGAIN && errno != EINTR) drops_[kDropSocketRecvError].fetch_add(1, std::memory_order_relaxed);
     return;
@@ -297,40 +525,58 @@ void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
   for (int i = 0; i < n; i++) {
     uint8_t* p = static_cast<uint8_t*>(s.iov[i].iov_base);
     const size_t len = s.msgs[i].msg_len;
-    const PacketInfo info = ClassifyPacket(p, len);
-    if ((s.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || (info.cls != PacketClass::kIPv4 && info.cls != PacketClass::kIPv6)) {
+    if (s.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
       drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    // flannel accepts anything; we require the datagram to come from a peer, carrying traffic from
-    // that peer's subnet, so an underlay host cannot inject packets with pod source addresses.
     const IpAddr outer = FromSockaddr(s.addr[i]);
-    if (!allowUnknownSource_ && !(t && t->IsPeerAddress(outer))) {
-      drops_[kDropUnknownPeer].fetch_add(1, std::memory_order_relaxed);
+    const size_t seg = udpGro_ ? GroSize(s.msgs[i].msg_hdr) : 0;
+    if (seg == 0 || seg >= len) {
+      HandleDatagram(p, len, outer, t, tunFd, s);
       continue;
     }
-    const RouteEntry* e = t ? t->Lookup(info.src) : nullptr;
-    if (!e || (!allowUnknownSource_ && !(e->publicIp == outer))) {
-      drops_[kDropSpoofedSource].fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    if (DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
-      drops_[kDropTtlExpired].fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    if (write(tunFd, p, info.length) < 0) {
-      drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    e->counters->rxPackets.fetch_add(1, std::memory_order_relaxed);
-    e->counters->rxBytes.fetch_add(info.length, std::memory_order_relaxed);
-    s.packets++;
-    s.bytes += info.length;
+    // UDP_GRO: the kernel glued same-size datagrams from one sender; each is still one inner packet.
+    udpGroBatches_.fetch_add(1, std::memory_order_relaxed);
+    for (size_t off = 0; off < len; off += seg) HandleDatagram(p + off, std::min(seg, len - off), outer, t, tunFd, s);
   }
+  if (s.gro) s.gro->Flush();
   if (s.packets) {
     rx_total_.packets.fetch_add(s.packets, std::memory_order_relaxed);
     rx_total_.bytes.fetch_add(s.bytes, std::memory_order_relaxed);
   }
+}
+
+void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s) {
+  const PacketInfo info = ClassifyPacket(p, len);
+  if (info.cls != PacketClass::kIPv4 && info.cls != PacketClass::kIPv6) {
+    drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // flannel accepts anything; we require the datagram to come from a peer, carrying traffic from
+  // that peer's subnet, so an underlay host cannot inject packets with pod source addresses.
+  if (!allowUnknownSource_ && !(t && t->IsPeerAddress(outer))) {
+    drops_[kDropUnknownPeer].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const RouteEntry* e = t ? t->Lookup(info.src) : nullptr;
+  if (!e || (!allowUnknownSource_ && !(e->publicIp == outer))) {
+    drops_[kDropSpoofedSource].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
+    drops_[kDropTtlExpired].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (s.gro) {
+    s.gro->Add(p, info.length);  // write errors are counted by the TunWriter
+  } else if (write(tunFd, p, info.length) < 0) {
+    drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  e->counters->rxPackets.fetch_add(1, std::memory_order_relaxed);
+  e->counters->rxBytes.fetch_add(info.length, std::memory_order_relaxed);
+  s.packets++;
+  s.bytes += info.length;
 }
 
 }  // namespace flannelts

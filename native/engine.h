@@ -32,6 +32,7 @@ enum Drop : int {
   kDropTunReadError,
   kDropSocketSendError,
   kDropSocketRecvError,
+  kDropBadVnetHdr,  // virtio_net_hdr from the TUN we cannot honour (offload.h OffloadError)
   kDropCount,
 };
 const char* DropName(int d);
@@ -49,6 +50,18 @@ struct EngineOptions {
   bool allowUnknownSource = false;  // peers behind NAT: skip the outer-source check
 };
 
+// Which offloads are in effect (requested and accepted by the kernel); udpGso can turn off later.
+struct OffloadState {
+  bool vnetHdr, tso, uso, udpGso, udpGro;
+};
+
+struct OffloadCounters {
+  uint64_t gsoPackets, gsoSegments;   // super-packets from the TUN split, segments they made
+  uint64_t udpGsoSends;               // sendmsg calls carrying more than one segment
+  uint64_t groPackets, groSegments;   // super-packets written to the TUN, segments merged into them
+  uint64_t udpGroBatches;             // receive buffers the kernel had coalesced
+};
+
 struct PeerStats {
   std::string subnet, publicIp;
   uint16_t port;
@@ -58,6 +71,9 @@ struct PeerStats {
 struct EngineStats {
   uint64_t txPackets, txBytes, rxPackets, rxBytes;
   uint64_t drops[kDropCount];
+  OffloadState offloads;
+  OffloadCounters offload;
+  std::string offloadNotes;
   std::vector<PeerStats> peers;
 };
 
@@ -87,7 +103,13 @@ class Engine {
   // One batch (up to kBatch packets) per call; per-thread buffers live in the scratch structs.
   void HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s);
   void HandleUdpBatch(int sock, int tunFd, RxScratch& s);
-  void SendAll(int fd, TxScratch& s, int family);
+  void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s);
+  // Sends every pending segment of one family: UDP_SEGMENT groups while udpGso_ holds, else one
+  // datagram per segment; EIO from a GSO send turns udpGso_ off for good and resends singly.
+  void FlushFamily(int fd, TxScratch& s, int family);
+  void FlushTx(int fd4, int fd6, TxScratch& s);
+  // A packet the engine makes itself (ICMP errors) into the TUN, with a plain virtio header if needed.
+  bool TunWrite(int tunFd, const uint8_t* p, size_t n);
 
   std::unique_ptr<Tun> tun_;
   std::unique_ptr<UdpConn> udp_;
@@ -109,6 +131,14 @@ class Engine {
 
   DirCounters tx_total_, rx_total_;
   std::atomic<uint64_t> drops_[kDropCount] = {};
+
+  bool vnetHdr_ = false, tso_ = false, uso_ = false, udpGro_ = false;
+  std::atomic<bool> udpGso_{false};
+  // Serializes TUN reads between the TX thread and the RX thread's opportunistic drain (see UdpToTun).
+  std::mutex txMu_;
+  std::mutex notesMu_;  // not ctl_: Close() holds ctl_ while joining the thread that may append
+  std::string offloadNotes_;
+  std::atomic<uint64_t> gsoPackets_{0}, gsoSegments_{0}, udpGsoSends_{0}, groPackets_{0}, groSegments_{0}, udpGroBatches_{0};
 };
 
 }  // namespace flannelts

@@ -69,16 +69,27 @@ std::unique_ptr<RouteTable> RouteTable::Build(const std::vector<RouteSpec>& spec
     (e.publicIp.family == 4 ? t->peers4_ : t->peers6_).insert(MakeKey(e.publicIp, e.publicIp.family == 4 ? 32 : 128));
     t->entries_.push_back(std::move(e));
   }
-  for (auto it = levels4.rbegin(); it != levels4.rend(); ++it) t->v4_.push_back(Level{static_cast<uint8_t>(it->first), std::move(it->second)});
-  for (auto it = levels6.rbegin(); it != levels6.rend(); ++it) t->v6_.push_back(Level{static_cast<uint8_t>(it->first), std::move(it->second)});
+  for (auto it = levels4.rbegin(); it != levels4.rend(); ++it) t->v4_.push_back(MakeLevel(static_cast<uint8_t>(it->first), it->second));
+  for (auto it = levels6.rbegin(); it != levels6.rend(); ++it) t->v6_.push_back(MakeLevel(static_cast<uint8_t>(it->first), it->second));
   return t;
+}
+
+RouteTable::Level RouteTable::MakeLevel(uint8_t len, const std::unordered_map<Key, uint32_t, KeyHash>& m) {
+  size_t cap = 8;
+  while (cap < 2 * m.size()) cap <<= 1;  // at most half full: probes stay short, and one always ends
+  Level l{len, cap - 1, std::vector<Slot>(cap, Slot{Key{0, 0}, kEmpty})};
+  for (const auto& [key, idx] : m) {
+    size_t i = KeyHash{}(key) & l.mask;
+    while (l.slots[i].idx != kEmpty) i = (i + 1) & l.mask;
+    l.slots[i] = Slot{key, idx};
+  }
+  return l;
 }
 
 const RouteEntry* RouteTable::Lookup(const IpAddr& addr) const {
   const auto& levels = addr.family == 4 ? v4_ : v6_;
   for (const Level& l : levels) {
-    const auto it = l.map.find(MakeKey(addr, l.len));
-    if (it != l.map.end()) return &entries_[it->second];
+    if (const uint32_t* idx = l.Find(MakeKey(addr, l.len))) return &entries_[*idx];
   }
   return nullptr;
 }

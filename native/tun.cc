@@ -12,6 +12,9 @@
 
 #include "syserr.h"
 
+// linux/if_tun.h of older userspace headers predates USO (kernel 6.2).
+constexpr unsigned kTunFUso4 = 0x20, kTunFUso6 = 0x40;
+
 namespace flannelts {
 
 namespace {
@@ -41,19 +44,44 @@ Tun::Tun(const TunOptions& o) {
   if (o.multiQueue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
   if (o.vnetHdr) ifr.ifr_flags |= IFF_VNET_HDR;
   std::strncpy(ifr.ifr_name, o.name.c_str(), IFNAMSIZ - 1);
-  if (ioctl(fd_, TUNSETIFF, &ifr) < 0) {
+  int rc = ioctl(fd_, TUNSETIFF, &ifr);
+  if (rc < 0 && errno == EINVAL && o.vnetHdr) {
+    // A kernel (or seccomp profile) without IFF_VNET_HDR: run as a plain TUN, every offload off.
+    notes_ += "vnetHdr: TUNSETIFF IFF_VNET_HDR refused (EINVAL); ";
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags & ~IFF_VNET_HDR);
+    rc = ioctl(fd_, TUNSETIFF, &ifr);
+  }
+  if (rc < 0) {
     const int err = errno;
     Close();
     throw SysError(what, err, Hint(err));
   }
   name_ = ifr.ifr_name;
-  vnetHdr_ = o.vnetHdr;
+  vnetHdr_ = (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+  if (vnetHdr_ && o.tso) ProbeOffload(o.uso);
+  else if (!vnetHdr_ && (o.tso || o.uso)) notes_ += "tso/uso: need vnetHdr; ";
   ifindex_ = static_cast<int>(if_nametoindex(name_.c_str()));
   if (ifindex_ == 0) {
     const int err = errno;
     Close();
     throw SysError("ifindex of TUN " + name_, err);
   }
+}
+
+// Asks for the widest offload set first and narrows on refusal: USO4/6 only exist since 6.2, and an
+// older kernel rejects unknown bits with EINVAL rather than ignoring them.
+void Tun::ProbeOffload(bool uso) {
+  const unsigned base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+  if (uso && ioctl(fd_, TUNSETOFFLOAD, base | kTunFUso4 | kTunFUso6) == 0) {
+    tso_ = uso_ = true;
+    return;
+  }
+  if (uso) notes_ += std::string("uso: TUNSETOFFLOAD USO4|USO6 refused (") + ErrnoName(errno) + "); ";
+  if (ioctl(fd_, TUNSETOFFLOAD, base) == 0) {
+    tso_ = true;
+    return;
+  }
+  notes_ += std::string("tso: TUNSETOFFLOAD TSO4|TSO6 refused (") + ErrnoName(errno) + "); ";
 }
 
 Tun::~Tun() { Close(); }

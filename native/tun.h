@@ -7,9 +7,14 @@ namespace flannelts {
 
 struct TunOptions {
   std::string name = "flannel%d";  // kernel replaces %d
-  // Prepared for the offload work (virtio_net_hdr + TUNSETOFFLOAD); off until offload.* exists.
   bool multiQueue = false;
+  // IFF_VNET_HDR: every read/write carries a virtio_net_hdr (offload.h). Falls back to a plain TUN
+  // when the kernel refuses it.
   bool vnetHdr = false;
+  // TUNSETOFFLOAD with CSUM|TSO4|TSO6 (needs vnetHdr): the kernel hands us TCP super-packets.
+  bool tso = false;
+  // ... plus USO4|USO6 (UDP super-packets), where the kernel has them (6.2+).
+  bool uso = false;
 };
 
 class Tun {
@@ -24,13 +29,19 @@ class Tun {
   const std::string& name() const { return name_; }
   int ifindex() const { return ifindex_; }
   bool vnetHdr() const { return vnetHdr_; }
+  bool tso() const { return tso_; }
+  bool uso() const { return uso_; }
+  // Why a requested offload is off ("" when everything asked for is on), for the startup log.
+  const std::string& notes() const { return notes_; }
   void Close();
 
  private:
+  void ProbeOffload(bool uso);
   int fd_ = -1;
   std::string name_;
   int ifindex_ = 0;
-  bool vnetHdr_ = false;
+  bool vnetHdr_ = false, tso_ = false, uso_ = false;
+  std::string notes_;
 };
 
 }  // namespace flannelts

@@ -2,6 +2,7 @@
 #include "udp.h"
 
 #include <arpa/inet.h>
+#include <netinet/udp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -75,6 +76,29 @@ UdpConn::UdpConn(const UdpOptions& o) {
       Close();
       throw;
     }
+  }
+  ProbeOffloads(o);
+}
+
+// UDP_SEGMENT is only used per sendmsg (cmsg), so probing is asking whether the option exists;
+// the send path still falls back if a GSO send later fails (EIO: no checksum offload on the route).
+// UDP_GRO must be on for every socket we read, or a v6 datagram batch would arrive coalesced on
+// one socket and not the other; both or neither.
+void UdpConn::ProbeOffloads(const UdpOptions& o) {
+  if (o.gso) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    gso_ = getsockopt(fd4_, SOL_UDP, UDP_SEGMENT, &v, &len) == 0;
+    if (!gso_) notes_ += std::string("udpGso: UDP_SEGMENT unsupported (") + ErrnoName(errno) + "); ";
+  }
+  if (o.gro) {
+    const int one = 1, zero = 0;
+    gro_ = setsockopt(fd4_, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    if (gro_ && fd6_ >= 0 && setsockopt(fd6_, SOL_UDP, UDP_GRO, &one, sizeof one) != 0) {
+      setsockopt(fd4_, SOL_UDP, UDP_GRO, &zero, sizeof zero);
+      gro_ = false;
+    }
+    if (!gro_) notes_ += std::string("udpGro: UDP_GRO refused (") + ErrnoName(errno) + "); ";
   }
 }
 

@@ -18,6 +18,8 @@ struct UdpOptions {
   std::string bindV6;  // empty: no IPv6 socket
   uint16_t port = 8285;
   int bufferBytes = 8 << 20;  // SO_RCVBUF/SO_SNDBUF (FORCE variants tried first)
+  bool gso = false;           // probe UDP_SEGMENT (sendmsg with a segment size cmsg)
+  bool gro = false;           // enable UDP_GRO (recvmsg returns coalesced datagrams + their size)
 };
 
 class UdpConn {
@@ -31,11 +33,17 @@ class UdpConn {
   int fd4() const { return fd4_; }
   int fd6() const { return fd6_; }
   uint16_t port() const { return port_; }
+  bool gso() const { return gso_; }
+  bool gro() const { return gro_; }
+  const std::string& notes() const { return notes_; }
   void Close();
 
  private:
+  void ProbeOffloads(const UdpOptions& o);
   int fd4_ = -1, fd6_ = -1;
   uint16_t port_ = 0;
+  bool gso_ = false, gro_ = false;
+  std::string notes_;
 };
 
 }  // namespace flannelts

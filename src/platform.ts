@@ -1,13 +1,13 @@
 // The real platform behind the daemon: netlink for interfaces, addresses and routes, the native engine
 // for packets. Everything above this file is tested with in-memory doubles of these adapters.
 import { BackendRegistry } from './backend/registry.js';
-import { udpBackendFactory, type LinkOps, type UdpDataPlane } from './backend/udp.js';
+import { udpBackendFactory, type DataPlaneOptions, type LinkOps, type UdpDataPlane } from './backend/udp.js';
 import { hostGwBackendFactory } from './backend/hostgw.js';
 import { netlinkVxlanOps } from './backend/kernel-ops.js';
 import { vxlanBackendFactory } from './backend/vxlan.js';
 import type { SystemView } from './iface.js';
 import { netEqual, type IPAddr, type IPNet } from './ip/index.js';
-import { Engine } from './native/engine.js';
+import { describeOffloads, Engine } from './native/engine.js';
 import { isExists, Netlink, nl } from './netlink/index.js';
 
 export interface Platform {
@@ -64,13 +64,40 @@ export function netlinkLinkOps(link: Netlink): LinkOps {
   };
 }
 
-export function nativePlatform(): Platform {
+export interface PlatformOptions {
+  /** -udp-offload=false: every udp offload off, overriding net-conf. */
+  udpOffload?: boolean;
+}
+
+/** The native engine as the udp backend's data plane, with its offload report for the startup log. */
+function engineDataPlane(o: DataPlaneOptions, udpOffload: boolean): UdpDataPlane {
+  const engine = Engine.open({ ...o, offload: udpOffload ? o.offload : false });
+  return {
+    get tunName() {
+      return engine.tunName;
+    },
+    get tunIndex() {
+      return engine.tunIndex;
+    },
+    setPeers: (p) => engine.setPeers(p),
+    start: () => engine.start(),
+    stats: () => engine.stats(),
+    close: () => engine.close(),
+    offloadReport: () => {
+      const s = engine.stats();
+      const notes = s.offloadNotes.trim().replace(/;$/, '');
+      return `offloads ${describeOffloads(s.offloads)}${udpOffload ? '' : ' (-udp-offload=false)'}${notes ? `; off: ${notes}` : ''}`;
+    },
+  };
+}
+
+export function nativePlatform(opts: PlatformOptions = {}): Platform {
   const link = Netlink.open();
   const links = netlinkLinkOps(link);
   const backends = new BackendRegistry().register(
     'udp',
     udpBackendFactory({
-      openDataPlane: (o): UdpDataPlane => Engine.open(o),
+      openDataPlane: (o): UdpDataPlane => engineDataPlane(o, opts.udpOffload ?? true),
       links: () => links,
     }),
   );

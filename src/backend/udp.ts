@@ -6,6 +6,7 @@ import type { NetworkConfig } from '../config/types.js';
 import { formatCIDR, formatIP, type IPAddr, type IPNet } from '../ip/index.js';
 import { log } from '../log.js';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
+import type { OffloadFlags } from '../native/engine.js';
 
 export const UDP_DEFAULT_PORT = 8285;
 const IPV4_UDP_OVERHEAD = 28; // 20-byte IPv4 header + 8-byte UDP header
@@ -27,6 +28,8 @@ export interface UdpDataPlane {
   /** Engine counters (totals, per peer, drops by reason), read on demand. */
   stats(): object;
   close(): void;
+  /** One line saying which offloads are on and why others are off, for the startup log. */
+  offloadReport?(): string;
 }
 
 export interface DataPlaneOptions {
@@ -35,6 +38,8 @@ export interface DataPlaneOptions {
   bindV6?: string;
   port: number;
   allowUnknownSource: boolean;
+  /** Backend.Offload: false = all off; an object turns single offloads off. */
+  offload: boolean | Partial<OffloadFlags>;
 }
 
 /** What the udp backend needs from netlink (an in-memory double in unit tests). */
@@ -50,6 +55,30 @@ export interface LinkOps {
 export interface UdpOptions {
   port: number;
   allowUnknownSource: boolean;
+  offload: boolean | Partial<OffloadFlags>;
+}
+
+/** net-conf key -> engine offload name, for Backend.Offload objects. */
+const OFFLOAD_KEYS: Record<string, keyof OffloadFlags> = { VnetHdr: 'vnetHdr', TSO: 'tso', USO: 'uso', UDPGSO: 'udpGso', UDPGRO: 'udpGro' };
+
+/**
+ * Backend.Offload: absent/true (all offloads, each probed), false (none), or per feature, e.g.
+ * {"TSO": false, "UDPGRO": false}. Our extension; stock flanneld ignores unknown Backend keys.
+ */
+export function parseOffload(raw: unknown): boolean | Partial<OffloadFlags> {
+  if (raw === undefined || raw === true) return true;
+  if (raw === false) return false;
+  const bad = (): never => {
+    throw new Error(`net-conf: Backend.Offload ${JSON.stringify(raw)} is invalid: must be true, false or an object of ${Object.keys(OFFLOAD_KEYS).join('/')} booleans`);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad();
+  const out: Partial<OffloadFlags> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const name = OFFLOAD_KEYS[k];
+    if (!name || typeof v !== 'boolean') return bad();
+    out[name] = v;
+  }
+  return out;
 }
 
 /** Backend options of net-conf.json for udp: flannel's Port, plus our AllowUnknownSource for NATed peers. */
@@ -60,7 +89,7 @@ export function parseUdpOptions(raw: Readonly<Record<string, unknown>>): UdpOpti
   }
   const allow = raw.AllowUnknownSource ?? false;
   if (typeof allow !== 'boolean') throw new Error(`net-conf: Backend.AllowUnknownSource ${JSON.stringify(allow)} is invalid: must be true or false`);
-  return { port: port === 0 ? UDP_DEFAULT_PORT : port, allowUnknownSource: allow };
+  return { port: port === 0 ? UDP_DEFAULT_PORT : port, allowUnknownSource: allow, offload: parseOffload(raw.Offload) };
 }
 
 /** IPv4 outer header whenever this node has an IPv4 public address; IPv6 outer only on IPv6-only nodes. */
@@ -112,7 +141,7 @@ export class UdpNetwork implements RunningNetwork {
     this.links.setUp(idx);
     this.ensureRoutes();
     this.plane.start();
-    log.info(`udp: ${this.plane.tunName} up, MTU ${this.mtu}, port ${this.opts.port}`);
+    log.info(`udp: ${this.plane.tunName} up, MTU ${this.mtu}, port ${this.opts.port}${this.plane.offloadReport ? ', ' + this.plane.offloadReport() : ''}`);
   }
 
   private ensureDevice(): number {
@@ -186,6 +215,7 @@ export function udpBackendFactory(platform: UdpPlatform) {
           bindV6: ctx.extIface.ifaceAddrV6 ? formatIP(ctx.extIface.ifaceAddrV6) : undefined,
           port: opts.port,
           allowUnknownSource: opts.allowUnknownSource,
+          offload: opts.offload,
         });
         const net = new UdpNetwork(ctx.config, ctx.extIface, lease, opts, plane, platform.links());
         try {

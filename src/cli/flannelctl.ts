@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // flannelctl: run, debug and benchmark Flannel backends. `lab` is the main job.
+import { mkdirSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Lab, formatLabReport, labDown } from '../lab/lab.js';
 import { VERSION } from '../version.js';
@@ -138,6 +139,63 @@ program
       process.stderr.write(`flannelctl status: ${(e as Error).message}\n`);
       process.exitCode = 1;
     }
+  });
+
+interface BenchCliOptions {
+  out: string;
+  quick: boolean;
+  seconds: number;
+  repeat: number;
+  flanneld?: string;
+  only?: string;
+}
+
+async function runBenchCli(o: BenchCliOptions): Promise<number> {
+  requireRoot('bench');
+  const { runBench } = await import('../lab/bench.js');
+  const { formatMarkdown, saveReport } = await import('../lab/bench-report.js');
+  mkdirSync(o.out, { recursive: true });
+  let teardown: (() => Promise<void>) | undefined;
+  let stopping = false;
+  const stop = async (code: number): Promise<never> => {
+    if (!stopping) {
+      stopping = true;
+      process.stdout.write('\nstopping: tearing down the current target...\n');
+      if (teardown) await teardown();
+    }
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void stop(130));
+  process.once('SIGTERM', () => void stop(143));
+  const report = await runBench(
+    {
+      quick: o.quick,
+      secondsPerTest: o.seconds,
+      repeat: o.repeat,
+      flanneld: o.flanneld,
+      targets: o.only ? o.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+      log: (l) => process.stdout.write(l + '\n'),
+    },
+    (t) => (teardown = t),
+  );
+  process.stdout.write('\n' + formatMarkdown(report));
+  const files = saveReport(report, o.out);
+  process.stdout.write(`\nsaved ${files.join(', ')}\n`);
+  const failed = report.results.some((r) => r.value === null);
+  return failed ? 1 : 0;
+}
+
+program
+  .command('bench')
+  .description('throughput, latency and cost of each backend (raw, kernel vxlan, host-gw, flannelts udp with and without offloads, another flanneld) in the same 2-node netns lab')
+  .option('--out <dir>', 'directory for the markdown, JSON and SVG results', 'bench/results')
+  .option('--quick', '1 s per measurement (smoke run; the test suite uses it)', false)
+  .addOption(new Option('--seconds <n>', 'seconds per throughput test').argParser(positiveInt).default(5))
+  .addOption(new Option('--repeat <n>', 'repetitions of each TCP test (median reported)').argParser(positiveInt).default(1))
+  .option('--flanneld <path>', 'also measure this flanneld-compatible binary (e.g. stock flannel) as flanneld-udp, with an etcd store')
+  .option('--only <targets>', 'comma-separated subset: raw,vxlan,host-gw,udp,udp-nooffload,flanneld-udp')
+  .action(async (o: BenchCliOptions) => {
+    process.exitCode = await runBenchCli(o);
   });
 
 await program.parseAsync(process.argv);

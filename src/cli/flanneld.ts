@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
   }
   log.info(`Created subnet manager: ${manager.name}`);
   const { nativePlatform } = await import('../platform.js');
-  const platform = nativePlatform();
+  const platform = nativePlatform({ udpOffload: opts.udpOffload });
 
   const daemon = new Daemon(
     {

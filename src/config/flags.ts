@@ -58,6 +58,7 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   S('subnet-store-dir', '', 'flannelts: use the embedded file lease store in this directory instead of etcd (one-host labs)'),
   S('log-format', 'text', 'flannelts: log format, "text" (klog lines) or "json"'),
   S('status-socket', '/run/flannel/flannelts.sock', 'flannelts: Unix socket (root only) that `flannelctl status` reads; "" to disable'),
+  B('udp-offload', true, 'flannelts: udp backend offloads (TSO/USO through IFF_VNET_HDR, UDP_SEGMENT, UDP_GRO), each probed at start; false turns them all off (debugging)'),
 ];
 
 export type FlagValue = string | boolean | number | string[];
@@ -246,6 +247,8 @@ export interface FlanneldOptions {
   subnetStoreDir: string;
   logFormat: 'text' | 'json';
   statusSocket: string;
+  /** -udp-offload: false forces every udp offload off, whatever net-conf's Backend.Offload says. */
+  udpOffload: boolean;
 }
 
 /** Turns parsed flags into options and applies flanneld's range checks (each a one-line error). */
@@ -312,6 +315,7 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
     subnetStoreDir: str('subnet-store-dir'),
     logFormat,
     statusSocket: str('status-socket'),
+    udpOffload: bool('udp-offload'),
   };
 }
 

@@ -26,6 +26,8 @@ export interface LabOptions {
   nodes: number;
   backend: string;
   ipv6: boolean;
+  /** SubnetLen of net-conf.json (default 24); the bench uses 28 to fit 1,000 peer leases. */
+  subnetLen?: number;
   /** Extra keys merged into the Backend object of net-conf.json. */
   backendOptions?: Record<string, unknown>;
   /** Command that runs a flanneld-compatible daemon; default: this package's flanneld. */
@@ -46,6 +48,11 @@ export interface LabOptions {
    * on both and every node's default route via it. For DirectRouting and host-gw reachability tests.
    */
   routed?: boolean;
+  /**
+   * Called with the file store directory after the config is written and before any daemon starts,
+   * e.g. to seed it with many peer leases that the daemons then read in one scan.
+   */
+  seedStore?: (storeDir: string) => void;
   /** Seconds to wait for every subnet.env. */
   startTimeoutSec?: number;
   log?: (line: string) => void;
@@ -119,7 +126,7 @@ export class Lab {
   netConf(): Record<string, unknown> {
     const conf: Record<string, unknown> = {
       Network: LAB_NETWORK_V4,
-      SubnetLen: 24,
+      SubnetLen: this.opts.subnetLen ?? 24,
       Backend: { Type: this.opts.backend, ...(this.opts.backendOptions ?? {}) },
     };
     if (this.opts.ipv6) {
@@ -136,6 +143,7 @@ export class Lab {
     if (!Number.isInteger(n) || n < 1 || n > 200) throw new Error(`--nodes ${n}: use 1 to 200`);
     mkdirSync(this.storeDir, { recursive: true });
     writeFileSync(join(this.storeDir, 'config'), JSON.stringify(this.netConf()));
+    this.opts.seedStore?.(this.storeDir);
 
     this.underlay = this.set.add('ul');
     this.underlay.ip('link', 'add', 'br0', 'type', 'bridge');

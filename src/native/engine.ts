@@ -13,6 +13,40 @@ export interface EngineOptions {
   port?: number;
   /** Accept datagrams from any outer source (peers behind NAT); inner source must still be a peer subnet. */
   allowUnknownSource?: boolean;
+  /**
+   * Offloads to try (each probed, and off when the kernel refuses it): `false` turns all off, an object
+   * turns single ones off. Default: all on.
+   */
+  offload?: boolean | Partial<OffloadFlags>;
+}
+
+/** The offloads of the udp data plane (see native/offload.h). */
+export interface OffloadFlags {
+  /** IFF_VNET_HDR on the TUN: virtio headers on every read/write (needed by tso, uso and GRO to the TUN). */
+  vnetHdr: boolean;
+  /** TUNSETOFFLOAD TSO4/TSO6: TCP super-packets from the TUN, split in userspace. */
+  tso: boolean;
+  /** TUNSETOFFLOAD USO4/USO6: UDP super-packets from the TUN. */
+  uso: boolean;
+  /** UDP_SEGMENT: up to 64 wire datagrams per sendmsg. */
+  udpGso: boolean;
+  /** UDP_GRO: coalesced receive buffers from the socket. */
+  udpGro: boolean;
+}
+
+export const OFFLOAD_FLAGS = ['vnetHdr', 'tso', 'uso', 'udpGso', 'udpGro'] as const satisfies ReadonlyArray<keyof OffloadFlags>;
+
+export interface OffloadCounters {
+  /** Super-packets from the TUN that were split, and the segments they made. */
+  gsoPackets: number;
+  gsoSegments: number;
+  /** sendmsg calls that carried more than one segment (UDP_SEGMENT). */
+  udpGsoSends: number;
+  /** Super-packets written to the TUN, and the wire segments merged into them. */
+  groPackets: number;
+  groSegments: number;
+  /** Receive buffers the kernel had coalesced (UDP_GRO). */
+  udpGroBatches: number;
 }
 
 export interface PeerRoute {
@@ -38,6 +72,7 @@ export const DROP_REASONS = [
   'tun_read_error',
   'socket_send_error',
   'socket_recv_error',
+  'bad_vnet_hdr',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -52,7 +87,18 @@ export interface EngineStats {
   tx: DirectionStats;
   rx: DirectionStats;
   drops: Record<DropReason, number>;
+  /** Offloads in effect (asked for and accepted); udpGso can switch off later (EIO from a GSO send). */
+  offloads: OffloadFlags;
+  offload: OffloadCounters;
+  /** Why a requested offload is off, e.g. "uso: TUNSETOFFLOAD USO4|USO6 refused (EINVAL); "; empty when all are on. */
+  offloadNotes: string;
   peers: PeerStats[];
+}
+
+/** "vnetHdr+tso+uso+udpGso+udpGro" or "none", for the startup log. */
+export function describeOffloads(o: OffloadFlags): string {
+  const on = OFFLOAD_FLAGS.filter((k) => o[k]);
+  return on.length ? on.join('+') : 'none';
 }
 
 /** The native object as the addon exports it. */

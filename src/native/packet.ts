@@ -19,6 +19,7 @@ interface NativeRouteTable {
   set(routes: PeerRoute[]): void;
   lookup(ip: string): PeerRoute | null;
   isPeerAddress(ip: string): boolean;
+  lookupMany(packedV4: Buffer): number;
 }
 
 interface PacketExports {
@@ -66,5 +67,9 @@ export class RouteTable {
   }
   isPeerAddress(ip: string): boolean {
     return this.native.isPeerAddress(ip);
+  }
+  /** Looks up every 4-byte IPv4 address packed in b; returns how many matched (benchmarks). */
+  lookupMany(packedV4: Buffer): number {
+    return this.native.lookupMany(packedV4);
   }
 }

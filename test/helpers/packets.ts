@@ -99,3 +99,66 @@ export function icmpv6Checksum(src: Buffer, dst: Buffer, m: Buffer): number {
   pseudo[39] = 58;
   return inetChecksum(Buffer.concat([pseudo, m]));
 }
+
+export interface TcpOpts {
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack?: number;
+  /** TCP flags byte; default ACK (0x10). */
+  flags?: number;
+  window?: number;
+  /** Raw option bytes (padded to a multiple of 4 here). */
+  options?: Buffer;
+  data: Buffer;
+}
+
+/** A TCP segment with checksum 0 (fill it with l4Checksum once it sits in an IP packet). */
+export function tcp(o: TcpOpts): Buffer {
+  const opt = o.options ?? Buffer.alloc(0);
+  const optLen = Math.ceil(opt.length / 4) * 4;
+  const h = Buffer.alloc(20 + optLen);
+  h.writeUInt16BE(o.srcPort, 0);
+  h.writeUInt16BE(o.dstPort, 2);
+  h.writeUInt32BE(o.seq >>> 0, 4);
+  h.writeUInt32BE((o.ack ?? 0) >>> 0, 8);
+  h[12] = ((20 + optLen) / 4) << 4;
+  h[13] = o.flags ?? 0x10;
+  h.writeUInt16BE(o.window ?? 65535, 14);
+  opt.copy(h, 20);
+  return Buffer.concat([h, o.data]);
+}
+
+/**
+ * The TCP or UDP checksum a correct sender puts into IP packet p (v4 or v6, no IPv4 options beyond
+ * IHL, no IPv6 extension headers), computed independently of the native code.
+ */
+export function l4Checksum(p: Buffer): number {
+  const v4 = p[0]! >> 4 === 4;
+  const l3 = v4 ? (p[0]! & 0x0f) * 4 : 40;
+  const proto = v4 ? p[9]! : p[6]!;
+  const l4 = Buffer.from(p.subarray(l3));
+  const at = proto === 6 ? 16 : 6;
+  l4.writeUInt16BE(0, at);
+  const pseudo = v4 ? Buffer.alloc(12) : Buffer.alloc(40);
+  if (v4) {
+    p.copy(pseudo, 0, 12, 20);
+    pseudo[9] = proto;
+    pseudo.writeUInt16BE(l4.length, 10);
+  } else {
+    p.copy(pseudo, 0, 8, 40);
+    pseudo.writeUInt32BE(l4.length, 32);
+    pseudo[39] = proto;
+  }
+  const c = inetChecksum(Buffer.concat([pseudo, l4]));
+  return proto === 17 && c === 0 ? 0xffff : c;
+}
+
+/** Writes l4Checksum(p) into p's TCP/UDP header and returns p. */
+export function withL4Checksum(p: Buffer): Buffer {
+  const v4 = p[0]! >> 4 === 4;
+  const l3 = v4 ? (p[0]! & 0x0f) * 4 : 40;
+  const proto = v4 ? p[9]! : p[6]!;
+  p.writeUInt16BE(l4Checksum(p), l3 + (proto === 6 ? 16 : 6));
+  return p;
+}

@@ -62,11 +62,21 @@ const lease = (sub: string, pub: string, sub6?: string, pub6?: string): Lease =>
 });
 
 test('udp options: Port default 8285, bad values are one-line errors naming the field', () => {
-  assert.deepEqual(parseUdpOptions({ Type: 'udp' }), { port: 8285, allowUnknownSource: false });
+  assert.deepEqual(parseUdpOptions({ Type: 'udp' }), { port: 8285, allowUnknownSource: false, offload: true });
   assert.equal(parseUdpOptions({ Type: 'udp', Port: 9000 }).port, 9000);
   assert.throws(() => parseUdpOptions({ Port: '8285' }), /Backend.Port "8285" is invalid/);
   assert.throws(() => parseUdpOptions({ Port: 70000 }), /Backend.Port 70000/);
   assert.throws(() => parseUdpOptions({ AllowUnknownSource: 'yes' }), /Backend.AllowUnknownSource/);
+});
+
+test('udp options: Offload is all (default), none, or per feature; anything else is a one-line error', () => {
+  assert.equal(parseUdpOptions({ Offload: true }).offload, true);
+  assert.equal(parseUdpOptions({ Offload: false }).offload, false);
+  assert.deepEqual(parseUdpOptions({ Offload: { TSO: false, UDPGRO: false } }).offload, { tso: false, udpGro: false });
+  assert.deepEqual(parseUdpOptions({ Offload: { VnetHdr: true, USO: false, UDPGSO: true } }).offload, { vnetHdr: true, uso: false, udpGso: true });
+  assert.throws(() => parseUdpOptions({ Offload: 'off' }), /Backend.Offload "off" is invalid/);
+  assert.throws(() => parseUdpOptions({ Offload: { GSO: false } }), /Backend.Offload \{"GSO":false\} is invalid: .*VnetHdr\/TSO\/USO\/UDPGSO\/UDPGRO/);
+  assert.throws(() => parseUdpOptions({ Offload: { TSO: 'no' } }), /Backend.Offload/);
 });
 
 test('MTU is external MTU - 28 with an IPv4 outer header, - 48 on IPv6-only nodes', () => {
@@ -97,7 +107,7 @@ test('start configures the TUN (MTU, /32 address, up, network route), events upd
     const backend = await factory({ config, extIface: ext4 });
     assert.equal(backend.backendData(), undefined, 'flannel writes no BackendData for udp');
     const net = await backend.start(lease('198.19.90.0/24', '198.18.0.11'));
-    assert.deepEqual(opened, { tunName: 'flannel%d', bindV4: '198.18.0.11', bindV6: undefined, port: 8399, allowUnknownSource: false });
+    assert.deepEqual(opened, { tunName: 'flannel%d', bindV4: '198.18.0.11', bindV6: undefined, port: 8399, allowUnknownSource: false, offload: true });
     assert.equal(links.mtu.get(7), 1472);
     assert.ok(links.addrs.has('7 198.19.90.0/32'));
     assert.ok(links.routes.has('7 198.19.0.0/16'));

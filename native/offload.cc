@@ -1,0 +1,370 @@
+// Userspace GSO/GRO for the TUN <-> flannel-udp path. See offload.h for the contract.
+//
+// Checksums are summed in host byte order 8 bytes at a time (RFC 1071 sec. 2(B): the one's-complement
+// sum is byte-order independent) and swapped once at the end; that keeps a 64 KiB split or coalesce
+// well under the cost of the syscalls it saves.
+#include "offload.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace flannelts {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checksum helpers assume a little-endian host");
+
+namespace {
+
+constexpr uint8_t kProtoTcp = 6, kProtoUdp = 17;
+constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpAck = 0x10, kTcpCwr = 0x80;
+constexpr size_t kV6Hdr = 40;
+// At most this many segments in one coalesced packet; matches the UDP_SEGMENT limit on the way out.
+constexpr int kMaxCoalesce = 64;
+
+inline uint16_t Rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint32_t Rd32(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+inline void Wr16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+inline void Wr32(uint8_t* p, uint32_t v) {
+  Wr16(p, static_cast<uint16_t>(v >> 16));
+  Wr16(p + 2, static_cast<uint16_t>(v));
+}
+inline uint16_t Bswap16(uint16_t v) { return static_cast<uint16_t>(v << 8 | v >> 8); }
+
+// Host-order partial sum; only the final call for a span may have an odd length.
+uint64_t SumHost(const uint8_t* p, size_t n, uint64_t acc) {
+  while (n >= 8) {
+    uint64_t x;
+    std::memcpy(&x, p, 8);
+    acc += (x & 0xffffffffu) + (x >> 32);
+    p += 8;
+    n -= 8;
+  }
+  if (n >= 4) {
+    uint32_t x;
+    std::memcpy(&x, p, 4);
+    acc += x;
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    uint16_t x;
+    std::memcpy(&x, p, 2);
+    acc += x;
+    p += 2;
+    n -= 2;
+  }
+  if (n) acc += p[0];  // the trailing byte is the high byte in network order == low byte in memory
+  return acc;
+}
+
+// Folds a host-order sum to 16 bits and returns it in network order (not complemented).
+uint16_t FoldNet(uint64_t acc) {
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  return Bswap16(static_cast<uint16_t>(acc));
+}
+
+// Pseudo-header sum (host order) of the IP packet at p for an L4 length of l4len.
+uint64_t PseudoSum(const uint8_t* p, bool v4, uint8_t proto, size_t l4len) {
+  uint64_t acc = v4 ? SumHost(p + 12, 8, 0) : SumHost(p + 8, 32, 0);
+  acc += Bswap16(proto);
+  acc += Bswap16(static_cast<uint16_t>(l4len));  // <= 65535 here, so the v6 32-bit length's top half is 0
+  return acc;
+}
+
+void SetIpv4Checksum(uint8_t* p, size_t ihl) {
+  p[10] = p[11] = 0;
+  Wr16(p + 10, static_cast<uint16_t>(~FoldNet(SumHost(p, ihl, 0))));
+}
+
+SplitResult Fail(OffloadError e) {
+  SplitResult r;
+  r.err = e;
+  return r;
+}
+
+}  // namespace
+
+VnetHdr ReadVnetHdr(const uint8_t* p) {
+  VnetHdr h;
+  h.flags = p[0];
+  h.gsoType = p[1];
+  std::memcpy(&h.hdrLen, p + 2, 2);
+  std::memcpy(&h.gsoSize, p + 4, 2);
+  std::memcpy(&h.csumStart, p + 6, 2);
+  std::memcpy(&h.csumOffset, p + 8, 2);
+  return h;
+}
+
+void WriteVnetHdr(uint8_t* p, const VnetHdr& h) {
+  p[0] = h.flags;
+  p[1] = h.gsoType;
+  std::memcpy(p + 2, &h.hdrLen, 2);
+  std::memcpy(p + 4, &h.gsoSize, 2);
+  std::memcpy(p + 6, &h.csumStart, 2);
+  std::memcpy(p + 8, &h.csumOffset, 2);
+}
+
+const char* OffloadErrorName(OffloadError e) {
+  switch (e) {
+    case OffloadError::kOk: return "ok";
+    case OffloadError::kBadGsoType: return "bad_gso_type";
+    case OffloadError::kBadCsumOffsets: return "bad_csum_offsets";
+    case OffloadError::kBadHeaders: return "bad_headers";
+    case OffloadError::kBadGsoSize: return "bad_gso_size";
+    case OffloadError::kNoRoom: return "no_room";
+  }
+  return "unknown";
+}
+
+uint16_t ChecksumFold(const uint8_t* data, size_t n, uint32_t initial) {
+  while (initial >> 16) initial = (initial & 0xffff) + (initial >> 16);  // network order in, so fold first
+  return FoldNet(SumHost(data, n, Bswap16(static_cast<uint16_t>(initial))));
+}
+
+bool CompleteChecksum(uint8_t* p, size_t n, uint16_t csumStart, uint16_t csumOffset) {
+  if (static_cast<size_t>(csumStart) + csumOffset + 2 > n) return false;
+  uint16_t c = static_cast<uint16_t>(~FoldNet(SumHost(p + csumStart, n - csumStart, 0)));
+  if (c == 0) c = 0xffff;  // CSUM_MANGLED_0: a UDP checksum of 0 would mean "none"
+  Wr16(p + csumStart + csumOffset, c);
+  return true;
+}
+
+SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap) {
+  const uint8_t gso = h.gsoType & static_cast<uint8_t>(~kGsoEcn);
+  if (gso == kGsoNone) {
+    if (n > cap) return Fail(OffloadError::kNoRoom);
+    std::memcpy(out, p, n);
+    if ((h.flags & kVnetFlagNeedsCsum) && !CompleteChecksum(out, n, h.csumStart, h.csumOffset)) return Fail(OffloadError::kBadCsumOffsets);
+    SplitResult r;
+    r.segments = 1;
+    r.segLen = r.lastLen = r.bytes = n;
+    return r;
+  }
+  if (n < 20) return Fail(OffloadError::kBadHeaders);
+  const bool v4 = (p[0] >> 4) == 4;
+  bool tcp;
+  if (gso == kGsoTcpV4 || gso == kGsoTcpV6) {
+    if (v4 != (gso == kGsoTcpV4)) return Fail(OffloadError::kBadGsoType);
+    tcp = true;
+  } else if (gso == kGsoUdpL4) {
+    tcp = false;
+  } else {
+    return Fail(OffloadError::kBadGsoType);  // includes legacy UFO (kGsoUdp): fragmenting is not ours to do
+  }
+  const size_t l3 = v4 ? (p[0] & 0x0fu) * 4u : kV6Hdr;
+  if (l3 < 20 || n < l3) return Fail(OffloadError::kBadHeaders);
+  if (v4 && (Rd16(p + 6) & 0x3fff)) return Fail(OffloadError::kBadHeaders);  // a fragment cannot be segmented
+  // IPv6 extension headers are not produced by the kernel's TSO for plain TCP; refusing them keeps
+  // the L4 offset simple and exact.
+  const uint8_t proto = v4 ? p[9] : p[6];
+  if (proto != (tcp ? kProtoTcp : kProtoUdp)) return Fail(OffloadError::kBadGsoType);
+  if ((h.flags & kVnetFlagNeedsCsum) && (h.csumStart != l3 || h.csumOffset != (tcp ? 16 : 6))) return Fail(OffloadError::kBadCsumOffsets);
+  if (n < l3 + (tcp ? 20u : 8u)) return Fail(OffloadError::kBadHeaders);
+  const size_t l4h = tcp ? (p[l3 + 12] >> 4) * 4u : 8u;
+  if (l4h < (tcp ? 20u : 8u)) return Fail(OffloadError::kBadHeaders);
+  const size_t hl = l3 + l4h;
+  if (hl >= n) return Fail(OffloadError::kBadHeaders);  // a GSO packet without payload is nonsense
+  const size_t payload = n - hl, mss = h.gsoSize;
+  if (mss == 0) return Fail(OffloadError::kBadGsoSize);
+  const size_t segs = (payload + mss - 1) / mss;
+  if (segs > kMaxGsoSegments) return Fail(OffloadError::kBadGsoSize);
+  const size_t total = segs * hl + payload;
+  if (total > cap) return Fail(OffloadError::kNoRoom);
+
+  const uint32_t seq0 = tcp ? Rd32(p + l3 + 4) : 0;
+  const uint16_t id0 = v4 ? Rd16(p + 4) : 0;
+  size_t off = 0;
+  SplitResult r;
+  for (size_t i = 0; i < segs; i++) {
+    const size_t chunk = std::min(mss, payload - i * mss);
+    const size_t len = hl + chunk;
+    uint8_t* s = out + off;
+    std::memcpy(s, p, hl);
+    std::memcpy(s + hl, p + hl + i * mss, chunk);
+    if (v4) {
+      Wr16(s + 2, static_cast<uint16_t>(len));
+      Wr16(s + 4, static_cast<uint16_t>(id0 + i));  // what the kernel's TSO does without fixed IDs
+      SetIpv4Checksum(s, l3);
+    } else {
+      Wr16(s + 4, static_cast<uint16_t>(len - kV6Hdr));
+    }
+    uint8_t* l4 = s + l3;
+    size_t csumAt;
+    if (tcp) {
+      Wr32(l4 + 4, seq0 + static_cast<uint32_t>(i * mss));
+      uint8_t flags = l4[13];
+      if (i + 1 != segs) flags &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
+      if (i != 0) flags &= static_cast<uint8_t>(~kTcpCwr);
+      l4[13] = flags;
+      csumAt = 16;
+    } else {
+      Wr16(l4 + 4, static_cast<uint16_t>(len - l3));
+      csumAt = 6;
+    }
+    l4[csumAt] = l4[csumAt + 1] = 0;
+    uint16_t c = static_cast<uint16_t>(~FoldNet(SumHost(l4, len - l3, PseudoSum(s, v4, proto, len - l3))));
+    if (!tcp && c == 0) c = 0xffff;
+    Wr16(l4 + csumAt, c);
+    off += len;
+    if (i == 0) r.segLen = len;
+    r.lastLen = len;
+  }
+  r.segments = segs;
+  r.bytes = off;
+  return r;
+}
+
+// ---- GRO ----
+
+struct GroTable::Item {
+  bool used = false;
+  uint64_t age = 0;
+  uint8_t key[40];
+  size_t keyLen = 0;
+  uint8_t* buf = nullptr;  // kVnetHdrLen of room, then the packet
+  size_t len = 0;          // packet length so far
+  size_t l3 = 0, hl = 0;
+  uint16_t gsoSize = 0;
+  uint32_t nextSeq = 0;
+  int segs = 0;
+};
+
+GroTable::GroTable(TunSink* sink) : sink_(sink), items_(new Item[kSlots]), mem_(new uint8_t[kSlots * kSlotBytes]) {
+  for (int i = 0; i < kSlots; i++) items_[i].buf = mem_ + static_cast<size_t>(i) * kSlotBytes;
+}
+
+GroTable::~GroTable() {
+  delete[] items_;
+  delete[] mem_;
+}
+
+GroTable::Item* GroTable::Find(const uint8_t* key, size_t keyLen) {
+  for (int i = 0; i < kSlots; i++) {
+    Item& it = items_[i];
+    if (it.used && it.keyLen == keyLen && std::memcmp(it.key, key, keyLen) == 0) return &it;
+  }
+  return nullptr;
+}
+
+GroTable::Item* GroTable::FreeSlot() {
+  Item* oldest = &items_[0];
+  for (int i = 0; i < kSlots; i++) {
+    if (!items_[i].used) return &items_[i];
+    if (items_[i].age < oldest->age) oldest = &items_[i];
+  }
+  Emit(*oldest);
+  return oldest;
+}
+
+void GroTable::PassThrough(const uint8_t* p, size_t n) {
+  static const uint8_t kPlain[kVnetHdrLen] = {};
+  sink_->Write(kPlain, p, n, 1);
+}
+
+void GroTable::Emit(Item& it) {
+  it.used = false;
+  uint8_t* pkt = it.buf + kVnetHdrLen;
+  if (it.segs == 1) {  // untouched: its own checksums are still valid
+    PassThrough(pkt, it.len);
+    return;
+  }
+  const bool v4 = (pkt[0] >> 4) == 4;
+  if (v4) {
+    Wr16(pkt + 2, static_cast<uint16_t>(it.len));
+    SetIpv4Checksum(pkt, it.l3);
+  } else {
+    Wr16(pkt + 4, static_cast<uint16_t>(it.len - kV6Hdr));
+  }
+  // CHECKSUM_PARTIAL: the field carries the folded pseudo-header sum; the kernel adds the TCP bytes.
+  Wr16(pkt + it.l3 + 16, FoldNet(PseudoSum(pkt, v4, kProtoTcp, it.len - it.l3)));
+  VnetHdr h;
+  h.flags = kVnetFlagNeedsCsum;
+  h.gsoType = v4 ? kGsoTcpV4 : kGsoTcpV6;
+  h.hdrLen = static_cast<uint16_t>(it.hl);
+  h.gsoSize = it.gsoSize;
+  h.csumStart = static_cast<uint16_t>(it.l3);
+  h.csumOffset = 16;
+  WriteVnetHdr(it.buf, h);
+  sink_->Write(it.buf, pkt, it.len, static_cast<size_t>(it.segs));
+}
+
+void GroTable::Add(const uint8_t* p, size_t n) {
+  if (n < 20) return PassThrough(p, n);
+  const bool v4 = (p[0] >> 4) == 4;
+  size_t l3;
+  if (v4) {
+    l3 = (p[0] & 0x0fu) * 4u;
+    if (p[9] != kProtoTcp || (Rd16(p + 6) & 0x3fff) || l3 < 20) return PassThrough(p, n);
+  } else {
+    l3 = kV6Hdr;
+    if (n < kV6Hdr || p[6] != kProtoTcp) return PassThrough(p, n);
+  }
+  if (n < l3 + 20) return PassThrough(p, n);
+  const uint8_t* th = p + l3;
+  const size_t thl = (th[12] >> 4) * 4u;
+  if (thl < 20 || l3 + thl > n) return PassThrough(p, n);
+
+  uint8_t key[40];
+  size_t keyLen = 0;
+  key[keyLen++] = v4 ? 4 : 6;
+  const size_t alen = v4 ? 8 : 32;
+  std::memcpy(key + keyLen, p + (v4 ? 12 : 8), alen);
+  keyLen += alen;
+  std::memcpy(key + keyLen, th, 4);  // ports
+  keyLen += 4;
+
+  const size_t hl = l3 + thl, payload = n - hl;
+  const uint8_t flags = th[13];
+  // Only plain data segments merge: SYN/FIN/RST/URG/ECE/CWR and IPv4 options keep their own packet.
+  const bool mergeable = l3 == (v4 ? 20u : kV6Hdr) && payload > 0 && (flags & ~(kTcpAck | kTcpPsh)) == 0 && (flags & kTcpAck);
+  const uint32_t seq = Rd32(th + 4);
+  Item* it = Find(key, keyLen);
+  if (it) {
+    const uint8_t* q = it->buf + kVnetHdrLen;
+    const uint8_t* qth = q + it->l3;
+    bool ok = mergeable && it->hl == hl && seq == it->nextSeq && payload <= it->gsoSize && it->len + payload <= 65535 &&
+              it->segs < kMaxCoalesce && std::memcmp(th + 8, qth + 8, 4) == 0 /* ack */ &&
+              std::memcmp(th + 20, qth + 20, thl - 20) == 0 /* options, e.g. timestamps */;
+    if (ok && v4) ok = p[1] == q[1] && p[8] == q[8] && (p[6] & 0x40) == (q[6] & 0x40);  // TOS, TTL, DF
+    if (ok && !v4) ok = std::memcmp(p, q, 4) == 0 && p[7] == q[7];  // version/class/flow, hop limit
+    if (ok) {
+      std::memcpy(it->buf + kVnetHdrLen + it->len, p + hl, payload);
+      it->len += payload;
+      it->nextSeq += static_cast<uint32_t>(payload);
+      it->segs++;
+      coalesced_++;
+      if (flags & kTcpPsh) it->buf[kVnetHdrLen + it->l3 + 13] |= kTcpPsh;
+      // A short segment or PSH ends what the sender meant as one burst: nothing may follow it.
+      if ((flags & kTcpPsh) || payload < it->gsoSize) Emit(*it);
+      return;
+    }
+    Emit(*it);  // keep the flow in order: the open packet goes first
+  }
+  if (!mergeable || (flags & kTcpPsh)) return PassThrough(p, n);
+  Item* slot = FreeSlot();
+  slot->used = true;
+  slot->age = ++tick_;
+  std::memcpy(slot->key, key, keyLen);
+  slot->keyLen = keyLen;
+  std::memcpy(slot->buf + kVnetHdrLen, p, n);
+  slot->len = n;
+  slot->l3 = l3;
+  slot->hl = hl;
+  slot->gsoSize = static_cast<uint16_t>(payload);
+  slot->nextSeq = seq + static_cast<uint32_t>(payload);
+  slot->segs = 1;
+}
+
+void GroTable::Flush() {
+  for (;;) {
+    Item* oldest = nullptr;
+    for (int i = 0; i < kSlots; i++)
+      if (items_[i].used && (!oldest || items_[i].age < oldest->age)) oldest = &items_[i];
+    if (!oldest) return;
+    Emit(*oldest);
+  }
+}
+
+}  // namespace flannelts

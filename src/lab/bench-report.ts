@@ -1,0 +1,103 @@
+// Output of `flannelctl bench`: the markdown table (ratios to kernel vxlan next to each figure), the
+// JSON report as is, and a hand-written SVG bar chart (no dependency), saved side by side.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LOWER_IS_BETTER, METRICS, type BenchReport, type Metric } from './bench.js';
+
+function valueOf(r: BenchReport, backend: string, m: Metric): number | null | undefined {
+  return r.results.find((x) => x.backend === backend && x.metric === m)?.value;
+}
+
+function fmt(x: number): string {
+  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
+
+/** The markdown table: one row per backend, each figure with its ratio to kernel vxlan. */
+export function formatMarkdown(r: BenchReport): string {
+  const head = ['backend', ...METRICS];
+  const rows = [head, head.map(() => '---')];
+  for (const b of r.backends) {
+    rows.push([
+      b,
+      ...METRICS.map((m) => {
+        const v = valueOf(r, b, m);
+        if (v === undefined) return '-';
+        if (v === null) return 'n/a';
+        const base = valueOf(r, 'vxlan', m);
+        const ratio = base && b !== 'vxlan' ? ` (${(v / base).toFixed(2)}x)` : '';
+        return fmt(v) + ratio;
+      }),
+    ]);
+  }
+  const widths = head.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  const table = rows.map((row) => '| ' + row.map((cell, c) => (cell === '---' ? '-'.repeat(widths[c]!) : cell.padEnd(widths[c]!))).join(' | ') + ' |').join('\n');
+  const m = r.machine;
+  const lines = [
+    `flannelctl bench, ${r.started}, ${r.quick ? 'quick (1 s per test)' : `${r.secondsPerTest} s per test`}`,
+    `machine: Linux ${m.kernel}, ${m.cpu}, ${m.cores} cores, node ${m.node}, load average ${m.loadavgStart.join(' ')} at start, ${(m.loadavgEnd ?? []).join(' ')} at end`,
+    '',
+    table,
+    '',
+    'Ratios in parentheses are against kernel vxlan in the same run. cpu_s_per_gb: daemon CPU seconds (all nodes) per GB moved by the TCP tests; rss: largest daemon VmRSS.',
+  ];
+  for (const b of r.backends) if (r.notes[b]) lines.push(`- ${b}: ${r.notes[b]}`);
+  return lines.join('\n') + '\n';
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** A hand-written SVG: one panel per metric, one horizontal bar per backend. */
+export function formatSvg(r: BenchReport): string {
+  const panelW = 360, barH = 16, gap = 4, labelW = 110, pad = 10;
+  const metrics = METRICS.filter((m) => r.backends.some((b) => typeof valueOf(r, b, m) === 'number'));
+  const panelH = 28 + r.backends.length * (barH + gap) + pad;
+  const cols = 2;
+  const width = cols * panelW + pad;
+  const height = 40 + Math.ceil(metrics.length / cols) * panelH;
+  const colors = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1'];
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${pad}" y="20" font-size="13" font-weight="bold">${esc(`flannelctl bench ${r.started.slice(0, 16)} - ${r.machine.cpu}, ${r.machine.cores} cores, Linux ${r.machine.kernel}`)}</text>`,
+  ];
+  metrics.forEach((m, i) => {
+    const x0 = pad + (i % cols) * panelW;
+    const y0 = 40 + Math.floor(i / cols) * panelH;
+    const vals = r.backends.map((b) => valueOf(r, b, m));
+    const max = Math.max(...vals.map((v) => (typeof v === 'number' ? v : 0)), 1e-9);
+    out.push(`<text x="${x0}" y="${y0 + 14}" font-weight="bold">${esc(m)}${LOWER_IS_BETTER.has(m) ? ' (lower is better)' : ''}</text>`);
+    r.backends.forEach((b, j) => {
+      const y = y0 + 24 + j * (barH + gap);
+      const v = vals[j];
+      out.push(`<text x="${x0}" y="${y + barH - 4}">${esc(b)}</text>`);
+      if (typeof v !== 'number') {
+        out.push(`<text x="${x0 + labelW}" y="${y + barH - 4}" fill="#888">n/a</text>`);
+        return;
+      }
+      const w = Math.max(1, ((panelW - labelW - 60) * v) / max);
+      out.push(`<rect x="${x0 + labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${colors[j % colors.length]}"/>`);
+      out.push(`<text x="${(x0 + labelW + w + 4).toFixed(1)}" y="${y + barH - 4}">${esc(fmt(v))}</text>`);
+    });
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+/** Writes bench-<stamp>.{md,json,svg} and latest.* into dir; returns the paths. */
+export function saveReport(r: BenchReport, dir: string): string[] {
+  const stamp = r.started.replace(/[:.]/g, '-').slice(0, 19);
+  const files: Array<[string, string]> = [
+    ['md', formatMarkdown(r)],
+    ['json', JSON.stringify(r, null, 2) + '\n'],
+    ['svg', formatSvg(r)],
+  ];
+  const paths: string[] = [];
+  for (const [ext, text] of files) {
+    for (const base of [`bench-${stamp}`, 'latest']) {
+      const p = join(dir, `${base}.${ext}`);
+      writeFileSync(p, text);
+      if (base !== 'latest') paths.push(p);
+    }
+  }
+  return paths;
+}

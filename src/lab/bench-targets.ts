@@ -1,0 +1,170 @@
+// The targets of `flannelctl bench`: kernel datapaths built with `ip` (raw underlay, vxlan laid out as
+// flannel's vxlan backend does, host-gw routes) and daemon labs (our udp, with and without offloads, or
+// another flanneld). Everything a target creates lives in namespaces with a per-run prefix and goes
+// away in teardown(), also on failure or Ctrl-C.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeLeaseFile } from '../subnet/file.js';
+import { parseIP } from '../ip/index.js';
+import type { BenchOptions } from './bench.js';
+import { rssMiB } from './procstat.js';
+import { Lab, isAlive } from './lab.js';
+import { NetnsSet, vethPair, type Namespace } from './netns.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** One measured setup: where the client and server run, and the daemons whose cost we count. */
+export interface Target {
+  client: Namespace;
+  server: Namespace;
+  serverIP: string;
+  daemonPids: () => number[];
+  /** For our udp: largest daemon RSS in a lab whose store already holds 1,000 leases. */
+  rssWithPeers?: () => Promise<number>;
+  note: string;
+  /** Name prefix of every namespace this target made (reported, so a caller can check teardown). */
+  prefix: string;
+  teardown(): Promise<void>;
+}
+
+const UNDERLAY = (i: number): string => `198.18.0.${10 + i}`;
+/** Pod subnets of the hand-built targets, inside the lab's overlay network. */
+const POD_NET = (i: number): { gw: string; pod: string; subnet: string } => ({ gw: `198.19.${i}.1`, pod: `198.19.${i}.2`, subnet: `198.19.${i}.0/24` });
+
+function sysctl(ns: Namespace, key: string, value: string): void {
+  ns.exec('sh', ['-c', `echo ${value} > /proc/sys/${key}`]);
+}
+
+/** Underlay bridge + two node namespaces; with pods, a pod namespace behind each node. */
+function kernelTopology(set: NetnsSet, withPods: boolean, podMtu: number): { nodes: Namespace[]; pods: Namespace[] } {
+  const ul = set.add('ul');
+  ul.ip('link', 'add', 'br0', 'type', 'bridge');
+  ul.ip('link', 'set', 'br0', 'up');
+  const nodes: Namespace[] = [];
+  const pods: Namespace[] = [];
+  for (const i of [1, 2]) {
+    const ns = set.add(`n${i}`);
+    vethPair(ns, 'eth0', ul, `v${i}`);
+    ul.ip('link', 'set', `v${i}`, 'master', 'br0');
+    ns.ip('addr', 'add', `${UNDERLAY(i)}/24`, 'dev', 'eth0');
+    nodes.push(ns);
+    if (!withPods) continue;
+    sysctl(ns, 'net/ipv4/ip_forward', '1');
+    const pod = set.add(`p${i}`);
+    vethPair(ns, 'pod0', pod, 'eth0');
+    const a = POD_NET(i);
+    ns.ip('addr', 'add', `${a.gw}/24`, 'dev', 'pod0');
+    pod.ip('addr', 'add', `${a.pod}/24`, 'dev', 'eth0');
+    pod.ip('link', 'set', 'eth0', 'mtu', String(podMtu));
+    pod.ip('route', 'add', 'default', 'via', a.gw);
+    pods.push(pod);
+  }
+  return { nodes, pods };
+}
+
+export function kernelTarget(kind: 'raw' | 'vxlan' | 'host-gw'): Target {
+  const set = new NetnsSet();
+  try {
+    if (kind === 'raw') {
+      const { nodes } = kernelTopology(set, false, 1500);
+      return { client: nodes[0]!, server: nodes[1]!, serverIP: UNDERLAY(2), daemonPids: () => [], note: 'underlay addresses directly (veth + bridge), no overlay', prefix: set.prefix, teardown: () => set.destroy() };
+    }
+    const { nodes, pods } = kernelTopology(set, true, kind === 'vxlan' ? 1450 : 1500);
+    if (kind === 'host-gw') {
+      nodes[0]!.ip('route', 'add', POD_NET(2).subnet, 'via', UNDERLAY(2));
+      nodes[1]!.ip('route', 'add', POD_NET(1).subnet, 'via', UNDERLAY(1));
+    } else {
+      // flannel's vxlan layout (flannel-compat.md sec. 6): flannel.1 with VNI 1, port 8472, learning off,
+      // per peer an onlink route, a permanent neighbour and an FDB entry to the peer's public IP.
+      const macs: string[] = [];
+      for (const i of [1, 2]) {
+        const ns = nodes[i - 1]!;
+        ns.ip('link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'local', UNDERLAY(i), 'dev', 'eth0', 'dstport', '8472', 'nolearning', 'udpcsum');
+        ns.ip('link', 'set', 'flannel.1', 'mtu', '1450', 'up');
+        ns.ip('addr', 'add', `198.19.${i}.0/32`, 'dev', 'flannel.1');
+        const link = JSON.parse(ns.ip('-j', 'link', 'show', 'flannel.1')) as Array<{ address: string }>;
+        macs.push(link[0]!.address);
+      }
+      for (const i of [1, 2]) {
+        const o = 3 - i;
+        const ns = nodes[i - 1]!;
+        ns.ip('route', 'add', POD_NET(o).subnet, 'via', `198.19.${o}.0`, 'dev', 'flannel.1', 'onlink');
+        ns.ip('neigh', 'add', `198.19.${o}.0`, 'lladdr', macs[o - 1]!, 'dev', 'flannel.1', 'nud', 'permanent');
+        ns.exec('bridge', ['fdb', 'append', macs[o - 1]!, 'dev', 'flannel.1', 'dst', UNDERLAY(o), 'self', 'permanent']);
+      }
+    }
+    const note = kind === 'vxlan' ? 'kernel vxlan set up with ip commands as flannel vxlan does (VNI 1, port 8472, MTU 1450)' : 'plain routes via the peer underlay address, as flannel host-gw does';
+    return { client: pods[0]!, server: pods[1]!, serverIP: POD_NET(2).pod, daemonPids: () => [], note, prefix: set.prefix, teardown: () => set.destroy() };
+  } catch (e) {
+    void set.destroy();
+    throw e;
+  }
+}
+
+/** A /28 per node so 1,000 peer leases fit in 198.19.0.0/16 for the RSS-with-many-peers figure. */
+const DAEMON_SUBNET_LEN = 28;
+
+export async function daemonTarget(name: string, o: BenchOptions): Promise<Target> {
+  const stock = name.startsWith('flanneld-');
+  const lab = new Lab({
+    nodes: 2,
+    backend: 'udp',
+    ipv6: false,
+    subnetLen: DAEMON_SUBNET_LEN,
+    backendOptions: name === 'udp-nooffload' ? { Offload: false } : undefined,
+    flanneld: stock && o.flanneld ? [o.flanneld] : undefined,
+    // flanneld proper has no embedded store: give it a real etcd inside the lab.
+    store: stock ? 'etcd' : 'file',
+  });
+  try {
+    await lab.up();
+  } catch (e) {
+    await lab.down();
+    throw e;
+  }
+  const [a, b] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]];
+  const offloadLine = lab.daemonLog(a).split('\n').find((l) => l.includes('offloads')) ?? '';
+  const target: Target = {
+    client: a.pod,
+    server: b.pod,
+    serverIP: b.podIP,
+    daemonPids: () => lab.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined && isAlive(p)),
+    note: stock ? `${o.flanneld} with the same net-conf, etcd store` : `flannelts udp${offloadLine ? ': ' + offloadLine.replace(/^.*udp: /, '') : ''}`,
+    prefix: lab.set.prefix,
+    teardown: () => lab.down(),
+  };
+  if (name === 'udp') target.rssWithPeers = () => rssWith1000Peers(o);
+  return target;
+}
+
+/**
+ * A fresh 2-node lab whose file store is seeded with 998 more leases before the daemons start, so each
+ * daemon loads 999 peers in one scan (writing them one by one while it runs would measure the file
+ * store's burst of re-scans instead). Largest VmRSS after the tables settle.
+ */
+async function rssWith1000Peers(o: BenchOptions): Promise<number> {
+  const lab = new Lab({
+    nodes: 2,
+    backend: 'udp',
+    ipv6: false,
+    subnetLen: DAEMON_SUBNET_LEN,
+    seedStore: (dir) => {
+      const exp = new Date(Date.now() + 3600_000);
+      for (let i = 0; i < 998; i++) {
+        // 198.19.100.0/28 upwards: clear of the low subnets; peers that never answer are fine for this.
+        const subnet = `198.19.${100 + Math.floor(i / 16)}.${(i % 16) * 16}-${DAEMON_SUBNET_LEN}`;
+        const pub = parseIP(`198.18.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`);
+        writeFileSync(join(dir, subnet), encodeLeaseFile({ publicIP: pub, backendType: 'udp' }, exp));
+      }
+    },
+  });
+  try {
+    await lab.up();
+    await sleep(o.quick ? 2000 : 5000);
+    const pids = lab.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined && isAlive(p));
+    if (pids.length !== 2) throw new Error('a daemon exited with 1,000 peers');
+    return Math.max(...pids.map(rssMiB));
+  } finally {
+    await lab.down();
+  }
+}

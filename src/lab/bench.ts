@@ -1,0 +1,234 @@
+// `flannelctl bench`: the same 2-node netns lab per backend, measured in one run on one machine so
+// the figures compare. Targets are built by bench-targets.ts; measuring here is iperf3 and ping run
+// inside the pod namespaces, plus /proc of the daemon processes; output is bench-report.ts.
+import { cpus, loadavg, release } from 'node:os';
+import { daemonTarget, kernelTarget, type Target } from './bench-targets.js';
+import { cpuSeconds, rssMiB } from './procstat.js';
+
+export const METRICS = ['tcp1_gbps', 'tcp4_gbps', 'udp_kpps', 'rtt_us_p50', 'rtt_us_p99', 'cpu_s_per_gb', 'rss_mib', 'rss_mib_1000peers'] as const;
+export type Metric = (typeof METRICS)[number];
+/** Metrics where less is better (ratios and chart read the other way round). */
+export const LOWER_IS_BETTER: ReadonlySet<Metric> = new Set(['rtt_us_p50', 'rtt_us_p99', 'cpu_s_per_gb', 'rss_mib', 'rss_mib_1000peers']);
+/** Metrics that only exist for targets with a daemon (kernel datapaths have no process to measure). */
+const DAEMON_METRICS: ReadonlySet<Metric> = new Set(['cpu_s_per_gb', 'rss_mib', 'rss_mib_1000peers']);
+
+export const BUILTIN_TARGETS = ['raw', 'vxlan', 'host-gw', 'udp', 'udp-nooffload'] as const;
+
+export interface BenchResult {
+  backend: string;
+  metric: Metric;
+  /** Median of runs; null when the target has no such figure (e.g. cpu of a kernel datapath) or it failed. */
+  value: number | null;
+  runs: number[];
+}
+
+export interface MachineInfo {
+  kernel: string;
+  cpu: string;
+  cores: number;
+  node: string;
+  loadavgStart: number[];
+  loadavgEnd?: number[];
+}
+
+export interface BenchReport {
+  tool: 'flannelctl bench';
+  started: string;
+  quick: boolean;
+  secondsPerTest: number;
+  machine: MachineInfo;
+  backends: string[];
+  results: BenchResult[];
+  /** What each target is (kernel vxlan set up by hand, etc.) and any failure. */
+  notes: Record<string, string>;
+  /** Namespace name prefixes the run used, one per target; all removed when the run ends. */
+  prefixes: string[];
+}
+
+export interface BenchOptions {
+  /** Targets to run; default BUILTIN_TARGETS plus flanneld-udp when flanneld is given. */
+  targets?: string[];
+  /** Another flanneld-compatible binary (e.g. stock flannel); runs with an etcd store. */
+  flanneld?: string;
+  /** 1 s per measurement instead of secondsPerTest. */
+  quick?: boolean;
+  secondsPerTest?: number;
+  /** Repetitions of each throughput test (the reported value is the median). */
+  repeat?: number;
+  log?: (line: string) => void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+export function machineInfo(): MachineInfo {
+  const c = cpus();
+  return { kernel: release(), cpu: c[0]?.model.trim() ?? 'unknown', cores: c.length, node: process.version, loadavgStart: loadavg().map((x) => Math.round(x * 100) / 100) };
+}
+
+// ---- measurements ----
+
+interface Iperf {
+  bps: number;
+  bytes: number;
+  pps?: number;
+}
+
+function iperfClient(t: Target, args: string[], seconds: number): Iperf {
+  const out = t.client.exec('iperf3', ['-c', t.serverIP, '-t', String(seconds), '-J', ...args], { timeoutMs: (seconds + 20) * 1000 });
+  const j = JSON.parse(out) as {
+    error?: string;
+    end?: {
+      sum_received?: { bits_per_second: number; bytes: number };
+      sum?: { packets?: number; lost_packets?: number; seconds?: number; bits_per_second: number; bytes: number };
+    };
+  };
+  if (j.error) throw new Error(`iperf3: ${j.error}`);
+  const end = j.end ?? {};
+  if (args.includes('-u')) {
+    const s = end.sum;
+    if (!s || s.packets === undefined || !s.seconds) throw new Error('iperf3 -u: no end.sum in the JSON');
+    // packets counts what the client sent; the server reports what it lost of them.
+    const received = s.packets - (s.lost_packets ?? 0);
+    return { bps: s.bits_per_second, bytes: s.bytes, pps: received / s.seconds };
+  }
+  const r = end.sum_received;
+  if (!r) throw new Error('iperf3: no end.sum_received in the JSON');
+  return { bps: r.bits_per_second, bytes: r.bytes };
+}
+
+/**
+ * One iperf3 test against a fresh one-shot server (`-s -1`): a server that a 64-byte UDP flood
+ * wedged cannot spoil the next test. One retry, since other load on the machine can time a test out.
+ */
+async function iperf(t: Target, args: string[], seconds: number): Promise<Iperf> {
+  let last: Error | undefined;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const server = t.server.spawn('iperf3', ['-s', '-1', '-B', t.serverIP], { stdio: 'ignore' });
+    try {
+      let listening = false;
+      for (let i = 0; i < 50 && !listening; i++) {
+        listening = t.server.exec('ss', ['-Hltn', 'sport = :5201']).includes('5201');
+        if (!listening) await sleep(100);
+      }
+      if (!listening) throw new Error('iperf3 server did not start');
+      return iperfClient(t, args, seconds);
+    } catch (e) {
+      last = e as Error;
+    } finally {
+      if (server.exitCode === null && server.signalCode === null) {
+        server.kill('SIGTERM');
+        await new Promise((r) => server.once('exit', r));
+      }
+    }
+  }
+  throw last ?? new Error('iperf3 failed');
+}
+
+function pingRtts(t: Target, count: number): number[] {
+  let out = '';
+  try {
+    out = t.client.exec('ping', ['-c', String(count), '-i', '0.01', '-W', '1', t.serverIP], { timeoutMs: count * 100 + 10_000 });
+  } catch (e) {
+    out = (e as Error).message; // some loss still leaves usable samples
+  }
+  return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000);
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+
+async function measure(name: string, t: Target, o: BenchOptions, add: (m: Metric, runs: number[]) => void): Promise<void> {
+  const secs = o.quick ? 1 : (o.secondsPerTest ?? 5);
+  const repeat = o.quick ? 1 : (o.repeat ?? 1);
+  const log = o.log ?? (() => {});
+  // Warm-up: ARP/neighbour entries and peer tables in place before anything is timed.
+  pingRtts(t, 3);
+  // RTT first, on an otherwise idle path: after the 64-byte UDP flood the 8 MiB socket buffers of a
+  // userspace data plane still hold a backlog for a while, which would be measured instead.
+  const rtts = pingRtts(t, o.quick ? 50 : 200);
+  if (rtts.length === 0) throw new Error('ping: no replies');
+  add('rtt_us_p50', [percentile(rtts, 50)]);
+  add('rtt_us_p99', [percentile(rtts, 99)]);
+  log(`  ${name}: rtt p50 ${percentile(rtts, 50).toFixed(0)} us p99 ${percentile(rtts, 99).toFixed(0)} us`);
+  const omit = secs >= 3 ? ['-O', '1'] : [];
+  const pids = t.daemonPids();
+  const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  let bytes = 0;
+  const tcp1: number[] = [];
+  const tcp4: number[] = [];
+  for (let r = 0; r < repeat; r++) {
+    const one = await iperf(t, omit, secs);
+    tcp1.push(one.bps / 1e9);
+    bytes += one.bytes;
+    const four = await iperf(t, ['-P', '4', ...omit], secs);
+    tcp4.push(four.bps / 1e9);
+    bytes += four.bytes;
+  }
+  const cpu1 = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  add('tcp1_gbps', tcp1);
+  add('tcp4_gbps', tcp4);
+  log(`  ${name}: tcp1 ${median(tcp1).toFixed(2)} Gbit/s, tcp4 ${median(tcp4).toFixed(2)} Gbit/s`);
+  if (pids.length) add('cpu_s_per_gb', [(cpu1 - cpu0) / (bytes / 1e9)]);
+  // Small-packet rate: 64-byte payloads at an unreachable target rate; what arrives is the figure.
+  const udp = await iperf(t, ['-u', '-l', '64', '-b', '0'], secs);
+  add('udp_kpps', [(udp.pps ?? 0) / 1000]);
+  log(`  ${name}: udp ${((udp.pps ?? 0) / 1000).toFixed(0)} kpps`);
+  if (pids.length) add('rss_mib', [Math.max(...t.daemonPids().map(rssMiB))]);
+  if (t.rssWithPeers) add('rss_mib_1000peers', [await t.rssWithPeers()]);
+}
+
+/** Runs every target in turn; a target that fails gets null values and a note, the others still run. */
+export async function runBench(o: BenchOptions, onTarget?: (teardown: (() => Promise<void>) | undefined) => void): Promise<BenchReport> {
+  const log = o.log ?? (() => {});
+  const targets = o.targets ?? [...BUILTIN_TARGETS, ...(o.flanneld ? ['flanneld-udp'] : [])];
+  const report: BenchReport = {
+    tool: 'flannelctl bench',
+    started: new Date().toISOString(),
+    quick: o.quick ?? false,
+    secondsPerTest: o.quick ? 1 : (o.secondsPerTest ?? 5),
+    machine: machineInfo(),
+    backends: targets,
+    results: [],
+    notes: {},
+    prefixes: [],
+  };
+  for (const name of targets) {
+    log(`${name}: setting up`);
+    const runs = new Map<Metric, number[]>();
+    let target: Target | undefined;
+    try {
+      if (name === 'raw' || name === 'vxlan' || name === 'host-gw') target = kernelTarget(name);
+      else if (name === 'udp' || name === 'udp-nooffload' || name.startsWith('flanneld-')) {
+        if (name.startsWith('flanneld-') && !o.flanneld) throw new Error('needs --flanneld PATH');
+        target = await daemonTarget(name, o);
+      } else throw new Error(`unknown target ${name}`);
+      onTarget?.(target.teardown);
+      report.prefixes.push(target.prefix);
+      report.notes[name] = target.note;
+      await measure(name, target, o, (m, r) => runs.set(m, r));
+    } catch (e) {
+      const msg = (e as Error).message.split('\n')[0] ?? 'failed';
+      report.notes[name] = `${report.notes[name] ? report.notes[name] + '; ' : ''}FAILED: ${msg}`;
+      log(`${name}: FAILED: ${msg}`);
+    } finally {
+      if (target) await target.teardown();
+      onTarget?.(undefined);
+    }
+    for (const m of METRICS) {
+      if (DAEMON_METRICS.has(m) && !runs.has(m)) continue; // kernel datapaths: no daemon to measure
+      const r = runs.get(m) ?? [];
+      report.results.push({ backend: name, metric: m, value: r.length ? round3(median(r)) : null, runs: r.map(round3) });
+    }
+  }
+  report.machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+  return report;
+}
+

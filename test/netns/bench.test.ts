@@ -1,0 +1,57 @@
+// `flannelctl bench --quick` end to end, so the harness cannot rot: every target builds, every metric
+// gets a number, the JSON/markdown/SVG land in --out, and nothing of the run is left behind. Figures
+// are not asserted (timed results on a shared machine are not a test); only their shape is.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { METRICS, type BenchReport } from '../../src/lab/bench.js';
+import { run } from '../../src/lab/netns.js';
+import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
+const netns = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+
+describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3'), binary('ping', 'iputils-ping')), () => {
+  test('measures every backend and writes markdown, JSON and SVG', { timeout: 240_000 }, (t) => {
+    if (!need(t, rootAndNetns(), binary('iperf3'))) return;
+    const out = mkdtempSync(join(tmpdir(), 'flannelts-bench-'));
+    try {
+      const r = spawnSync(process.execPath, [flannelctl, 'bench', '--quick', '--out', out], { encoding: 'utf8', timeout: 230_000 });
+      t.diagnostic(r.stdout.split('\n').filter((l) => l.startsWith('|')).join('\n'));
+      assert.equal(r.status, 0, `bench exit ${r.status}: ${r.stderr}\n${r.stdout}`);
+      const files = readdirSync(out);
+      for (const ext of ['md', 'json', 'svg']) assert.ok(files.some((f) => f.startsWith('bench-') && f.endsWith(`.${ext}`)), `a .${ext} file in ${files.join(', ')}`);
+      const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchReport;
+      assert.deepEqual(report.backends, ['raw', 'vxlan', 'host-gw', 'udp', 'udp-nooffload']);
+      assert.equal(report.quick, true);
+      assert.ok(report.machine.kernel && report.machine.cpu && report.machine.cores > 0 && report.machine.node.startsWith('v'));
+      for (const b of report.backends) {
+        for (const m of ['tcp1_gbps', 'tcp4_gbps', 'udp_kpps', 'rtt_us_p50', 'rtt_us_p99'] as const) {
+          const res = report.results.find((x) => x.backend === b && x.metric === m);
+          assert.ok(res && typeof res.value === 'number' && res.value > 0 && res.runs.length >= 1, `${b} ${m}: ${JSON.stringify(res)} (${report.notes[b]})`);
+        }
+      }
+      for (const [b, m] of [
+        ['udp', 'cpu_s_per_gb'], ['udp', 'rss_mib'], ['udp', 'rss_mib_1000peers'],
+        ['udp-nooffload', 'cpu_s_per_gb'], ['udp-nooffload', 'rss_mib'],
+      ] as const) {
+        const res = report.results.find((x) => x.backend === b && x.metric === m);
+        assert.ok(res && typeof res.value === 'number' && res.value > 0, `${b} ${m}: ${JSON.stringify(res)}`);
+      }
+      for (const res of report.results) assert.ok((METRICS as readonly string[]).includes(res.metric));
+      const md = readFileSync(join(out, 'latest.md'), 'utf8');
+      assert.match(md, /\| udp +\| [\d.]+ \([\d.]+x\)/, 'udp figures carry a ratio to vxlan');
+      assert.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+      // Other suites may run labs at the same time: look only for the prefixes this run reports.
+      assert.equal(report.prefixes.length, report.backends.length);
+      assert.deepEqual(netns().filter((n) => report.prefixes.some((p) => n.startsWith(p + '-'))), [], 'no namespace left behind');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
