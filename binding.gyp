@@ -10,7 +10,8 @@
         "native/udp.cc",
         "native/routes.cc",
         "native/encap.cc",
-        "native/netlink.cc"
+        "native/netlink.cc",
+        "native/caps.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

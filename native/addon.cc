@@ -3,10 +3,12 @@
 
 #include "engine.h"
 #include "netlink.h"
+#include "caps.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flannelts::InitEngine(env, exports);
   flannelts::InitNetlink(env, exports);
+  flannelts::InitCaps(env, exports);
   return exports;
 }
 
