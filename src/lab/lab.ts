@@ -46,6 +46,8 @@ export interface LabOptions {
    * on both and every node's default route via it. For DirectRouting and host-gw reachability tests.
    */
   routed?: boolean;
+  /** net-conf SubnetLen (default 24); a load test needs room for more than 254 leases. */
+  subnetLen?: number;
   /** Seconds to wait for every subnet.env. */
   startTimeoutSec?: number;
   log?: (line: string) => void;
@@ -119,7 +121,7 @@ export class Lab {
   netConf(): Record<string, unknown> {
     const conf: Record<string, unknown> = {
       Network: LAB_NETWORK_V4,
-      SubnetLen: 24,
+      SubnetLen: this.opts.subnetLen ?? 24,
       Backend: { Type: this.opts.backend, ...(this.opts.backendOptions ?? {}) },
     };
     if (this.opts.ipv6) {
