@@ -143,7 +143,13 @@ Napi::Value DropCapabilities(const Napi::CallbackInfo& info) {
   int handled = g_done.load();
   // Our own thread last, so the signalling above still had any capability it needed.
   int self_err = DropInThisThread();
-  sigaction(sig, &old, nullptr);
+  // Not the old (default) action: a signal still pending in a thread that blocks it would kill the
+  // process if that thread ever unblocked it. Ignoring discards pending ones.
+  struct sigaction ign{};
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  sigaction(sig, &ign, nullptr);
+  (void)old;
   if (self_err != 0) throw Napi::Error::New(env, std::string("capset in the calling thread: ") + strerror(self_err));
   if (g_failed.load() > 0) throw Napi::Error::New(env, std::to_string(g_failed.load()) + " thread(s) failed to drop capabilities: " + strerror(g_first_errno.load()));
 

@@ -57,6 +57,16 @@ describe('least privilege: 2-node udp lab with iptables forward rules', suiteNee
     }
   });
 
+  test('SIGUSR1 does not start the inspector (the one thread the drop cannot reach stays parked)', async (t) => {
+    if (!need(t, ...reqs)) return;
+    const n = lab.nodes[1]!;
+    process.kill(n.pid!, 'SIGUSR1');
+    await new Promise((r) => setTimeout(r, 500));
+    process.kill(n.pid!, 0); // still running
+    assert.doesNotMatch(n.ns.exec('ss', ['-H', '-t', '-l', '-n']), /:9229\b/);
+    assert.doesNotMatch(lab.daemonLog(n, 20), /Debugger listening/);
+  });
+
   test('the udp socket is bound to the external address, not the wildcard', (t) => {
     if (!need(t, ...reqs)) return;
     for (const n of lab.nodes) {
