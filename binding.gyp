@@ -12,7 +12,8 @@
         "native/encap.cc",
         "native/offload.cc",
         "native/offload_js.cc",
-        "native/netlink.cc"
+        "native/netlink.cc",
+        "native/caps.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -3,6 +3,7 @@
 
 #include "engine.h"
 #include "netlink.h"
+#include "caps.h"
 
 namespace flannelts {
 void InitOffload(Napi::Env env, Napi::Object exports);  // offload_js.cc
@@ -12,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flannelts::InitEngine(env, exports);
   flannelts::InitNetlink(env, exports);
   flannelts::InitOffload(env, exports);
+  flannelts::InitCaps(env, exports);
   return exports;
 }
 

@@ -124,6 +124,9 @@ export class Daemon {
     // Watch before writing subnet.env so pods never start on a node that does not know its peers yet.
     this.watch = await manager.watchLeases((events) => this.enqueue(() => this.applyEvents(events)));
     await this.enqueue(() => this.applyEvents(this.watch!.snapshot.map((l) => ({ type: 'added', lease: l }) as LeaseEvent)));
+    // One reconcile pass now, not 10 s later: entries left from before a restart for leases that vanished
+    // while we were down (flannel #2554) go before pods start, and before subnet.env says we are ready.
+    await this.reconcileNow();
 
     this.deps.subnetFileIO.write(this.opts.subnetFile, {
       config,

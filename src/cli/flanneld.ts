@@ -13,6 +13,19 @@ import { log, setLogFormat, setVerbosity } from '../log.js';
 import { readPreviousSubnets, writeSubnetEnv } from '../subnet/subnetenv.js';
 import type { Manager } from '../subnet/types.js';
 import { VERSION } from '../version.js';
+import { capsToKeep, dropCapabilities, iptablesVersion } from '../security/caps.js';
+
+/** Setup is done (TUN open, devices made, sockets and listeners bound): keep only what runtime needs. */
+function dropPrivileges(firewall: boolean): void {
+  try {
+    const r = dropCapabilities(capsToKeep({ firewall, iptablesVersion: firewall ? iptablesVersion() : undefined }));
+    const unreached = r.unreached.length > 0 ? `; ${r.unreached.length} idle thread(s) block signals and kept theirs: ${r.unreached.join(',')}` : '';
+    log.info(`Dropped capabilities: kept [${r.kept.join(',')}] in ${r.threads} thread(s)${unreached}`);
+  } catch (e) {
+    // Networking keeps working with more privilege than needed; say so loudly rather than exit.
+    log.error(`Could not drop capabilities: ${(e as Error).message}`);
+  }
+}
 
 async function createManager(opts: FlanneldOptions): Promise<Manager> {
   if (opts.kubeSubnetMgr) {
@@ -157,6 +170,7 @@ async function main(argv: string[]): Promise<number> {
     platform.close();
     return 1;
   }
+  if (process.getuid?.() === 0) dropPrivileges(opts.ipMasq || opts.iptablesForwardRules);
   // Keep running: timers are unref'd, so hold the loop open until a signal arrives.
   await new Promise<void>(() => {
     setInterval(() => {}, 1 << 30);

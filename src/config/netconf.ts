@@ -29,7 +29,13 @@ function fail(msg: string): never {
 function show(v: unknown): string {
   // JSON.stringify(Infinity) is "null", which would hide the real problem (e.g. 1e400 in the file).
   if (typeof v === 'number') return String(v);
-  const text = JSON.stringify(v);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    // Nesting deeper than the stack (e.g. 5000 '[' in the file): say what it is, not a RangeError.
+    return Array.isArray(v) ? 'a deeply nested array' : 'a deeply nested object';
+  }
   return text === undefined ? String(v) : text.length > 60 ? text.slice(0, 57) + '...' : text;
 }
 

@@ -204,8 +204,13 @@ export interface PodCIDRs {
  */
 export function nodePodCIDRs(node: NodeLike): PodCIDRs | undefined {
   const name = node.metadata?.name ?? '?';
-  const single = node.spec?.podCIDR ?? '';
-  const list = node.spec?.podCIDRs ?? [];
+  const single: unknown = node.spec?.podCIDR ?? '';
+  const list: unknown = node.spec?.podCIDRs ?? [];
+  // The node is JSON from the API server: check the shapes rather than trust the declared types.
+  if (typeof single !== 'string') throw new NodeLeaseError(name, 'spec.podCIDR', `${JSON.stringify(single)} is not a string`);
+  if (!Array.isArray(list) || !list.every((x): x is string => typeof x === 'string')) {
+    throw new NodeLeaseError(name, 'spec.podCIDRs', `${JSON.stringify(list)} is not a list of strings`);
+  }
   if (single === '' && list.length === 0) return undefined;
   if (list.length > 2) throw new NodeLeaseError(name, 'spec.podCIDRs', `${JSON.stringify(list)}: pod cidrs should be IPv4/IPv6 only or dualstack`);
   const texts = list.length > 0 ? list : [single];
@@ -237,13 +242,25 @@ function parseJSONAnnotation(node: string, key: string, text: string | undefined
   }
 }
 
+/** metadata.annotations as the wire may carry it: an object of strings, or this node is skipped. */
+function stringAnnotations(node: string, raw: unknown): Record<string, string> {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new NodeLeaseError(node, 'metadata.annotations', 'must be a map of strings');
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string') throw new NodeLeaseError(node, `annotation ${k}`, `${JSON.stringify(v)} is not a string`);
+    out[k] = v;
+  }
+  return out;
+}
+
 /**
  * flannel's nodeToLease for another node (the caller has checked kube-subnet-manager == "true"):
  * public IP and backend data per enabled family, subnets from the pod CIDRs, backend type.
  */
 export function nodeToLease(node: NodeLike, names: AnnotationNames, families: Families, expiration: Date): Lease {
   const name = node.metadata?.name ?? '?';
-  const ann = node.metadata?.annotations ?? {};
+  const ann = stringAnnotations(name, node.metadata?.annotations);
   const cidrs = nodePodCIDRs(node);
   if (!cidrs) throw new NodeLeaseError(name, 'spec.podCIDR', 'pod cidr not assigned');
   const attrs: LeaseAttrs = { backendType: ann[names.backendType] ?? '' };

@@ -97,12 +97,36 @@ test('reconcile hands the backend the full current peer set and counts repairs',
   const { daemon, net, manager } = setup();
   try {
     await daemon.start();
+    const atStart = daemon.counters.reconcileRepairs;
     manager.put(peer(8));
     manager.put(peer(9));
     assert.equal(await daemon.reconcileNow(), 1);
     const last = net.reconciled.at(-1)!;
     assert.deepEqual(last.map((l) => formatCIDR(l.subnet!)).sort(), ['198.19.8.0/24', '198.19.9.0/24']);
-    assert.equal(daemon.counters.reconcileRepairs, 1);
+    assert.equal(daemon.counters.reconcileRepairs, atStart + 1);
+  } finally {
+    await daemon.stop();
+    setLogSink(prev);
+  }
+});
+
+test('start reconciles once right after the snapshot, before subnet.env: leftovers of a restart go at once (#2554)', async () => {
+  const prev = quiet();
+  const m = new MemoryManager();
+  m.put(peer(5));
+  const { daemon, net, written } = setup(m);
+  let writtenAtReconcile = -1;
+  const orig = net.reconcile.bind(net);
+  net.reconcile = async (leases) => {
+    writtenAtReconcile = written.length;
+    return orig(leases);
+  };
+  try {
+    await daemon.start();
+    assert.equal(net.reconciled.length, 1, 'one pass during start (the periodic one is an hour away here)');
+    assert.deepEqual(net.reconciled[0]!.map((l) => formatCIDR(l.subnet!)), ['198.19.5.0/24']);
+    assert.equal(writtenAtReconcile, 0, 'before subnet.env');
+    assert.equal(written.length, 1);
   } finally {
     await daemon.stop();
     setLogSink(prev);
