@@ -8,6 +8,7 @@ import type { NetworkConfig } from './config/types.js';
 import { formatCIDR, formatIP, netEqual, type IPNet } from './ip/index.js';
 import { log } from './log.js';
 import type { PreviousSubnets, SubnetEnvInput } from './subnet/subnetenv.js';
+import { leaseKey } from './subnet/lease.js';
 import type { Lease, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from './subnet/types.js';
 
 export interface SubnetFileIO {
@@ -50,10 +51,6 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     const t = setTimeout(resolve, ms);
     signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
   });
-
-export function leaseKey(l: Lease): string {
-  return `${l.subnet ? formatCIDR(l.subnet) : '-'}&${l.ipv6Subnet ? formatCIDR(l.ipv6Subnet) : '-'}`;
-}
 
 function sameSubnets(a: Lease, b: Lease): boolean {
   const eq = (x?: IPNet, y?: IPNet): boolean => (x === undefined ? y === undefined : y !== undefined && netEqual(x, y));

@@ -9,7 +9,7 @@ import type { Lease, LeaseEvent } from '../subnet/types.js';
 import { applyPlans, installPeer, ownedRoute, removePeer, type SyncCounters } from './entry-sync.js';
 import type { RouteOps } from './kernel-ops.js';
 import { emptyEntries, planRoutes, type PeerEntries } from './peer-entries.js';
-import { peerKey } from './vxlan.js';
+import { leaseKey } from '../subnet/lease.js';
 
 export interface HostGwPeerContext {
   extIndex: number;
@@ -95,7 +95,7 @@ export class HostGwNetwork implements RunningNetwork {
     if (this.closed) return;
     const ctx = this.ctx();
     for (const ev of events) {
-      const key = peerKey(ev.lease);
+      const key = leaseKey(ev.lease);
       const old = this.installed.get(key);
       if (ev.type === 'removed') {
         this.reported.delete(key);
@@ -128,14 +128,14 @@ export class HostGwNetwork implements RunningNetwork {
     const ctx = this.ctx();
     const desired = new Map<string, PeerEntries>();
     for (const l of leases) {
-      const key = peerKey(l);
+      const key = leaseKey(l);
       const r = hostGwPeerEntries(l, this.config, ctx);
       if (r.ok) {
         desired.set(key, r.entries);
         this.reported.delete(key);
       } else this.report(key, r);
     }
-    for (const k of [...this.reported.keys()]) if (!leases.some((l) => peerKey(l) === k)) this.reported.delete(k);
+    for (const k of [...this.reported.keys()]) if (!leases.some((l) => leaseKey(l) === k)) this.reported.delete(k);
     const routes = [...desired.values()].flatMap((e) => e.routes);
     let changed = 0;
     for (const [family, enabled, network, own] of [

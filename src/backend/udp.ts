@@ -5,6 +5,7 @@ import type { Backend, BackendContext, ExternalInterface, RunningNetwork } from 
 import type { NetworkConfig } from '../config/types.js';
 import { formatCIDR, formatIP, type IPAddr, type IPNet } from '../ip/index.js';
 import { log } from '../log.js';
+import { leaseKey } from '../subnet/lease.js';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
 import type { OffloadFlags } from '../native/engine.js';
 
@@ -166,7 +167,7 @@ export class UdpNetwork implements RunningNetwork {
 
   async handle(events: LeaseEvent[]): Promise<void> {
     for (const ev of events) {
-      const key = `${ev.lease.subnet ? formatCIDR(ev.lease.subnet) : ''}&${ev.lease.ipv6Subnet ? formatCIDR(ev.lease.ipv6Subnet) : ''}`;
+      const key = leaseKey(ev.lease);
       if (ev.type === 'added') this.peers.set(key, ev.lease);
       else this.peers.delete(key);
     }
@@ -179,7 +180,7 @@ export class UdpNetwork implements RunningNetwork {
     // which drops peers whose removal event was missed.
     const repairs = this.ensureDevice() + this.ensureRoutes();
     this.peers.clear();
-    for (const l of leases) this.peers.set(`${l.subnet ? formatCIDR(l.subnet) : ''}&${l.ipv6Subnet ? formatCIDR(l.ipv6Subnet) : ''}`, l);
+    for (const l of leases) this.peers.set(leaseKey(l), l);
     this.push();
     return repairs;
   }

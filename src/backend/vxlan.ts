@@ -13,6 +13,7 @@ import { applyPlans, installPeer, ownedRoute, removePeer, type SyncCounters } fr
 import type { VxlanOps } from './kernel-ops.js';
 import { emptyEntries, planFdb, planNeighs, planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
 import { configureVxlanDevice, ensureVxlanDevice, randomMac, vxlanIncompat, type VxlanDeviceSpec } from './vxlan-device.js';
+import { leaseKey } from '../subnet/lease.js';
 
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14), as flannel subtracts. */
 export const VXLAN_ENCAP_OVERHEAD = 50;
@@ -119,10 +120,6 @@ export type PeerResult = { ok: true; entries: PeerEntries; direct: number } | { 
 
 const subnetAddr = (n: IPNet): IPAddr => ({ family: n.family, value: n.value });
 
-export function peerKey(l: Lease): string {
-  return `${l.subnet ? formatCIDR(l.subnet) : '-'}&${l.ipv6Subnet ? formatCIDR(l.ipv6Subnet) : '-'}`;
-}
-
 /** Exactly flannel's entries for one remote lease (handleSubnetEvents), or why it is skipped. */
 export function vxlanPeerEntries(l: Lease, ctx: PeerContext): PeerResult {
   if (l.attrs.backendType !== 'vxlan') {
@@ -213,7 +210,7 @@ export class VxlanNetwork implements RunningNetwork {
     if (this.closed) return;
     const ctx = this.ctx();
     for (const ev of events) {
-      const key = peerKey(ev.lease);
+      const key = leaseKey(ev.lease);
       const old = this.installed.get(key);
       if (ev.type === 'removed') {
         const computed = vxlanPeerEntries(ev.lease, ctx);
@@ -291,14 +288,14 @@ export class VxlanNetwork implements RunningNetwork {
     const ctx = this.ctx();
     const desired = new Map<string, PeerEntries>();
     for (const l of leases) {
-      const key = peerKey(l);
+      const key = leaseKey(l);
       const r = vxlanPeerEntries(l, ctx);
       if (r.ok) {
         desired.set(key, r.entries);
         this.warned.delete(key);
       } else this.skip(key, r, true);
     }
-    for (const k of this.warned) if (!leases.some((l) => peerKey(l) === k)) this.warned.delete(k);
+    for (const k of this.warned) if (!leases.some((l) => leaseKey(l) === k)) this.warned.delete(k);
     const all = [...desired.values()];
     const routes = all.flatMap((e) => e.routes);
     let changed = 0;

@@ -1,7 +1,7 @@
 // `flannelctl lab`: N node namespaces on an underlay bridge, each running a real flanneld process
 // against one embedded file lease store, each with a pod namespace behind it; then all-pairs
 // pod-to-pod checks. Addresses come only from 198.18.0.0/15 and 2001:db8::/32 (the network rule).
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, existsSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -575,7 +575,6 @@ export function isAlive(pid: number): boolean {
 export async function labDown(prefix?: string): Promise<string[]> {
   const removed: string[] = [];
   if (!existsSync(LAB_STATE_DIR)) return removed;
-  const { readdirSync } = await import('node:fs');
   for (const f of readdirSync(LAB_STATE_DIR)) {
     if (!f.endsWith('.json') || (prefix && f !== `${prefix}.json`)) continue;
     const path = join(LAB_STATE_DIR, f);

@@ -5,7 +5,7 @@
 import { formatIP, parseIP } from '../ip/addr.js';
 import { formatCIDR, networkOf } from '../ip/cidr.js';
 import type { IPNet } from '../ip/types.js';
-import type { LeaseAttrs } from './types.js';
+import type { Lease, LeaseAttrs } from './types.js';
 
 /** A lease key or value that is not in flannel's format; callers log it and skip the entry. */
 export class LeaseFormatError extends Error {
@@ -133,4 +133,9 @@ export function decodeLeaseAttrs(text: string): LeaseAttrs {
   const data6 = field(parsed, 'BackendV6Data');
   if (data6 !== undefined && data6 !== null) attrs.backendV6Data = data6;
   return attrs;
+}
+
+/** A lease's identity inside this process (maps of peers, logs): its subnets, "-" for a missing family. */
+export function leaseKey(l: Lease): string {
+  return `${l.subnet ? formatCIDR(l.subnet) : '-'}&${l.ipv6Subnet ? formatCIDR(l.ipv6Subnet) : '-'}`;
 }
