@@ -131,15 +131,15 @@ bool CompleteChecksum(uint8_t* p, size_t n, uint16_t csumStart, uint16_t csumOff
   return true;
 }
 
-SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap) {
+SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap, size_t headroom) {
   const uint8_t gso = h.gsoType & static_cast<uint8_t>(~kGsoEcn);
   if (gso == kGsoNone) {
-    if (n > cap) return Fail(OffloadError::kNoRoom);
-    std::memcpy(out, p, n);
-    if ((h.flags & kVnetFlagNeedsCsum) && !CompleteChecksum(out, n, h.csumStart, h.csumOffset)) return Fail(OffloadError::kBadCsumOffsets);
+    if (n + headroom > cap) return Fail(OffloadError::kNoRoom);
+    std::memcpy(out + headroom, p, n);
+    if ((h.flags & kVnetFlagNeedsCsum) && !CompleteChecksum(out + headroom, n, h.csumStart, h.csumOffset)) return Fail(OffloadError::kBadCsumOffsets);
     SplitResult r;
     r.segments = 1;
-    r.segLen = r.lastLen = r.bytes = n;
+    r.segLen = r.lastLen = r.bytes = n + headroom;
     return r;
   }
   if (n < 20) return Fail(OffloadError::kBadHeaders);
@@ -170,7 +170,7 @@ SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out,
   if (mss == 0) return Fail(OffloadError::kBadGsoSize);
   const size_t segs = (payload + mss - 1) / mss;
   if (segs > kMaxGsoSegments) return Fail(OffloadError::kBadGsoSize);
-  const size_t total = segs * hl + payload;
+  const size_t total = segs * (hl + headroom) + payload;
   if (total > cap) return Fail(OffloadError::kNoRoom);
 
   const uint32_t seq0 = tcp ? Rd32(p + l3 + 4) : 0;
@@ -180,7 +180,7 @@ SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out,
   for (size_t i = 0; i < segs; i++) {
     const size_t chunk = std::min(mss, payload - i * mss);
     const size_t len = hl + chunk;
-    uint8_t* s = out + off;
+    uint8_t* s = out + off + headroom;
     std::memcpy(s, p, hl);
     std::memcpy(s + hl, p + hl + i * mss, chunk);
     if (v4) {
@@ -207,9 +207,9 @@ SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out,
     uint16_t c = static_cast<uint16_t>(~FoldNet(SumHost(l4, len - l3, PseudoSum(s, v4, proto, len - l3))));
     if (!tcp && c == 0) c = 0xffff;
     Wr16(l4 + csumAt, c);
-    off += len;
-    if (i == 0) r.segLen = len;
-    r.lastLen = len;
+    off += headroom + len;
+    if (i == 0) r.segLen = headroom + len;
+    r.lastLen = headroom + len;
   }
   r.segments = segs;
   r.bytes = off;

@@ -64,8 +64,10 @@ struct SplitResult {
 // sequence number, FIN/PSH only on the last segment, CWR only on the first, and every checksum
 // computed in full (the peer may be a stock flanneld that forwards it as is). A packet without GSO
 // (gso_type NONE) is copied as one segment, its partial checksum completed when NEEDS_CSUM is set.
-// p must already be a classified IPv4/IPv6 packet of exactly n bytes.
-SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap);
+// p must already be a classified IPv4/IPv6 packet of exactly n bytes. `headroom` bytes are left free
+// in front of every segment (for an encapsulation header the caller writes, e.g. VXLAN + Ethernet);
+// segLen, lastLen and bytes include them, so the result is still one UDP_SEGMENT run.
+SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap, size_t headroom = 0);
 
 // Receives finished packets from the coalescer. `hdr` is the virtio_net_hdr to write in front of pkt.
 class TunSink {

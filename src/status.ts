@@ -30,6 +30,8 @@ export interface StatusSnapshot {
   pid: number;
   uptimeSeconds: number;
   backend?: string;
+  /** 'userspace' for the vxlan backend's userspace VTEP; absent for kernel devices and udp. */
+  mode?: string;
   device?: string;
   mtu?: number;
   externalInterface?: { name: string; mtu: number; publicIP?: string; publicIPv6?: string };
@@ -99,6 +101,7 @@ export function snapshot(d: Daemon): StatusSnapshot {
     pid: process.pid,
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     backend: typeof backendStats.backend === 'string' ? backendStats.backend : d.config?.backend.type,
+    mode: typeof backendStats.mode === 'string' ? backendStats.mode : undefined,
     device: typeof backendStats.device === 'string' ? backendStats.device : undefined,
     mtu: d.network?.mtu,
     externalInterface: ext && {

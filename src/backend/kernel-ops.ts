@@ -58,3 +58,25 @@ export function netlinkVxlanOps(link: Netlink): VxlanOps {
     },
   };
 }
+
+/**
+ * Fault injection for tests, like etcd's gofail: FLANNELTS_FAILPOINTS="vxlan-link-create=EOPNOTSUPP"
+ * makes creating a vxlan device fail as a kernel without the vxlan module does, so the userspace
+ * fallback is exercised on a machine that has VXLAN. Unset in production: the ops are returned as is.
+ */
+export function withFailpoints(ops: VxlanOps, env: NodeJS.ProcessEnv = process.env): VxlanOps {
+  const points = new Map(
+    (env.FLANNELTS_FAILPOINTS ?? '')
+      .split(',')
+      .map((p) => p.trim().split('='))
+      .filter((kv): kv is [string, string] => kv.length === 2 && kv[0] !== '' && kv[1] !== ''),
+  );
+  const code = points.get('vxlan-link-create');
+  if (!code) return ops;
+  return {
+    ...ops,
+    addVxlanLink: (spec) => {
+      throw Object.assign(new Error(`create vxlan link ${spec.name}: ${code} (failpoint vxlan-link-create)`), { code });
+    },
+  };
+}
