@@ -146,7 +146,12 @@ uint32_t FlowHash(const uint8_t* p, size_t n) {
   }
   h = Mix(h, proto);
   if (l4 && (proto == 6 || proto == 17) && n >= l4 + 4) h = Mix(h, word(l4));
-  return h;
+  // murmur3's finalizer: every input bit reaches the low bits the caller takes modulo the pool size.
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  return h ^ (h >> 16);
 }
 
 }  // namespace flannelts

@@ -2,6 +2,7 @@
 // so the real thing is the Netlink object itself and unit tests pass an in-memory kernel.
 import { writeFileSync } from 'node:fs';
 import type { Netlink } from '../netlink/index.js';
+import { log } from '../log.js';
 
 export type RouteOps = Pick<Netlink, 'listRoutes' | 'addRoute' | 'replaceRoute' | 'delRoute' | 'routeGet'>;
 
@@ -73,10 +74,16 @@ export function withFailpoints(ops: VxlanOps, env: NodeJS.ProcessEnv = process.e
   );
   const code = points.get('vxlan-link-create');
   if (!code) return ops;
-  return {
-    ...ops,
-    addVxlanLink: (spec) => {
-      throw Object.assign(new Error(`create vxlan link ${spec.name}: ${code} (failpoint vxlan-link-create)`), { code });
-    },
+  log.warning(`FLANNELTS_FAILPOINTS: vxlan-link-create=${code} is active (test fault injection): kernel vxlan devices cannot be created`);
+  const refuse: VxlanOps['addVxlanLink'] = (spec) => {
+    throw Object.assign(new Error(`create vxlan link ${spec.name}: ${code} (failpoint vxlan-link-create)`), { code });
   };
+  // A proxy, not a copy: the operations may be methods of a class instance (the in-memory kernel).
+  return new Proxy(ops, {
+    get(target, prop) {
+      if (prop === 'addVxlanLink') return refuse;
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }

@@ -12,7 +12,7 @@ import { leaseKey } from '../subnet/lease.js';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
 import { applyPlans, installPeer, ownedRoute, removePeer, type SyncCounters } from './entry-sync.js';
 import type { RouteOps } from './kernel-ops.js';
-import { planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
+import { entryKey, planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
 import type { LinkOps, PeerRoute, UdpDataPlane } from './udp.js';
 import { vxlanPeerEntries, type PeerContext, type VxlanOptions } from './vxlan.js';
 
@@ -173,7 +173,7 @@ export class UserspaceVxlanNetwork implements RunningNetwork {
     this.parts.plane.setPeers(rows);
     if (!fromReconcile) {
       for (const [key, e] of this.direct) if (!direct.has(key)) removePeer(this.parts.ops, e, this.counters);
-      for (const [key, e] of direct) if (JSON.stringify(this.direct.get(key)) !== JSON.stringify(e)) installPeer(this.parts.ops, e, this.counters);
+      for (const [key, e] of direct) if (entryKey(this.direct.get(key)) !== entryKey(e)) installPeer(this.parts.ops, e, this.counters);
     }
     this.direct.clear();
     for (const [k, v] of direct) this.direct.set(k, v);

@@ -11,7 +11,7 @@ import type { Lease, LeaseEvent } from '../subnet/types.js';
 import { optionBool, optionInt, optionString } from './backend-options.js';
 import { applyPlans, installPeer, ownedRoute, removePeer, type SyncCounters } from './entry-sync.js';
 import type { VxlanOps } from './kernel-ops.js';
-import { emptyEntries, planFdb, planNeighs, planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
+import { emptyEntries, entryKey, planFdb, planNeighs, planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
 import { configureVxlanDevice, ensureVxlanDevice, randomMac, vxlanIncompat, type VxlanDeviceSpec } from './vxlan-device.js';
 import { leaseKey } from '../subnet/lease.js';
 import type { DataPlaneOptions, LinkOps, UdpDataPlane } from './udp.js';
@@ -158,9 +158,8 @@ export function vxlanPeerEntries(l: Lease, ctx: PeerContext): PeerResult {
 
 /** Entries of `a` that `b` does not have identically (what to remove when a peer's lease changes). */
 function entriesMinus(a: PeerEntries, b: PeerEntries): PeerEntries {
-  const k = (x: unknown): string => JSON.stringify(x, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  const has = new Set([...b.routes, ...b.neighs, ...b.fdbs].map(k));
-  return { routes: a.routes.filter((x) => !has.has(k(x))), neighs: a.neighs.filter((x) => !has.has(k(x))), fdbs: a.fdbs.filter((x) => !has.has(k(x))) };
+  const has = new Set([...b.routes, ...b.neighs, ...b.fdbs].map(entryKey));
+  return { routes: a.routes.filter((x) => !has.has(entryKey(x))), neighs: a.neighs.filter((x) => !has.has(entryKey(x))), fdbs: a.fdbs.filter((x) => !has.has(entryKey(x))) };
 }
 
 export class VxlanNetwork implements RunningNetwork {
