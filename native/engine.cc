@@ -113,11 +113,12 @@ struct RxScratch {
   alignas(cmsghdr) uint8_t ctrl[kRxBatch][CMSG_SPACE(sizeof(int))];
   std::unique_ptr<TunWriter> writer;
   std::unique_ptr<GroTable> gro;  // only with a virtio header on the TUN
+  std::unique_ptr<uint8_t[]> split;  // VXLAN without a virtio header: segments of an oversized packet
   uint64_t packets = 0, bytes = 0;
 };
 
 Engine::Engine(const EngineOptions& o)
-    : allowUnknownSource_(o.allowUnknownSource), encap_(o.encap), vni_(o.vni), mac_(o.mac), hasVtep4_(o.hasVtep4) {
+    : allowUnknownSource_(o.allowUnknownSource), encap_(o.encap), vni_(o.vni), mac_(o.mac), hasVtep4_(o.hasVtep4), innerMtu_(o.innerMtu) {
   std::memcpy(vtep4_, o.vtep4, 4);
   tun_ = std::make_unique<Tun>(o.tun);
   udp_ = std::make_unique<UdpConn>(o.udp);  // on throw, tun_ is closed by its destructor
@@ -485,6 +486,14 @@ void Engine::UdpToTun() {
   const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
   s.writer = std::make_unique<TunWriter>(tunFd, &drops_[kDropTunWriteError], &groPackets_, &groSegments_);
   if (vnetHdr_) s.gro = std::make_unique<GroTable>(s.writer.get());
+  // A Linux vxlan sender over a device with checksum offload (veth, virtio) may leave the inner TCP/UDP
+  // checksum partial, to be finished by hardware that a packet handed between namespaces never meets;
+  // the kernel's own vxlan receiver trusts it from the skb state, which a socket does not show us.
+  // The outer UDP checksum, verified by the kernel before the datagram reached us, covers those bytes,
+  // so the VTEP hands every TCP/UDP packet to the TUN as CHECKSUM_PARTIAL (as coalesced ones are
+  // anyway: the kernel fills the checksum in if the packet leaves the node), or without a virtio
+  // header finishes the checksum itself.
+  if (s.gro && encap_ == Encap::kVxlan) s.gro->SetPartialChecksums(true);
   pollfd fds[3] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
   while (!stop_.load(std::memory_order_relaxed)) {
     qsbr_.Offline(&rxReader_);
@@ -626,16 +635,45 @@ void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const R
     drops_[kDropTtlExpired].fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (s.gro) {
+  if (vxlan && innerMtu_ && info.length > innerMtu_ && WriteOversized(p, info.length, tunFd, s)) {
+    // written (or its write errors counted) as segments of the TUN's MTU
+  } else if (s.gro) {
     s.gro->Add(p, info.length);  // write errors are counted by the TunWriter
-  } else if (write(tunFd, p, info.length) < 0) {
-    drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
-    return;
+  } else {
+    if (vxlan) FixL4Checksum(p, info.length);  // see UdpToTun: the inner checksum may be partial
+    if (write(tunFd, p, info.length) < 0) {
+      drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
   }
   e->counters->rxPackets.fetch_add(1, std::memory_order_relaxed);
   e->counters->rxBytes.fetch_add(info.length, std::memory_order_relaxed);
   s.packets++;
   s.bytes += info.length;
+}
+
+bool Engine::WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s) {
+  VnetHdr h;
+  if (!MakeTcpSuperPacket(p, n, innerMtu_, &h)) return false;
+  const size_t segs = (n - h.hdrLen + h.gsoSize - 1) / h.gsoSize;
+  if (s.gro) {
+    s.gro->Flush();  // whatever of the flow is open goes first, so the stream stays in order
+    uint8_t hdr[kVnetHdrLen];
+    WriteVnetHdr(hdr, h);
+    s.writer->Write(hdr, p, n, segs);
+    return true;
+  }
+  constexpr size_t kSplitBytes = kMaxPacket + kMaxGsoSegments * 120;
+  if (!s.split) s.split.reset(new uint8_t[kSplitBytes]);
+  const SplitResult r = GsoSplit(p, n, h, s.split.get(), kSplitBytes);
+  if (r.err != OffloadError::kOk) return false;
+  const uint8_t* at = s.split.get();
+  for (size_t k = 0; k < r.segments; k++) {
+    const size_t len = k + 1 == r.segments ? r.lastLen : r.segLen;
+    if (write(tunFd, at, len) < 0) drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+    at += len;
+  }
+  return true;
 }
 
 void Engine::HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const IpAddr& outer) {

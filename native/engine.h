@@ -66,6 +66,8 @@ struct EngineOptions {
   Mac mac;
   bool hasVtep4 = false;
   uint8_t vtep4[4] = {};
+  // The TUN's MTU: inner packets above it that arrive whole (GSO between namespaces) are re-segmented.
+  size_t innerMtu = 0;
 };
 
 // Which offloads are in effect (requested and accepted by the kernel); udpGso can turn off later.
@@ -125,6 +127,9 @@ class Engine {
   void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s);
   // VXLAN: answers an ARP request for our VTEP address back to the sender's VTEP port.
   void HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const IpAddr& outer);
+  // VXLAN: an inner TCP packet above the TUN MTU into the TUN as a TSO super-packet (or, without a
+  // virtio header, as segments split here). False when it is not such a packet (written as is then).
+  bool WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s);
   // Sends every pending segment bound for one socket: UDP_SEGMENT groups while udpGso_ holds, else one
   // datagram per segment; EIO from a GSO send turns udpGso_ off for good and resends singly.
   void FlushSocket(int fd, TxScratch& s);
@@ -144,6 +149,7 @@ class Engine {
   const Mac mac_;
   const bool hasVtep4_;
   uint8_t vtep4_[4];
+  const size_t innerMtu_;
   std::vector<int> pool4_, pool6_;  // VXLAN send sockets, one picked per inner flow
   std::atomic<uint64_t> arpReplies_{0};
 

@@ -111,6 +111,13 @@ void ParseEncap(const Napi::Object& o, EngineOptions* opts) {
     std::memcpy(opts->vtep4, a.bytes, 4);
     opts->hasVtep4 = true;
   }
+  const Napi::Value mtu = o.Get("innerMtu");
+  if (!mtu.IsUndefined()) {
+    const double d = mtu.IsNumber() ? mtu.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 68 && d <= 65535) || d != static_cast<double>(static_cast<int>(d)))
+      throw Napi::TypeError::New(env, "EngineOptions.innerMtu must be an integer from 68 to 65535");
+    opts->innerMtu = static_cast<size_t>(d);
+  }
   const Napi::Value n = o.Get("sendSockets");
   if (!n.IsUndefined()) {
     const double d = n.IsNumber() ? n.As<Napi::Number>().DoubleValue() : -1;

@@ -44,7 +44,7 @@ export interface DataPlaneOptions {
   /** Backend.Offload: false = all off; an object turns single offloads off. */
   offload: boolean | Partial<OffloadFlags>;
   /** The userspace VXLAN VTEP (vxlan backend without kernel VXLAN): VXLAN frames instead of flannel-udp. */
-  vxlan?: { vni: number; mac: string; vtep4?: string; sendSockets: number };
+  vxlan?: { vni: number; mac: string; vtep4?: string; sendSockets: number; innerMtu: number };
 }
 
 /** What the udp backend needs from netlink (an in-memory double in unit tests). */

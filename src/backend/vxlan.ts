@@ -8,14 +8,15 @@ import { formatCIDR, formatIP, type Family, type IPAddr, type IPNet } from '../i
 import { log, RateLimitedLog } from '../log.js';
 import type { Link } from '../netlink/index.js';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
-import { optionBool, optionInt, optionString } from './backend-options.js';
+import { optionBool, optionField, optionInt, optionString } from './backend-options.js';
 import { applyPlans, installPeer, ownedRoute, removePeer, type SyncCounters } from './entry-sync.js';
 import type { VxlanOps } from './kernel-ops.js';
 import { emptyEntries, entryKey, planFdb, planNeighs, planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
 import { configureVxlanDevice, ensureVxlanDevice, randomMac, vxlanIncompat, type VxlanDeviceSpec } from './vxlan-device.js';
 import { leaseKey } from '../subnet/lease.js';
-import type { DataPlaneOptions, LinkOps, UdpDataPlane } from './udp.js';
-import { UserspaceVxlanNetwork, userspaceVtepMac, VTEP_SEND_SOCKETS, vtepAddress, VXLAN_DEFAULT_PORT } from './vxlan-userspace.js';
+import { parseOffload, type DataPlaneOptions, type LinkOps, type UdpDataPlane } from './udp.js';
+import type { OffloadFlags } from '../native/engine.js';
+import { UserspaceVxlanNetwork, userspaceVtepMac, userspaceVxlanMtu, VTEP_SEND_SOCKETS, vtepAddress, VXLAN_DEFAULT_PORT } from './vxlan-userspace.js';
 
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14), as flannel subtracts. */
 export const VXLAN_ENCAP_OVERHEAD = 50;
@@ -34,6 +35,8 @@ export interface VxlanOptions {
   macPrefix?: string;
   /** flannelts: the userspace VXLAN VTEP instead of a kernel device (stock flanneld ignores the key). */
   userspace: boolean;
+  /** flannelts: the userspace VTEP's offloads, as udp's Backend.Offload (true: all, each probed). */
+  offload: boolean | Partial<OffloadFlags>;
 }
 
 /** Backend options of net-conf.json, read like flannel's VXLANConfig (Go JSON: case-insensitive keys). */
@@ -57,6 +60,7 @@ export function parseVxlanOptions(raw: Readonly<Record<string, unknown>>): Vxlan
     mtu: mtuRaw === 0 ? undefined : mtuRaw,
     macPrefix,
     userspace: optionBool(raw, 'Userspace', false),
+    offload: parseOffload(optionField(raw, 'Offload')),
   };
 }
 
@@ -376,6 +380,7 @@ function userspaceBackend(ctx: BackendContext, opts: VxlanOptions, ops: VxlanOps
       if (config.enableIPv4 && !lease.subnet) throw new Error('userspace VTEP: IPv4 is enabled but the lease has no IPv4');
       if (config.enableIPv6 && !lease.ipv6Subnet) throw new Error('userspace VTEP: IPv6 is enabled but the lease has no IPv6');
       const name = vxlanDeviceName(opts.vni, 4);
+      const ipv6Underlay = config.enableIPv6 && ext.publicIPv6 !== undefined;
       // A kernel device of ours from an earlier run holds the name (and would answer on the port).
       const old = ops.findLink(name);
       if (old) {
@@ -390,8 +395,8 @@ function userspaceBackend(ctx: BackendContext, opts: VxlanOptions, ops: VxlanOps
         bindV6: config.enableIPv6 && ext.ifaceAddrV6 ? formatIP(ext.ifaceAddrV6) : undefined,
         port: opts.port || VXLAN_DEFAULT_PORT,
         allowUnknownSource: false,
-        offload: true,
-        vxlan: { vni: opts.vni, mac, vtep4: vtepAddress(lease.subnet), sendSockets: VTEP_SEND_SOCKETS },
+        offload: opts.offload,
+        vxlan: { vni: opts.vni, mac, vtep4: vtepAddress(lease.subnet), sendSockets: VTEP_SEND_SOCKETS, innerMtu: userspaceVxlanMtu(opts, ext, ipv6Underlay) },
       });
       const net = new UserspaceVxlanNetwork(config, ext, lease, opts, mac, { plane, links: parts.links(), ops });
       try {

@@ -31,6 +31,8 @@ export interface EngineOptions {
   vtep4?: string;
   /** VXLAN: send-only sockets (outer source ports) that inner flows are spread over; 0..64. */
   sendSockets?: number;
+  /** VXLAN: the TUN MTU; larger inner TCP packets that arrive whole (GSO between namespaces) are re-segmented. */
+  innerMtu?: number;
 }
 
 /** The offloads of the udp data plane (see native/offload.h). */
