@@ -213,7 +213,7 @@ program
   .addOption(new Option('--seconds <n>', 'seconds per throughput test').argParser(positiveInt).default(5))
   .addOption(new Option('--repeat <n>', 'repetitions of each TCP test (median reported)').argParser(positiveInt).default(1))
   .option('--flanneld <path>', 'also measure this flanneld-compatible binary (e.g. stock flannel) as flanneld-udp, with an etcd store')
-  .option('--only <targets>', 'comma-separated subset: raw,vxlan,host-gw,udp,udp-nooffload,flanneld-udp')
+  .option('--only <targets>', 'comma-separated subset: raw,vxlan,vxlan-userspace,host-gw,udp,udp-nooffload,flanneld-udp')
   .action(async (o: BenchCliOptions) => {
     process.exitCode = await runBenchCli(o);
   });
