@@ -87,7 +87,7 @@ test('Userspace: true advertises a vxlan lease with a stable VtepMAC and sets up
     const net = await start();
     assert.equal([...s.k.links.values()].filter((l) => l.kind === 'vxlan').length, 0, 'no kernel vxlan device');
     assert.deepEqual(s.opened, [
-      { tunName: 'flannel.1', bindV4: '198.18.0.11', bindV6: undefined, port: 8472, allowUnknownSource: false, offload: true, vxlan: { vni: 1, mac, vtep4: '198.19.90.0', sendSockets: 8 } },
+      { tunName: 'flannel.1', bindV4: '198.18.0.11', bindV6: undefined, port: 8472, allowUnknownSource: false, offload: true, vxlan: { vni: 1, mac, vtep4: '198.19.90.0', sendSockets: 8, innerMtu: 1450 } },
     ]);
     assert.equal(net.mtu, 1450);
     assert.equal(s.links.mtu.get(9), 1450);
@@ -114,6 +114,7 @@ test('dual stack: v6 VtepMAC, /128 address and network route, MTU for the IPv6 u
     assert.equal(s.opened[0]?.port, 4789);
     assert.equal(s.opened[0]?.bindV6, '2001:db8::b');
     assert.equal(s.opened[0]?.vxlan?.vni, 7);
+    assert.equal(s.opened[0]?.vxlan?.innerMtu, 1430);
     assert.equal(net.mtu, 1430, 'IPv6 outer header: 70 bytes, as the kernel caps flannel-v6');
     assert.deepEqual([...s.links.addrs].sort(), ['9 198.19.90.0/32', '9 2001:db8:100:5a::/128']);
     assert.deepEqual([...s.links.routes].sort(), ['9 198.19.0.0/16', '9 2001:db8:100::/48']);
