@@ -13,12 +13,11 @@ import { fetchStatus, type StatusSnapshot } from '../../src/status.js';
 import { vxlanEncap } from '../../src/native/vxlan.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
-import { fdbOn, leaseText, macOf, neighsOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
+import { assertTcpTransfers, fdbOn, leaseText, macOf, neighsOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
 import { icmpEcho, ipv4, udp, v4Bytes } from '../helpers/packets.js';
 import { ethernetFrames, readPcap } from '../helpers/pcap.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const tcpCheck = join(here, '..', 'fixtures', 'tcp-check.js');
 const udpTool = join(here, '..', 'fixtures', 'udp-tool.js');
 const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('tcpdump', 'tcpdump'), binary('bridge', 'iproute2')];
 
@@ -95,27 +94,12 @@ describe('userspace VXLAN VTEP in a kernel vxlan cluster (fallback), IPv4 + IPv6
   test('TCP transfers keep their content both ways between the userspace node and each kernel node, IPv4 and IPv6', async (t) => {
     if (!need(t, ...reqs)) return;
     const [n1, n2, n3] = nodes();
-    for (const [from, to] of [
+    await assertTcpTransfers([
       [n3, n1],
       [n1, n3],
       [n3, n2],
       [n2, n3],
-    ] as const) {
-      const server = to.pod.spawn(process.execPath, [tcpCheck, 'serve', '5201']);
-      try {
-        await new Promise<void>((resolve, reject) => {
-          server.stdout?.once('data', () => resolve());
-          server.once('exit', () => reject(new Error('tcp server exited')));
-        });
-        for (const target of [to.podIP, to.podIPv6!]) {
-          const out = from.pod.exec(process.execPath, [tcpCheck, 'send', target, '5201', String(8 << 20)], { timeoutMs: 60_000 });
-          const r = JSON.parse(out) as { ok: boolean; bytes: number };
-          assert.ok(r.ok, `${from.name} -> ${to.name} ${target}: ${out}`);
-        }
-      } finally {
-        server.kill('SIGTERM');
-      }
-    }
+    ]);
     const s = await status(n3);
     assert.ok((s.totals?.tx.bytes ?? 0) > 16 << 20 && (s.totals?.rx.bytes ?? 0) > 16 << 20, JSON.stringify(s.totals));
   });
