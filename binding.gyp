@@ -10,6 +10,8 @@
         "native/udp.cc",
         "native/routes.cc",
         "native/encap.cc",
+        "native/vxlan.cc",
+        "native/vxlan_js.cc",
         "native/offload.cc",
         "native/offload_js.cc",
         "native/netlink.cc",

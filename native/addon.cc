@@ -7,12 +7,14 @@
 
 namespace flannelts {
 void InitOffload(Napi::Env env, Napi::Object exports);  // offload_js.cc
+void InitVxlan(Napi::Env env, Napi::Object exports);    // vxlan_js.cc
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flannelts::InitEngine(env, exports);
   flannelts::InitNetlink(env, exports);
   flannelts::InitOffload(env, exports);
+  flannelts::InitVxlan(env, exports);
   flannelts::InitCaps(env, exports);
   return exports;
 }

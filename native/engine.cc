@@ -21,6 +21,7 @@
 #include "encap.h"
 #include "offload.h"
 #include "syserr.h"
+#include "vxlan.h"
 
 namespace flannelts {
 
@@ -28,6 +29,7 @@ const char* DropName(int d) {
   static const char* const names[kDropCount] = {
       "no_route",          "ttl_expired",       "malformed",          "spoofed_source",    "unknown_peer",
       "tun_write_error",   "tun_read_error",    "socket_send_error",  "socket_recv_error", "bad_vnet_hdr",
+      "wrong_vni",         "unknown_mac",       "wrong_dst_mac",      "bad_ethertype",     "arp_ignored",
   };
   return d >= 0 && d < kDropCount ? names[d] : "unknown";
 }
@@ -51,7 +53,7 @@ struct Pending {
   PeerCounters* peer;
   sockaddr_storage addr;
   socklen_t addrLen;
-  int family;
+  int fd;  // the socket it leaves by
 };
 
 // One sendmmsg entry: a run of segments of one Pending.
@@ -111,12 +113,17 @@ struct RxScratch {
   alignas(cmsghdr) uint8_t ctrl[kRxBatch][CMSG_SPACE(sizeof(int))];
   std::unique_ptr<TunWriter> writer;
   std::unique_ptr<GroTable> gro;  // only with a virtio header on the TUN
+  std::unique_ptr<uint8_t[]> split;  // VXLAN without a virtio header: segments of an oversized packet
   uint64_t packets = 0, bytes = 0;
 };
 
-Engine::Engine(const EngineOptions& o) : allowUnknownSource_(o.allowUnknownSource) {
+Engine::Engine(const EngineOptions& o)
+    : allowUnknownSource_(o.allowUnknownSource), encap_(o.encap), vni_(o.vni), mac_(o.mac), hasVtep4_(o.hasVtep4), innerMtu_(o.innerMtu) {
+  std::memcpy(vtep4_, o.vtep4, 4);
   tun_ = std::make_unique<Tun>(o.tun);
   udp_ = std::make_unique<UdpConn>(o.udp);  // on throw, tun_ is closed by its destructor
+  pool4_ = udp_->pool4();
+  pool6_ = udp_->pool6();
   stopFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (stopFd_ < 0) throw SysError("eventfd for engine " + tun_->name(), errno);
   tunName_ = tun_->name();
@@ -137,6 +144,11 @@ Engine::~Engine() { Close(); }
 void Engine::SetPeers(const std::vector<RouteSpec>& specs) {
   std::lock_guard<std::mutex> lock(ctl_);
   if (closed_) throw std::runtime_error("engine " + tunName_ + " is closed");
+  if (encap_ == Encap::kVxlan) {
+    // The TX path writes the peer's VTEP MAC into every frame: a VXLAN peer without one is a bug upstream.
+    for (size_t i = 0; i < specs.size(); i++)
+      if (specs[i].mac.empty()) throw std::invalid_argument("peer[" + std::to_string(i) + "].mac: a VXLAN peer needs its VTEP MAC");
+  }
   std::unordered_map<std::string, std::shared_ptr<PeerCounters>> next;
   auto source = [&](const std::string& key) {
     auto it = counters_.find(key);
@@ -191,6 +203,7 @@ EngineStats Engine::Stats() {
   s.rxPackets = rx_total_.packets.load(std::memory_order_relaxed);
   s.rxBytes = rx_total_.bytes.load(std::memory_order_relaxed);
   for (int i = 0; i < kDropCount; i++) s.drops[i] = drops_[i].load(std::memory_order_relaxed);
+  s.arpReplies = arpReplies_.load(std::memory_order_relaxed);
   s.offloads = OffloadState{vnetHdr_, tso_, uso_, udpGso_.load(), udpGro_};
   s.offload = OffloadCounters{gsoPackets_.load(std::memory_order_relaxed), gsoSegments_.load(std::memory_order_relaxed),
                               udpGsoSends_.load(std::memory_order_relaxed), groPackets_.load(std::memory_order_relaxed),
@@ -202,7 +215,7 @@ EngineStats Engine::Stats() {
   // Only the control thread swaps or frees tables, and it holds ctl_, so this pointer is stable.
   if (const RouteTable* t = table_.load()) {
     for (const RouteEntry& e : t->entries()) {
-      s.peers.push_back(PeerStats{FormatPrefix(e.subnet), FormatIp(e.publicIp), e.port,
+      s.peers.push_back(PeerStats{FormatPrefix(e.subnet), FormatIp(e.publicIp), e.mac.IsZero() ? "" : FormatMac(e.mac), e.port,
                                   e.counters->txPackets.load(std::memory_order_relaxed),
                                   e.counters->txBytes.load(std::memory_order_relaxed),
                                   e.counters->rxPackets.load(std::memory_order_relaxed),
@@ -246,6 +259,8 @@ bool Engine::TunWrite(int tunFd, const uint8_t* p, size_t n) {
 void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
   const RouteTable* t = table_.load();
   const size_t hdr = vnetHdr_ ? kVnetHdrLen : 0;
+  const bool vxlan = encap_ == Encap::kVxlan;
+  const size_t headroom = vxlan ? kVxlanPrefix : 0;
   s.packets = s.bytes = 0;
   for (int i = 0; i < kBatch; i++) {
     uint8_t* in = s.in.get();
@@ -276,23 +291,36 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
       continue;
     }
     // Once on the super-packet: every segment copies this header, so each leaves with TTL-1 as
-    // flannel's proxy would have sent it.
-    if (DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
+    // flannel's proxy would have sent it. Not for VXLAN: there the kernel's forwarding into the TUN
+    // already did what it does for a vxlan device, and the engine is the device.
+    if (!vxlan && DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
       drops_[kDropTtlExpired].fetch_add(1, std::memory_order_relaxed);
       continue;
     }
     const int family = e->publicIp.family;
-    if ((family == 4 ? fd4 : fd6) < 0) {
+    int fd = family == 4 ? fd4 : fd6;
+    if (fd < 0) {
       drops_[kDropSocketSendError].fetch_add(1, std::memory_order_relaxed);  // no IPv6 socket bound
       continue;
     }
-    // Room for the worst case (64 KiB of payload, a header per 256-byte segment) or flush first.
-    if (s.nPending == kBatch || kTxArena - s.used < kMaxPacket + kMaxGsoSegments * 120 || s.pendingSegs + kMaxGsoSegments > kMaxMsgs)
+    if (vxlan) {
+      const std::vector<int>& pool = family == 4 ? pool4_ : pool6_;
+      if (!pool.empty()) fd = pool[FlowHash(p, info.length) % pool.size()];
+    }
+    // Room for the worst case (64 KiB of payload, headers per 256-byte segment) or flush first.
+    if (s.nPending == kBatch || kTxArena - s.used < kMaxPacket + kMaxGsoSegments * (120 + kVxlanPrefix) || s.pendingSegs + kMaxGsoSegments > kMaxMsgs)
       FlushTx(fd4, fd6, s);
-    const SplitResult r = GsoSplit(p, info.length, vh, s.arena.get() + s.used, kTxArena - s.used);
+    const SplitResult r = GsoSplit(p, info.length, vh, s.arena.get() + s.used, kTxArena - s.used, headroom);
     if (r.err != OffloadError::kOk) {
       drops_[kDropBadVnetHdr].fetch_add(1, std::memory_order_relaxed);
       continue;
+    }
+    if (vxlan) {
+      // Every segment is one Ethernet frame from our VTEP to the peer's, as the kernel would send it.
+      uint8_t prefix[kVxlanPrefix];
+      WriteVxlanPrefix(prefix, vni_, e->mac, mac_, info.cls == PacketClass::kIPv4 ? kEtherIPv4 : kEtherIPv6);
+      uint8_t* at = s.arena.get() + s.used;
+      for (size_t k = 0; k < r.segments; k++, at += r.segLen) std::memcpy(at, prefix, kVxlanPrefix);
     }
     if (vh.gsoType != kGsoNone) {
       gsoPackets_.fetch_add(1, std::memory_order_relaxed);
@@ -307,7 +335,7 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
     // Copy the address: the send may outlive a table swap when it waits for room offline.
     std::memcpy(&pd.addr, &e->sa, e->saLen);
     pd.addrLen = e->saLen;
-    pd.family = family;
+    pd.fd = fd;
     s.used += r.bytes;
     s.pendingSegs += r.segments;
   }
@@ -318,11 +346,15 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
   }
 }
 
-void Engine::FlushTx(int fd4, int fd6, TxScratch& s) {
-  if (s.nPending) {
-    FlushFamily(fd4, s, 4);
-    if (fd6 >= 0) FlushFamily(fd6, s, 6);
+void Engine::FlushTx(int, int, TxScratch& s) {
+  // One sendmmsg run per socket: flannel-udp uses the two family sockets, VXLAN a socket per flow.
+  int fds[kBatch];
+  int nfds = 0;
+  for (int i = 0; i < s.nPending; i++) {
+    const int fd = s.pending[i].fd;
+    if (std::find(fds, fds + nfds, fd) == fds + nfds) fds[nfds++] = fd;
   }
+  for (int i = 0; i < nfds; i++) FlushSocket(fds[i], s);
   s.nPending = 0;
   s.used = 0;
   s.pendingSegs = 0;
@@ -369,11 +401,11 @@ void FillMsg(TxScratch& s, int i) {
 
 }  // namespace
 
-void Engine::FlushFamily(int fd, TxScratch& s, int family) {
+void Engine::FlushSocket(int fd, TxScratch& s) {
   bool gso = udpGso_.load(std::memory_order_relaxed);
   int n = 0;
   for (int i = 0; i < s.nPending; i++)
-    if (s.pending[i].family == family) n += AppendUnits(s.pending[i], gso, s.units + n);
+    if (s.pending[i].fd == fd) n += AppendUnits(s.pending[i], gso, s.units + n);
   for (int i = 0; i < n; i++) FillMsg(s, i);
   int off = 0, waits = 0;
   while (off < n) {
@@ -454,6 +486,14 @@ void Engine::UdpToTun() {
   const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
   s.writer = std::make_unique<TunWriter>(tunFd, &drops_[kDropTunWriteError], &groPackets_, &groSegments_);
   if (vnetHdr_) s.gro = std::make_unique<GroTable>(s.writer.get());
+  // A Linux vxlan sender over a device with checksum offload (veth, virtio) may leave the inner TCP/UDP
+  // checksum partial, to be finished by hardware that a packet handed between namespaces never meets;
+  // the kernel's own vxlan receiver trusts it from the skb state, which a socket does not show us.
+  // The outer UDP checksum, verified by the kernel before the datagram reached us, covers those bytes,
+  // so the VTEP hands every TCP/UDP packet to the TUN as CHECKSUM_PARTIAL (as coalesced ones are
+  // anyway: the kernel fills the checksum in if the packet leaves the node), or without a virtio
+  // header finishes the checksum itself.
+  if (s.gro && encap_ == Encap::kVxlan) s.gro->SetPartialChecksums(true);
   pollfd fds[3] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
   while (!stop_.load(std::memory_order_relaxed)) {
     qsbr_.Offline(&rxReader_);
@@ -547,6 +587,27 @@ void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
 }
 
 void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s) {
+  const bool vxlan = encap_ == Encap::kVxlan;
+  VxlanFrame frame{};
+  if (vxlan) {
+    frame = ParseVxlan(p, len, vni_, mac_);
+    switch (frame.status) {
+      case VxlanStatus::kIp: break;
+      case VxlanStatus::kArp:
+        if (!allowUnknownSource_ && !(t && t->IsPeerAddress(outer))) {
+          drops_[kDropUnknownPeer].fetch_add(1, std::memory_order_relaxed);
+        } else {
+          HandleArp(p + frame.payload, len - frame.payload, frame.src, outer);
+        }
+        return;
+      case VxlanStatus::kWrongVni: drops_[kDropWrongVni].fetch_add(1, std::memory_order_relaxed); return;
+      case VxlanStatus::kNotForUs: drops_[kDropWrongDstMac].fetch_add(1, std::memory_order_relaxed); return;
+      case VxlanStatus::kBadEtherType: drops_[kDropBadEtherType].fetch_add(1, std::memory_order_relaxed); return;
+      default: drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed); return;  // truncated, no VNI flag
+    }
+    p += frame.payload;
+    len -= frame.payload;
+  }
   const PacketInfo info = ClassifyPacket(p, len);
   if (info.cls != PacketClass::kIPv4 && info.cls != PacketClass::kIPv6) {
     drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed);
@@ -563,20 +624,89 @@ void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const R
     drops_[kDropSpoofedSource].fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
+  if (vxlan) {
+    // The frame must come from the VTEP that owns the inner source's subnet (its VtepMAC in the
+    // lease), as the kernel's FDB/neighbour entries would require of a frame it accepts.
+    if (frame.src != e->mac) {
+      drops_[kDropUnknownMac].fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  } else if (DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
     drops_[kDropTtlExpired].fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (s.gro) {
+  if (vxlan && innerMtu_ && info.length > innerMtu_ && WriteOversized(p, info.length, tunFd, s)) {
+    // written (or its write errors counted) as segments of the TUN's MTU
+  } else if (s.gro) {
     s.gro->Add(p, info.length);  // write errors are counted by the TunWriter
-  } else if (write(tunFd, p, info.length) < 0) {
-    drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
-    return;
+  } else {
+    if (vxlan) FixL4Checksum(p, info.length);  // see UdpToTun: the inner checksum may be partial
+    if (write(tunFd, p, info.length) < 0) {
+      drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
   }
   e->counters->rxPackets.fetch_add(1, std::memory_order_relaxed);
   e->counters->rxBytes.fetch_add(info.length, std::memory_order_relaxed);
   s.packets++;
   s.bytes += info.length;
+}
+
+bool Engine::WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s) {
+  VnetHdr h;
+  if (!MakeTcpSuperPacket(p, n, innerMtu_, &h)) return false;
+  const size_t segs = (n - h.hdrLen + h.gsoSize - 1) / h.gsoSize;
+  if (s.gro) {
+    s.gro->Flush();  // whatever of the flow is open goes first, so the stream stays in order
+    uint8_t hdr[kVnetHdrLen];
+    WriteVnetHdr(hdr, h);
+    s.writer->Write(hdr, p, n, segs);
+    return true;
+  }
+  constexpr size_t kSplitBytes = kMaxPacket + kMaxGsoSegments * 120;
+  if (!s.split) s.split.reset(new uint8_t[kSplitBytes]);
+  const SplitResult r = GsoSplit(p, n, h, s.split.get(), kSplitBytes);
+  if (r.err != OffloadError::kOk) return false;
+  const uint8_t* at = s.split.get();
+  for (size_t k = 0; k < r.segments; k++) {
+    const size_t len = k + 1 == r.segments ? r.lastLen : r.segLen;
+    if (write(tunFd, at, len) < 0) drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+    at += len;
+  }
+  return true;
+}
+
+void Engine::HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const IpAddr& outer) {
+  uint8_t reply[kVxlanPrefix + kArpLen];
+  if (!hasVtep4_ || BuildArpReply(arp, n, mac_, vtep4_, reply + kVxlanPrefix) == 0) {
+    drops_[kDropArpIgnored].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  WriteVxlanPrefix(reply, vni_, requester, mac_, kEtherArp);
+  // To the sender's VTEP port (every flannel node uses the same one), from our listening socket.
+  sockaddr_storage ss{};
+  socklen_t sl;
+  int fd;
+  if (outer.family == 4) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port_);
+    std::memcpy(&sin->sin_addr, outer.bytes, 4);
+    sl = sizeof *sin;
+    fd = udp_->fd4();
+  } else {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port_);
+    std::memcpy(&sin6->sin6_addr, outer.bytes, 16);
+    sl = sizeof *sin6;
+    fd = udp_->fd6();
+  }
+  if (fd < 0 || sendto(fd, reply, sizeof reply, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl) < 0) {
+    drops_[kDropSocketSendError].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  arpReplies_.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace flannelts

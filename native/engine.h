@@ -16,6 +16,7 @@
 #include "routes.h"
 #include "tun.h"
 #include "udp.h"
+#include "vxlan.h"
 
 namespace flannelts {
 
@@ -33,6 +34,12 @@ enum Drop : int {
   kDropSocketSendError,
   kDropSocketRecvError,
   kDropBadVnetHdr,  // virtio_net_hdr from the TUN we cannot honour (offload.h OffloadError)
+  // Userspace VXLAN only (truncated frames and a missing VNI flag count as kDropMalformed):
+  kDropWrongVni,          // a VXLAN frame for another VNI
+  kDropUnknownMac,        // inner Ethernet source is not the VTEP MAC of the peer the packet comes from
+  kDropWrongDstMac,       // inner Ethernet destination is neither our VTEP MAC nor (for ARP) broadcast
+  kDropBadEtherType,      // neither IPv4, IPv6 nor ARP
+  kDropArpIgnored,        // ARP that is not a request for our VTEP address (nothing to answer)
   kDropCount,
 };
 const char* DropName(int d);
@@ -44,10 +51,23 @@ struct alignas(64) DirCounters {
   std::atomic<uint64_t> packets{0}, bytes{0};
 };
 
+// What goes on the wire: flannel's udp format (the inner IP packet is the whole UDP payload), or
+// VXLAN as a Linux vxlan device sends it (VXLAN header + inner Ethernet frame) for the userspace VTEP.
+enum class Encap : uint8_t { kFlannelUdp, kVxlan };
+
 struct EngineOptions {
   TunOptions tun;
   UdpOptions udp;
   bool allowUnknownSource = false;  // peers behind NAT: skip the outer-source check
+  Encap encap = Encap::kFlannelUdp;
+  // VXLAN only: our VNI and VTEP MAC (advertised as VtepMAC in the lease), and the VTEP's IPv4 address
+  // (the lease's network address) whose ARP requests we answer.
+  uint32_t vni = 1;
+  Mac mac;
+  bool hasVtep4 = false;
+  uint8_t vtep4[4] = {};
+  // The TUN's MTU: inner packets above it that arrive whole (GSO between namespaces) are re-segmented.
+  size_t innerMtu = 0;
 };
 
 // Which offloads are in effect (requested and accepted by the kernel); udpGso can turn off later.
@@ -63,7 +83,7 @@ struct OffloadCounters {
 };
 
 struct PeerStats {
-  std::string subnet, publicIp;
+  std::string subnet, publicIp, mac;
   uint16_t port;
   uint64_t txPackets, txBytes, rxPackets, rxBytes;
 };
@@ -71,6 +91,7 @@ struct PeerStats {
 struct EngineStats {
   uint64_t txPackets, txBytes, rxPackets, rxBytes;
   uint64_t drops[kDropCount];
+  uint64_t arpReplies;
   OffloadState offloads;
   OffloadCounters offload;
   std::string offloadNotes;
@@ -104,9 +125,14 @@ class Engine {
   void HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s);
   void HandleUdpBatch(int sock, int tunFd, RxScratch& s);
   void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s);
-  // Sends every pending segment of one family: UDP_SEGMENT groups while udpGso_ holds, else one
+  // VXLAN: answers an ARP request for our VTEP address back to the sender's VTEP port.
+  void HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const IpAddr& outer);
+  // VXLAN: an inner TCP packet above the TUN MTU into the TUN as a TSO super-packet (or, without a
+  // virtio header, as segments split here). False when it is not such a packet (written as is then).
+  bool WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s);
+  // Sends every pending segment bound for one socket: UDP_SEGMENT groups while udpGso_ holds, else one
   // datagram per segment; EIO from a GSO send turns udpGso_ off for good and resends singly.
-  void FlushFamily(int fd, TxScratch& s, int family);
+  void FlushSocket(int fd, TxScratch& s);
   void FlushTx(int fd4, int fd6, TxScratch& s);
   // A packet the engine makes itself (ICMP errors) into the TUN, with a plain virtio header if needed.
   bool TunWrite(int tunFd, const uint8_t* p, size_t n);
@@ -118,6 +144,14 @@ class Engine {
   int tunIndex_ = 0;
   uint16_t port_ = 0;
   const bool allowUnknownSource_;
+  const Encap encap_;
+  const uint32_t vni_;
+  const Mac mac_;
+  const bool hasVtep4_;
+  uint8_t vtep4_[4];
+  const size_t innerMtu_;
+  std::vector<int> pool4_, pool6_;  // VXLAN send sockets, one picked per inner flow
+  std::atomic<uint64_t> arpReplies_{0};
 
   std::atomic<RouteTable*> table_{nullptr};
   Qsbr qsbr_;

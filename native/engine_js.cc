@@ -63,8 +63,14 @@ std::vector<RouteSpec> ToSpecs(const Napi::Value& v) {
     const Napi::Object o = item.As<Napi::Object>();
     if (!o.Get("subnet").IsString() || !o.Get("publicIP").IsString())
       throw Napi::TypeError::New(env, where + ": subnet and publicIP must be strings");
-    specs.push_back(RouteSpec{o.Get("subnet").As<Napi::String>().Utf8Value(), o.Get("publicIP").As<Napi::String>().Utf8Value(),
-                              ToPort(o.Get("port"), where + ".port", false)});
+    RouteSpec spec{o.Get("subnet").As<Napi::String>().Utf8Value(), o.Get("publicIP").As<Napi::String>().Utf8Value(),
+                   ToPort(o.Get("port"), where + ".port", false), ""};
+    const Napi::Value mac = o.Get("mac");
+    if (!mac.IsUndefined() && !mac.IsNull()) {
+      if (!mac.IsString()) throw Napi::TypeError::New(env, where + ".mac must be a string");
+      spec.mac = mac.As<Napi::String>().Utf8Value();
+    }
+    specs.push_back(std::move(spec));
   }
   return specs;
 }
@@ -79,6 +85,46 @@ Napi::Object Direction(Napi::Env env, uint64_t packets, uint64_t bytes) {
 Napi::Buffer<uint8_t> NeedBuffer(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "expected a Buffer");
   return info[0].As<Napi::Buffer<uint8_t>>();
+}
+
+// encap: "vxlan" with vni, mac (our VTEP MAC), optional vtep4 (our VTEP IPv4 address, for ARP) and
+// sendSockets (outer source ports to spread flows over); absent or "flannel-udp": the udp backend.
+void ParseEncap(const Napi::Object& o, EngineOptions* opts) {
+  Napi::Env env = o.Env();
+  const std::string encap = OptString(o, "encap", "flannel-udp");
+  if (encap == "flannel-udp") return;
+  if (encap != "vxlan") throw Napi::TypeError::New(env, "EngineOptions.encap must be \"flannel-udp\" or \"vxlan\"");
+  opts->encap = Encap::kVxlan;
+  const Napi::Value vni = o.Get("vni");
+  if (!vni.IsNumber()) throw Napi::TypeError::New(env, "EngineOptions.vni must be a number");
+  const double v = vni.As<Napi::Number>().DoubleValue();
+  if (!(v >= 0 && v <= 0xffffff) || v != static_cast<double>(static_cast<uint32_t>(v)))
+    throw Napi::TypeError::New(env, "EngineOptions.vni must be an integer from 0 to 16777215");
+  opts->vni = static_cast<uint32_t>(v);
+  const std::string mac = OptString(o, "mac", "");
+  if (!ParseMac(mac.data(), mac.size(), &opts->mac) || opts->mac.IsZero())
+    throw Napi::TypeError::New(env, "EngineOptions.mac must be a MAC address (aa:bb:cc:dd:ee:ff), got \"" + mac + "\"");
+  const std::string vtep4 = OptString(o, "vtep4", "");
+  if (!vtep4.empty()) {
+    IpAddr a;
+    if (!ParseIp(vtep4, &a) || a.family != 4) throw Napi::TypeError::New(env, "EngineOptions.vtep4 must be an IPv4 address");
+    std::memcpy(opts->vtep4, a.bytes, 4);
+    opts->hasVtep4 = true;
+  }
+  const Napi::Value mtu = o.Get("innerMtu");
+  if (!mtu.IsUndefined()) {
+    const double d = mtu.IsNumber() ? mtu.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 68 && d <= 65535) || d != static_cast<double>(static_cast<int>(d)))
+      throw Napi::TypeError::New(env, "EngineOptions.innerMtu must be an integer from 68 to 65535");
+    opts->innerMtu = static_cast<size_t>(d);
+  }
+  const Napi::Value n = o.Get("sendSockets");
+  if (!n.IsUndefined()) {
+    const double d = n.IsNumber() ? n.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 64) || d != static_cast<double>(static_cast<int>(d)))
+      throw Napi::TypeError::New(env, "EngineOptions.sendSockets must be an integer from 0 to 64");
+    opts->udp.sendSockets = static_cast<int>(d);
+  }
 }
 
 // ---- Engine ----
@@ -117,6 +163,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     opts.tun.uso = opts.tun.tso && want("uso");
     opts.udp.gso = want("udpGso");
     opts.udp.gro = want("udpGro");
+    ParseEncap(o, &opts);
     Guard(env, [&] { engine_ = std::make_unique<Engine>(opts); });
     env_ = env;
     // Process exit: stop and join the threads before the runtime goes away, even if never closed.
@@ -167,6 +214,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     Napi::Object drops = Napi::Object::New(env);
     for (int i = 0; i < kDropCount; i++) drops.Set(DropName(i), Napi::Number::New(env, static_cast<double>(s.drops[i])));
     out.Set("drops", drops);
+    out.Set("arpReplies", Napi::Number::New(env, static_cast<double>(s.arpReplies)));
     Napi::Object offloads = Napi::Object::New(env);
     offloads.Set("vnetHdr", s.offloads.vnetHdr);
     offloads.Set("tso", s.offloads.tso);
@@ -190,6 +238,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       o.Set("subnet", p.subnet);
       o.Set("publicIP", p.publicIp);
       o.Set("port", Napi::Number::New(env, p.port));
+      if (!p.mac.empty()) o.Set("mac", p.mac);
       o.Set("tx", Direction(env, p.txPackets, p.txBytes));
       o.Set("rx", Direction(env, p.rxPackets, p.rxBytes));
       peers.Set(static_cast<uint32_t>(i), o);

@@ -123,6 +123,58 @@ uint16_t ChecksumFold(const uint8_t* data, size_t n, uint32_t initial) {
   return FoldNet(SumHost(data, n, Bswap16(static_cast<uint16_t>(initial))));
 }
 
+namespace {
+// Where the TCP/UDP checksum of p lives, for packets the checksum helpers below accept.
+bool L4ChecksumAt(const uint8_t* p, size_t n, bool* v4, uint8_t* proto, size_t* l3, size_t* off) {
+  if (n < 20) return false;
+  *v4 = (p[0] >> 4) == 4;
+  if (*v4) {
+    *l3 = (p[0] & 0x0fu) * 4u;
+    *proto = p[9];
+    if (*l3 < 20 || (Rd16(p + 6) & 0x3fff)) return false;
+  } else {
+    *l3 = kV6Hdr;
+    if (n < kV6Hdr) return false;
+    *proto = p[6];
+  }
+  if (*proto != kProtoTcp && *proto != kProtoUdp) return false;
+  *off = *proto == kProtoTcp ? 16 : 6;
+  return n >= *l3 + *off + 2;
+}
+}  // namespace
+
+bool MakeChecksumPartial(uint8_t* p, size_t n, VnetHdr* h) {
+  bool v4;
+  uint8_t proto;
+  size_t l3, off;
+  if (!L4ChecksumAt(p, n, &v4, &proto, &l3, &off)) return false;
+  Wr16(p + l3 + off, FoldNet(PseudoSum(p, v4, proto, n - l3)));
+  *h = VnetHdr{};
+  h->flags = kVnetFlagNeedsCsum;
+  h->csumStart = static_cast<uint16_t>(l3);
+  h->csumOffset = static_cast<uint16_t>(off);
+  return true;
+}
+
+bool MakeTcpSuperPacket(uint8_t* p, size_t n, size_t mtu, VnetHdr* h) {
+  bool v4;
+  uint8_t proto;
+  size_t l3, off;
+  if (!L4ChecksumAt(p, n, &v4, &proto, &l3, &off) || proto != kProtoTcp || n < l3 + 20) return false;
+  const size_t hl = l3 + (p[l3 + 12] >> 4) * 4u;
+  if (hl < l3 + 20 || hl >= n || mtu <= hl + 8) return false;
+  if (!MakeChecksumPartial(p, n, h)) return false;
+  h->gsoType = v4 ? kGsoTcpV4 : kGsoTcpV6;
+  h->hdrLen = static_cast<uint16_t>(hl);
+  h->gsoSize = static_cast<uint16_t>(mtu - hl);
+  return true;
+}
+
+bool FixL4Checksum(uint8_t* p, size_t n) {
+  VnetHdr h;
+  return MakeChecksumPartial(p, n, &h) && CompleteChecksum(p, n, h.csumStart, h.csumOffset);
+}
+
 bool CompleteChecksum(uint8_t* p, size_t n, uint16_t csumStart, uint16_t csumOffset) {
   if (static_cast<size_t>(csumStart) + csumOffset + 2 > n) return false;
   uint16_t c = static_cast<uint16_t>(~FoldNet(SumHost(p + csumStart, n - csumStart, 0)));
@@ -131,15 +183,15 @@ bool CompleteChecksum(uint8_t* p, size_t n, uint16_t csumStart, uint16_t csumOff
   return true;
 }
 
-SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap) {
+SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap, size_t headroom) {
   const uint8_t gso = h.gsoType & static_cast<uint8_t>(~kGsoEcn);
   if (gso == kGsoNone) {
-    if (n > cap) return Fail(OffloadError::kNoRoom);
-    std::memcpy(out, p, n);
-    if ((h.flags & kVnetFlagNeedsCsum) && !CompleteChecksum(out, n, h.csumStart, h.csumOffset)) return Fail(OffloadError::kBadCsumOffsets);
+    if (n + headroom > cap) return Fail(OffloadError::kNoRoom);
+    std::memcpy(out + headroom, p, n);
+    if ((h.flags & kVnetFlagNeedsCsum) && !CompleteChecksum(out + headroom, n, h.csumStart, h.csumOffset)) return Fail(OffloadError::kBadCsumOffsets);
     SplitResult r;
     r.segments = 1;
-    r.segLen = r.lastLen = r.bytes = n;
+    r.segLen = r.lastLen = r.bytes = n + headroom;
     return r;
   }
   if (n < 20) return Fail(OffloadError::kBadHeaders);
@@ -170,7 +222,7 @@ SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out,
   if (mss == 0) return Fail(OffloadError::kBadGsoSize);
   const size_t segs = (payload + mss - 1) / mss;
   if (segs > kMaxGsoSegments) return Fail(OffloadError::kBadGsoSize);
-  const size_t total = segs * hl + payload;
+  const size_t total = segs * (hl + headroom) + payload;
   if (total > cap) return Fail(OffloadError::kNoRoom);
 
   const uint32_t seq0 = tcp ? Rd32(p + l3 + 4) : 0;
@@ -180,7 +232,7 @@ SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out,
   for (size_t i = 0; i < segs; i++) {
     const size_t chunk = std::min(mss, payload - i * mss);
     const size_t len = hl + chunk;
-    uint8_t* s = out + off;
+    uint8_t* s = out + off + headroom;
     std::memcpy(s, p, hl);
     std::memcpy(s + hl, p + hl + i * mss, chunk);
     if (v4) {
@@ -207,9 +259,9 @@ SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out,
     uint16_t c = static_cast<uint16_t>(~FoldNet(SumHost(l4, len - l3, PseudoSum(s, v4, proto, len - l3))));
     if (!tcp && c == 0) c = 0xffff;
     Wr16(l4 + csumAt, c);
-    off += len;
-    if (i == 0) r.segLen = len;
-    r.lastLen = len;
+    off += headroom + len;
+    if (i == 0) r.segLen = headroom + len;
+    r.lastLen = headroom + len;
   }
   r.segments = segs;
   r.bytes = off;
@@ -263,11 +315,19 @@ void GroTable::PassThrough(const uint8_t* p, size_t n) {
   sink_->Write(kPlain, p, n, 1);
 }
 
+void GroTable::Pass(uint8_t* p, size_t n) {
+  VnetHdr h;
+  if (!partial_ || !MakeChecksumPartial(p, n, &h)) return PassThrough(p, n);
+  uint8_t hdr[kVnetHdrLen];
+  WriteVnetHdr(hdr, h);
+  sink_->Write(hdr, p, n, 1);
+}
+
 void GroTable::Emit(Item& it) {
   it.used = false;
   uint8_t* pkt = it.buf + kVnetHdrLen;
   if (it.segs == 1) {  // untouched: its own checksums are still valid
-    PassThrough(pkt, it.len);
+    Pass(pkt, it.len);
     return;
   }
   const bool v4 = (pkt[0] >> 4) == 4;
@@ -290,21 +350,21 @@ void GroTable::Emit(Item& it) {
   sink_->Write(it.buf, pkt, it.len, static_cast<size_t>(it.segs));
 }
 
-void GroTable::Add(const uint8_t* p, size_t n) {
-  if (n < 20) return PassThrough(p, n);
+void GroTable::Add(uint8_t* p, size_t n) {
+  if (n < 20) return Pass(p, n);
   const bool v4 = (p[0] >> 4) == 4;
   size_t l3;
   if (v4) {
     l3 = (p[0] & 0x0fu) * 4u;
-    if (p[9] != kProtoTcp || (Rd16(p + 6) & 0x3fff) || l3 < 20) return PassThrough(p, n);
+    if (p[9] != kProtoTcp || (Rd16(p + 6) & 0x3fff) || l3 < 20) return Pass(p, n);
   } else {
     l3 = kV6Hdr;
-    if (n < kV6Hdr || p[6] != kProtoTcp) return PassThrough(p, n);
+    if (n < kV6Hdr || p[6] != kProtoTcp) return Pass(p, n);
   }
-  if (n < l3 + 20) return PassThrough(p, n);
+  if (n < l3 + 20) return Pass(p, n);
   const uint8_t* th = p + l3;
   const size_t thl = (th[12] >> 4) * 4u;
-  if (thl < 20 || l3 + thl > n) return PassThrough(p, n);
+  if (thl < 20 || l3 + thl > n) return Pass(p, n);
 
   uint8_t key[40];
   size_t keyLen = 0;
@@ -342,7 +402,7 @@ void GroTable::Add(const uint8_t* p, size_t n) {
     }
     Emit(*it);  // keep the flow in order: the open packet goes first
   }
-  if (!mergeable || (flags & kTcpPsh)) return PassThrough(p, n);
+  if (!mergeable || (flags & kTcpPsh)) return Pass(p, n);
   Item* slot = FreeSlot();
   slot->used = true;
   slot->age = ++tick_;

@@ -43,6 +43,20 @@ const char* OffloadErrorName(OffloadError e);
 // Folded one's-complement sum helpers (network-order result, not complemented).
 uint16_t ChecksumFold(const uint8_t* data, size_t n, uint32_t initial = 0);
 
+// Recomputes the TCP/UDP checksum of an IPv4/IPv6 packet (no IPv4 fragment, no IPv6 extension
+// header) in full, whatever the field held; false when it is not such a packet or is truncated.
+bool FixL4Checksum(uint8_t* p, size_t n);
+
+// Turns a TCP/UDP packet (as FixL4Checksum accepts) into CHECKSUM_PARTIAL form: the checksum field
+// gets the pseudo-header sum and h the matching NEEDS_CSUM offsets. False (nothing changed) otherwise.
+bool MakeChecksumPartial(uint8_t* p, size_t n, VnetHdr* h);
+
+// Describes an oversized TCP packet (one that left a Linux sender as a single GSO skb and reached
+// us whole, as a VXLAN datagram between namespaces does) as a TSO super-packet of mtu-sized segments:
+// checksum made partial, h set to TCPV4/TCPV6 with gso_size = mtu - headers. False when it is not a
+// plain TCP packet with payload, or the MTU leaves no room.
+bool MakeTcpSuperPacket(uint8_t* p, size_t n, size_t mtu, VnetHdr* h);
+
 // Finishes a CHECKSUM_PARTIAL checksum in place: the field at csumStart+csumOffset holds the
 // pseudo-header sum; summing from csumStart to the end and storing the complement completes it (as
 // skb_checksum_help does, including 0 -> 0xffff). False when the offsets do not fit in n.
@@ -64,8 +78,10 @@ struct SplitResult {
 // sequence number, FIN/PSH only on the last segment, CWR only on the first, and every checksum
 // computed in full (the peer may be a stock flanneld that forwards it as is). A packet without GSO
 // (gso_type NONE) is copied as one segment, its partial checksum completed when NEEDS_CSUM is set.
-// p must already be a classified IPv4/IPv6 packet of exactly n bytes.
-SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap);
+// p must already be a classified IPv4/IPv6 packet of exactly n bytes. `headroom` bytes are left free
+// in front of every segment (for an encapsulation header the caller writes, e.g. VXLAN + Ethernet);
+// segLen, lastLen and bytes include them, so the result is still one UDP_SEGMENT run.
+SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap, size_t headroom = 0);
 
 // Receives finished packets from the coalescer. `hdr` is the virtio_net_hdr to write in front of pkt.
 class TunSink {
@@ -89,20 +105,27 @@ class GroTable {
   GroTable(const GroTable&) = delete;
   GroTable& operator=(const GroTable&) = delete;
 
-  // p: a validated IPv4/IPv6 packet of exactly n bytes (copied; the caller may reuse the buffer).
-  void Add(const uint8_t* p, size_t n);
+  // p: a validated IPv4/IPv6 packet of exactly n bytes (copied; the caller may reuse the buffer). With
+  // SetPartialChecksums a passed-through packet's checksum field is rewritten in place.
+  void Add(uint8_t* p, size_t n);
   void Flush();
 
   uint64_t coalesced() const { return coalesced_; }  // segments merged into an earlier one
+  // Packets that pass through unmerged go out as they came (the kernel verifies their checksums), or
+  // with this on, TCP/UDP ones as CHECKSUM_PARTIAL (NEEDS_CSUM, pseudo-header sum in the field), like
+  // coalesced ones: for the userspace VXLAN VTEP, see Engine::UdpToTun.
+  void SetPartialChecksums(bool on) { partial_ = on; }
 
  private:
   struct Item;
   void Emit(Item& it);
   void PassThrough(const uint8_t* p, size_t n);
+  void Pass(uint8_t* p, size_t n);  // PassThrough, or CHECKSUM_PARTIAL form with SetPartialChecksums
   Item* Find(const uint8_t* key, size_t keyLen);
   Item* FreeSlot();
 
   TunSink* sink_;
+  bool partial_ = false;
   Item* items_;
   uint8_t* mem_;
   uint64_t tick_ = 0, coalesced_ = 0;

@@ -48,6 +48,8 @@ std::unique_ptr<RouteTable> RouteTable::Build(const std::vector<RouteSpec>& spec
     if (!ParseIp(s.publicIp, &e.publicIp)) throw std::invalid_argument(where + ".publicIP " + s.publicIp + ": bad address");
     if (s.port == 0) throw std::invalid_argument(where + ".port: must be 1..65535");
     e.port = s.port;
+    if (!s.mac.empty() && (!ParseMac(s.mac.data(), s.mac.size(), &e.mac) || e.mac.IsZero()))
+      throw std::invalid_argument(where + ".mac " + s.mac + ": not a MAC address (aa:bb:cc:dd:ee:ff)");
     if (e.publicIp.family == 4) {
       auto* sin = reinterpret_cast<sockaddr_in*>(&e.sa);
       sin->sin_family = AF_INET;

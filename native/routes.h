@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ipaddr.h"
+#include "vxlan.h"
 
 namespace flannelts {
 
@@ -29,6 +30,7 @@ struct RouteSpec {
   std::string subnet;  // CIDR
   std::string publicIp;
   uint16_t port = 0;
+  std::string mac;  // the peer's VTEP MAC (userspace VXLAN); empty for flannel-udp peers
 };
 
 struct RouteEntry {
@@ -37,6 +39,7 @@ struct RouteEntry {
   uint16_t port = 0;
   sockaddr_storage sa{};  // ready for sendmmsg
   socklen_t saLen = 0;
+  Mac mac;  // zero when the spec had none
   std::shared_ptr<PeerCounters> counters;
 };
 

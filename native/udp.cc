@@ -2,6 +2,7 @@
 #include "udp.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <netinet/udp.h>
 #include <unistd.h>
 
@@ -63,6 +64,14 @@ uint16_t BoundPort(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);  // port is at the same offset for v6
 }
 
+// A socket that only sends must not queue what others send to its port: a one-instruction classic BPF
+// program ("return 0") drops every datagram before it is queued.
+void DropAllReceived(int fd) {
+  sock_filter ret0[1] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+  sock_fprog prog{1, ret0};
+  setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+}
+
 }  // namespace
 
 UdpConn::UdpConn(const UdpOptions& o) {
@@ -76,6 +85,19 @@ UdpConn::UdpConn(const UdpOptions& o) {
       Close();
       throw;
     }
+  }
+  try {
+    for (int i = 0; i < o.sendSockets; i++) {
+      pool4_.push_back(OpenBound(AF_INET, o.bindV4.empty() ? "0.0.0.0" : o.bindV4, 0, o.bufferBytes));
+      DropAllReceived(pool4_.back());
+      if (fd6_ >= 0) {
+        pool6_.push_back(OpenBound(AF_INET6, o.bindV6, 0, o.bufferBytes));
+        DropAllReceived(pool6_.back());
+      }
+    }
+  } catch (...) {
+    Close();
+    throw;
   }
   ProbeOffloads(o);
 }
@@ -108,6 +130,10 @@ void UdpConn::Close() {
   if (fd4_ >= 0) ::close(fd4_);
   if (fd6_ >= 0) ::close(fd6_);
   fd4_ = fd6_ = -1;
+  for (int fd : pool4_) ::close(fd);
+  for (int fd : pool6_) ::close(fd);
+  pool4_.clear();
+  pool6_.clear();
 }
 
 }  // namespace flannelts

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace flannelts {
 
@@ -20,6 +21,9 @@ struct UdpOptions {
   int bufferBytes = 8 << 20;  // SO_RCVBUF/SO_SNDBUF (FORCE variants tried first)
   bool gso = false;           // probe UDP_SEGMENT (sendmsg with a segment size cmsg)
   bool gro = false;           // enable UDP_GRO (recvmsg returns coalesced datagrams + their size)
+  // Extra send-only sockets per family, each on its own ephemeral port: the userspace VXLAN VTEP
+  // picks one per inner flow so the outer source port varies per flow like the kernel's vxlan.
+  int sendSockets = 0;
 };
 
 class UdpConn {
@@ -35,12 +39,16 @@ class UdpConn {
   uint16_t port() const { return port_; }
   bool gso() const { return gso_; }
   bool gro() const { return gro_; }
+  // Send-only sockets (see UdpOptions::sendSockets); empty when none were asked for.
+  const std::vector<int>& pool4() const { return pool4_; }
+  const std::vector<int>& pool6() const { return pool6_; }
   const std::string& notes() const { return notes_; }
   void Close();
 
  private:
   void ProbeOffloads(const UdpOptions& o);
   int fd4_ = -1, fd6_ = -1;
+  std::vector<int> pool4_, pool6_;
   uint16_t port_ = 0;
   bool gso_ = false, gro_ = false;
   std::string notes_;

@@ -3,7 +3,7 @@
 import { BackendRegistry } from './backend/registry.js';
 import { udpBackendFactory, type DataPlaneOptions, type LinkOps, type UdpDataPlane } from './backend/udp.js';
 import { hostGwBackendFactory } from './backend/hostgw.js';
-import { netlinkVxlanOps } from './backend/kernel-ops.js';
+import { netlinkVxlanOps, withFailpoints } from './backend/kernel-ops.js';
 import { vxlanBackendFactory } from './backend/vxlan.js';
 import type { SystemView } from './iface.js';
 import { netEqual, type IPAddr, type IPNet } from './ip/index.js';
@@ -67,11 +67,14 @@ export function netlinkLinkOps(link: Netlink): LinkOps {
 export interface PlatformOptions {
   /** -udp-offload=false: every udp offload off, overriding net-conf. */
   udpOffload?: boolean;
+  /** -vxlan-userspace: the vxlan backend runs the userspace VTEP on this node. */
+  vxlanUserspace?: boolean;
 }
 
 /** The native engine as the udp backend's data plane, with its offload report for the startup log. */
 function engineDataPlane(o: DataPlaneOptions, udpOffload: boolean): UdpDataPlane {
-  const engine = Engine.open({ ...o, offload: udpOffload ? o.offload : false });
+  const { vxlan, ...rest } = o;
+  const engine = Engine.open({ ...rest, offload: udpOffload ? o.offload : false, ...(vxlan ? { encap: 'vxlan' as const, ...vxlan } : {}) });
   return {
     get tunName() {
       return engine.tunName;
@@ -101,8 +104,10 @@ export function nativePlatform(opts: PlatformOptions = {}): Platform {
       links: () => links,
     }),
   );
-  const kernel = netlinkVxlanOps(link);
-  backends.register('vxlan', vxlanBackendFactory({ ops: () => kernel })).register('host-gw', hostGwBackendFactory({ ops: () => kernel }));
+  const kernel = withFailpoints(netlinkVxlanOps(link));
+  const userspace = { openDataPlane: (o: DataPlaneOptions): UdpDataPlane => engineDataPlane(o, opts.udpOffload ?? true), links: () => links };
+  backends
+    .register('vxlan', vxlanBackendFactory({ ops: () => kernel, userspace, forceUserspace: opts.vxlanUserspace ?? false })).register('host-gw', hostGwBackendFactory({ ops: () => kernel }));
   return {
     backends,
     systemView: () => netlinkSystemView(link),

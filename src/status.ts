@@ -30,6 +30,8 @@ export interface StatusSnapshot {
   pid: number;
   uptimeSeconds: number;
   backend?: string;
+  /** 'userspace' for the vxlan backend's userspace VTEP; absent for kernel devices and udp. */
+  mode?: string;
   device?: string;
   mtu?: number;
   externalInterface?: { name: string; mtu: number; publicIP?: string; publicIPv6?: string };
@@ -40,6 +42,8 @@ export interface StatusSnapshot {
   /** Data-plane routes the engine holds vs the peer subnets the leases ask for. */
   routes?: { expected: number; installed: number };
   offloads?: Record<string, boolean>;
+  /** The userspace VXLAN VTEP: our VtepMAC, VNI and ARP requests answered. */
+  vtep?: { mac?: string; vni?: number; arpReplies: number };
   daemon: Daemon['counters'];
 }
 
@@ -54,6 +58,7 @@ interface EngineStatsView {
   drops: Record<string, number>;
   peers: EnginePeerStats[];
   offloads?: Record<string, boolean>;
+  arpReplies?: number;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -68,7 +73,7 @@ export function engineStatsOf(backendStats: Record<string, unknown>): EngineStat
   const offloads = isObj(e.offloads)
     ? Object.fromEntries(Object.entries(e.offloads).filter((kv): kv is [string, boolean] => typeof kv[1] === 'boolean'))
     : undefined;
-  return { tx: e.tx, rx: e.rx, drops, peers, offloads };
+  return { tx: e.tx, rx: e.rx, drops, peers, offloads, arpReplies: typeof e.arpReplies === 'number' ? e.arpReplies : undefined };
 }
 
 const startedAt = Date.now();
@@ -99,6 +104,7 @@ export function snapshot(d: Daemon): StatusSnapshot {
     pid: process.pid,
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     backend: typeof backendStats.backend === 'string' ? backendStats.backend : d.config?.backend.type,
+    mode: typeof backendStats.mode === 'string' ? backendStats.mode : undefined,
     device: typeof backendStats.device === 'string' ? backendStats.device : undefined,
     mtu: d.network?.mtu,
     externalInterface: ext && {
@@ -117,6 +123,14 @@ export function snapshot(d: Daemon): StatusSnapshot {
     drops: engine?.drops,
     routes: engine ? { expected, installed: engine.peers.length } : undefined,
     offloads: engine?.offloads,
+    vtep:
+      backendStats.mode === 'userspace'
+        ? {
+            mac: typeof backendStats.vtepMAC === 'string' ? backendStats.vtepMAC : undefined,
+            vni: typeof backendStats.vni === 'number' ? backendStats.vni : undefined,
+            arpReplies: engine?.arpReplies ?? 0,
+          }
+        : undefined,
     daemon: { ...d.counters },
   };
 }

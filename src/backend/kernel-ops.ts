@@ -2,6 +2,7 @@
 // so the real thing is the Netlink object itself and unit tests pass an in-memory kernel.
 import { writeFileSync } from 'node:fs';
 import type { Netlink } from '../netlink/index.js';
+import { log } from '../log.js';
 
 export type RouteOps = Pick<Netlink, 'listRoutes' | 'addRoute' | 'replaceRoute' | 'delRoute' | 'routeGet'>;
 
@@ -57,4 +58,32 @@ export function netlinkVxlanOps(link: Netlink): VxlanOps {
       }
     },
   };
+}
+
+/**
+ * Fault injection for tests, like etcd's gofail: FLANNELTS_FAILPOINTS="vxlan-link-create=EOPNOTSUPP"
+ * makes creating a vxlan device fail as a kernel without the vxlan module does, so the userspace
+ * fallback is exercised on a machine that has VXLAN. Unset in production: the ops are returned as is.
+ */
+export function withFailpoints(ops: VxlanOps, env: NodeJS.ProcessEnv = process.env): VxlanOps {
+  const points = new Map(
+    (env.FLANNELTS_FAILPOINTS ?? '')
+      .split(',')
+      .map((p) => p.trim().split('='))
+      .filter((kv): kv is [string, string] => kv.length === 2 && kv[0] !== '' && kv[1] !== ''),
+  );
+  const code = points.get('vxlan-link-create');
+  if (!code) return ops;
+  log.warning(`FLANNELTS_FAILPOINTS: vxlan-link-create=${code} is active (test fault injection): kernel vxlan devices cannot be created`);
+  const refuse: VxlanOps['addVxlanLink'] = (spec) => {
+    throw Object.assign(new Error(`create vxlan link ${spec.name}: ${code} (failpoint vxlan-link-create)`), { code });
+  };
+  // A proxy, not a copy: the operations may be methods of a class instance (the in-memory kernel).
+  return new Proxy(ops, {
+    get(target, prop) {
+      if (prop === 'addVxlanLink') return refuse;
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }

@@ -31,6 +31,9 @@ export interface PeerEntries {
   fdbs: FdbEntry[];
 }
 
+/** A comparable key of entries (addresses hold bigints, which JSON.stringify cannot write as is). */
+export const entryKey = (x: unknown): string => JSON.stringify(x, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+
 export const emptyEntries = (): PeerEntries => ({ routes: [], neighs: [], fdbs: [] });
 
 export function describeRoute(r: { dst: IPNet; gateway?: IPAddr; onlink?: boolean }, devName?: (i: number) => string, oif?: number): string {

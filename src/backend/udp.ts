@@ -18,6 +18,8 @@ export interface PeerRoute {
   subnet: string;
   publicIP: string;
   port: number;
+  /** Userspace VXLAN: the peer's VTEP MAC. */
+  mac?: string;
 }
 
 /** What the udp backend needs from the native engine (an in-memory double in unit tests). */
@@ -41,6 +43,8 @@ export interface DataPlaneOptions {
   allowUnknownSource: boolean;
   /** Backend.Offload: false = all off; an object turns single offloads off. */
   offload: boolean | Partial<OffloadFlags>;
+  /** The userspace VXLAN VTEP (vxlan backend without kernel VXLAN): VXLAN frames instead of flannel-udp. */
+  vxlan?: { vni: number; mac: string; vtep4?: string; sendSockets: number; innerMtu: number };
 }
 
 /** What the udp backend needs from netlink (an in-memory double in unit tests). */

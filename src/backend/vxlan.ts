@@ -8,12 +8,15 @@ import { formatCIDR, formatIP, type Family, type IPAddr, type IPNet } from '../i
 import { log, RateLimitedLog } from '../log.js';
 import type { Link } from '../netlink/index.js';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
-import { optionBool, optionInt, optionString } from './backend-options.js';
+import { optionBool, optionField, optionInt, optionString } from './backend-options.js';
 import { applyPlans, installPeer, ownedRoute, removePeer, type SyncCounters } from './entry-sync.js';
 import type { VxlanOps } from './kernel-ops.js';
-import { emptyEntries, planFdb, planNeighs, planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
+import { emptyEntries, entryKey, planFdb, planNeighs, planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
 import { configureVxlanDevice, ensureVxlanDevice, randomMac, vxlanIncompat, type VxlanDeviceSpec } from './vxlan-device.js';
 import { leaseKey } from '../subnet/lease.js';
+import { parseOffload, type DataPlaneOptions, type LinkOps, type UdpDataPlane } from './udp.js';
+import type { OffloadFlags } from '../native/engine.js';
+import { UserspaceVxlanNetwork, userspaceVtepMac, userspaceVxlanMtu, VTEP_SEND_SOCKETS, vtepAddress, VXLAN_DEFAULT_PORT } from './vxlan-userspace.js';
 
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14), as flannel subtracts. */
 export const VXLAN_ENCAP_OVERHEAD = 50;
@@ -30,6 +33,10 @@ export interface VxlanOptions {
   mtu?: number;
   /** Accepted for net-conf compatibility; flannel uses it on Windows only. */
   macPrefix?: string;
+  /** flannelts: the userspace VXLAN VTEP instead of a kernel device (stock flanneld ignores the key). */
+  userspace: boolean;
+  /** flannelts: the userspace VTEP's offloads, as udp's Backend.Offload (true: all, each probed). */
+  offload: boolean | Partial<OffloadFlags>;
 }
 
 /** Backend options of net-conf.json, read like flannel's VXLANConfig (Go JSON: case-insensitive keys). */
@@ -52,6 +59,8 @@ export function parseVxlanOptions(raw: Readonly<Record<string, unknown>>): Vxlan
     directRouting: optionBool(raw, 'DirectRouting', false),
     mtu: mtuRaw === 0 ? undefined : mtuRaw,
     macPrefix,
+    userspace: optionBool(raw, 'Userspace', false),
+    offload: parseOffload(optionField(raw, 'Offload')),
   };
 }
 
@@ -153,9 +162,8 @@ export function vxlanPeerEntries(l: Lease, ctx: PeerContext): PeerResult {
 
 /** Entries of `a` that `b` does not have identically (what to remove when a peer's lease changes). */
 function entriesMinus(a: PeerEntries, b: PeerEntries): PeerEntries {
-  const k = (x: unknown): string => JSON.stringify(x, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  const has = new Set([...b.routes, ...b.neighs, ...b.fdbs].map(k));
-  return { routes: a.routes.filter((x) => !has.has(k(x))), neighs: a.neighs.filter((x) => !has.has(k(x))), fdbs: a.fdbs.filter((x) => !has.has(k(x))) };
+  const has = new Set([...b.routes, ...b.neighs, ...b.fdbs].map(entryKey));
+  return { routes: a.routes.filter((x) => !has.has(entryKey(x))), neighs: a.neighs.filter((x) => !has.has(entryKey(x))), fdbs: a.fdbs.filter((x) => !has.has(entryKey(x))) };
 }
 
 export class VxlanNetwork implements RunningNetwork {
@@ -344,6 +352,62 @@ export interface VxlanPlatform {
   ops(): VxlanOps;
   /** MAC generator for new devices (tests pin it). */
   newMac?: () => string;
+  /** The userspace VTEP's parts: without them there is no fallback when the kernel lacks VXLAN. */
+  userspace?: { openDataPlane(o: DataPlaneOptions): UdpDataPlane; links(): LinkOps };
+  /** -vxlan-userspace: this node uses the userspace VTEP whatever net-conf says. */
+  forceUserspace?: boolean;
+}
+
+/**
+ * The errno of a kernel without VXLAN: rtnetlink answers EOPNOTSUPP for a link kind it has no driver
+ * for (and cannot load a module for).
+ */
+export function isKernelWithoutVxlan(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return code === 'EOPNOTSUPP' || code === 'ENOTSUP';
+}
+
+/** Starts the userspace VTEP in place of the kernel devices (see vxlan-userspace.ts). */
+function userspaceBackend(ctx: BackendContext, opts: VxlanOptions, ops: VxlanOps, parts: NonNullable<VxlanPlatform['userspace']>): Backend {
+  const { config, extIface: ext } = ctx;
+  const mac = userspaceVtepMac(opts.vni, ext);
+  const data = vxlanBackendData(opts.vni, mac);
+  return {
+    type: 'vxlan',
+    backendData: () => (config.enableIPv4 && ext.publicIP ? data : undefined),
+    backendV6Data: () => (config.enableIPv6 && ext.publicIPv6 ? data : undefined),
+    start: async (lease: Lease): Promise<RunningNetwork> => {
+      if (config.enableIPv4 && !lease.subnet) throw new Error('userspace VTEP: IPv4 is enabled but the lease has no IPv4');
+      if (config.enableIPv6 && !lease.ipv6Subnet) throw new Error('userspace VTEP: IPv6 is enabled but the lease has no IPv6');
+      const name = vxlanDeviceName(opts.vni, 4);
+      const ipv6Underlay = config.enableIPv6 && ext.publicIPv6 !== undefined;
+      // A kernel device of ours from an earlier run holds the name (and would answer on the port).
+      const old = ops.findLink(name);
+      if (old) {
+        log.warning(`removing ${old.kind ?? 'existing'} device ${name}: the userspace VTEP takes its name`);
+        ops.deleteLink(old.index);
+      }
+      const v6old = ops.findLink(vxlanDeviceName(opts.vni, 6));
+      if (v6old?.kind === 'vxlan') ops.deleteLink(v6old.index);
+      const plane = parts.openDataPlane({
+        tunName: name,
+        bindV4: config.enableIPv4 && ext.ifaceAddr ? formatIP(ext.ifaceAddr) : undefined,
+        bindV6: config.enableIPv6 && ext.ifaceAddrV6 ? formatIP(ext.ifaceAddrV6) : undefined,
+        port: opts.port || VXLAN_DEFAULT_PORT,
+        allowUnknownSource: false,
+        offload: opts.offload,
+        vxlan: { vni: opts.vni, mac, vtep4: vtepAddress(lease.subnet), sendSockets: VTEP_SEND_SOCKETS, innerMtu: userspaceVxlanMtu(opts, ext, ipv6Underlay) },
+      });
+      const net = new UserspaceVxlanNetwork(config, ext, lease, opts, mac, { plane, links: parts.links(), ops });
+      try {
+        net.bringUp();
+      } catch (e) {
+        plane.close();
+        throw e;
+      }
+      return net;
+    },
+  };
 }
 
 function toDev(l: Link): VxlanDev {
@@ -357,6 +421,10 @@ export function vxlanBackendFactory(platform: VxlanPlatform) {
     log.info(`VXLAN config: VNI=${opts.vni} Port=${opts.port} GBP=${opts.gbp} Learning=${opts.learning} DirectRouting=${opts.directRouting}`);
     if (opts.macPrefix) log.info(`Backend.MacPrefix ${opts.macPrefix} is a Windows-only option in flannel; Linux devices get a random locally administered MAC`);
     const ops = platform.ops();
+    if ((opts.userspace || platform.forceUserspace) && platform.userspace) {
+      log.info(`vxlan: userspace VTEP (${opts.userspace ? 'Backend.Userspace' : '-vxlan-userspace'})`);
+      return userspaceBackend(ctx, opts, ops, platform.userspace);
+    }
     const deviceMtu = (opts.mtu ?? ext.mtu) - VXLAN_ENCAP_OVERHEAD;
     const make = (family: Family, local: IPAddr | undefined): VxlanDev => {
       const name = vxlanDeviceName(opts.vni, family);
@@ -367,9 +435,15 @@ export function vxlanBackendFactory(platform: VxlanPlatform) {
       return { ...toDev(link), spec };
     };
     const devs: { v4?: VxlanDev; v6?: VxlanDev } = {};
-    // flannel uses the external (public) address as the VTEP source; it is the interface address unless -public-ip says otherwise.
-    if (config.enableIPv4) devs.v4 = make(4, ext.publicIP ?? ext.ifaceAddr);
-    if (config.enableIPv6) devs.v6 = make(6, ext.publicIPv6 ?? ext.ifaceAddrV6);
+    try {
+      // flannel uses the external (public) address as the VTEP source; it is the interface address unless -public-ip says otherwise.
+      if (config.enableIPv4) devs.v4 = make(4, ext.publicIP ?? ext.ifaceAddr);
+      if (config.enableIPv6) devs.v6 = make(6, ext.publicIPv6 ?? ext.ifaceAddrV6);
+    } catch (e) {
+      if (!isKernelWithoutVxlan(e) || !platform.userspace) throw e;
+      log.warning(`the kernel cannot create VXLAN devices (${(e as Error).message}); falling back to the userspace VXLAN VTEP`);
+      return userspaceBackend(ctx, opts, ops, platform.userspace);
+    }
     return {
       type: 'vxlan',
       backendData: () => (devs.v4 && ext.publicIP ? vxlanBackendData(opts.vni, devs.v4.mac) : undefined),

@@ -13,6 +13,12 @@ function positiveInt(v: string): number {
   return n;
 }
 
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number >= 0');
+  return n;
+}
+
 interface LabCliOptions {
   nodes: number;
   backend: string;
@@ -24,6 +30,7 @@ interface LabCliOptions {
   directRouting: boolean;
   routed: boolean;
   ipMasq: boolean;
+  userspaceNodes: number;
 }
 
 function requireRoot(what: string): void {
@@ -43,6 +50,8 @@ async function runLab(o: LabCliOptions): Promise<number> {
     routed: o.routed,
     backendOptions: o.directRouting ? { DirectRouting: true } : undefined,
     daemonArgs: o.ipMasq ? ['-ip-masq'] : undefined,
+    // The last N nodes run the userspace VXLAN VTEP, the others kernel vxlan devices.
+    nodeArgs: o.userspaceNodes ? (i) => (i >= o.nodes - o.userspaceNodes ? ['-vxlan-userspace'] : []) : undefined,
     startTimeoutSec: o.timeout,
     flanneld: o.flanneld ? [o.flanneld] : undefined,
     log: (l) => process.stdout.write(l + '\n'),
@@ -59,7 +68,7 @@ async function runLab(o: LabCliOptions): Promise<number> {
   process.once('SIGINT', () => void teardown(130));
   process.once('SIGTERM', () => void teardown(143));
   try {
-    process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}${o.routed ? ', routed underlay' : ''}${o.directRouting ? ', DirectRouting' : ''}${o.ipMasq ? ', -ip-masq' : ''}, ${o.store} lease store, prefix ${lab.set.prefix}\n`);
+    process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}${o.routed ? ', routed underlay' : ''}${o.directRouting ? ', DirectRouting' : ''}${o.ipMasq ? ', -ip-masq' : ''}${o.userspaceNodes ? `, ${o.userspaceNodes} userspace VTEP node(s)` : ''}, ${o.store} lease store, prefix ${lab.set.prefix}\n`);
     await lab.up();
     const results = await lab.checkAllPairs();
     process.stdout.write('\n' + formatLabReport(lab, results) + '\n');
@@ -99,7 +108,18 @@ const lab = program
   .option('--direct-routing', 'vxlan: pass "DirectRouting": true (direct routes to peers on the same segment)', false)
   .option('--routed', 'two underlay segments joined by a router namespace (nodes split between them)', false)
   .option('--ip-masq', 'run every flanneld with -ip-masq', false)
+  .addOption(new Option('--userspace-nodes <n>', 'vxlan: the last N nodes run the userspace VXLAN VTEP (-vxlan-userspace), the others kernel vxlan').argParser(nonNegativeInt).default(0))
   .action(async (o: LabCliOptions) => {
+    if (o.userspaceNodes > 0 && o.backend !== 'vxlan') {
+      process.stderr.write('flannelctl lab: --userspace-nodes needs --backend vxlan\n');
+      process.exitCode = 2;
+      return;
+    }
+    if (o.userspaceNodes > o.nodes) {
+      process.stderr.write(`flannelctl lab: --userspace-nodes ${o.userspaceNodes} is more than --nodes ${o.nodes}\n`);
+      process.exitCode = 2;
+      return;
+    }
     process.exitCode = await runLab(o);
   });
 
@@ -193,7 +213,7 @@ program
   .addOption(new Option('--seconds <n>', 'seconds per throughput test').argParser(positiveInt).default(5))
   .addOption(new Option('--repeat <n>', 'repetitions of each TCP test (median reported)').argParser(positiveInt).default(1))
   .option('--flanneld <path>', 'also measure this flanneld-compatible binary (e.g. stock flannel) as flanneld-udp, with an etcd store')
-  .option('--only <targets>', 'comma-separated subset: raw,vxlan,host-gw,udp,udp-nooffload,flanneld-udp')
+  .option('--only <targets>', 'comma-separated subset: raw,vxlan,vxlan-userspace,host-gw,udp,udp-nooffload,flanneld-udp')
   .action(async (o: BenchCliOptions) => {
     process.exitCode = await runBenchCli(o);
   });

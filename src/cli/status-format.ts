@@ -46,7 +46,8 @@ const rate = (bps: number): string => (bps >= 1e9 ? `${(bps / 1e9).toFixed(2)} G
 export function formatStatus(s: StatusSnapshot, rates?: Rates): string {
   const out: string[] = [];
   out.push(`flanneld ${s.version} (flannelts), pid ${s.pid}, up ${s.uptimeSeconds}s`);
-  out.push(`backend ${s.backend ?? '?'}${s.device ? `, device ${s.device}` : ''}${s.mtu ? `, MTU ${s.mtu}` : ''}`);
+  out.push(`backend ${s.backend ?? '?'}${s.mode ? ` (${s.mode} VTEP)` : ''}${s.device ? `, device ${s.device}` : ''}${s.mtu ? `, MTU ${s.mtu}` : ''}`);
+  if (s.vtep) out.push(`VTEP MAC ${s.vtep.mac ?? '?'}, VNI ${s.vtep.vni ?? '?'}, ARP requests answered ${s.vtep.arpReplies}`);
   if (s.externalInterface) {
     const e = s.externalInterface;
     out.push(`interface ${e.name} (MTU ${e.mtu}), public ${[e.publicIP, e.publicIPv6].filter(Boolean).join(' ')}`);

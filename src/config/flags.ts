@@ -59,6 +59,7 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   S('log-format', 'text', 'flannelts: log format, "text" (klog lines) or "json"'),
   S('status-socket', '/run/flannel/flannelts.sock', 'flannelts: Unix socket (root only) that `flannelctl status` reads; "" to disable'),
   B('udp-offload', true, 'flannelts: udp backend offloads (TSO/USO through IFF_VNET_HDR, UDP_SEGMENT, UDP_GRO), each probed at start; false turns them all off (debugging)'),
+  B('vxlan-userspace', false, 'flannelts: vxlan backend uses the userspace VXLAN VTEP on this node (no kernel vxlan device); it is also used automatically when the kernel cannot create VXLAN devices'),
 ];
 
 export type FlagValue = string | boolean | number | string[];
@@ -249,6 +250,8 @@ export interface FlanneldOptions {
   statusSocket: string;
   /** -udp-offload: false forces every udp offload off, whatever net-conf's Backend.Offload says. */
   udpOffload: boolean;
+  /** -vxlan-userspace: this node's vxlan backend runs the userspace VTEP. */
+  vxlanUserspace: boolean;
 }
 
 /** Turns parsed flags into options and applies flanneld's range checks (each a one-line error). */
@@ -316,6 +319,7 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
     logFormat,
     statusSocket: str('status-socket'),
     udpOffload: bool('udp-offload'),
+    vxlanUserspace: bool('vxlan-userspace'),
   };
 }
 

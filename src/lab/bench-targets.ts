@@ -1,6 +1,6 @@
 // The targets of `flannelctl bench`: kernel datapaths built with `ip` (raw underlay, vxlan laid out as
-// flannel's vxlan backend does, host-gw routes) and daemon labs (our udp, with and without offloads, or
-// another flanneld). Everything a target creates lives in namespaces with a per-run prefix and goes
+// flannel's vxlan backend does, host-gw routes) and daemon labs (our udp, with and without offloads,
+// our userspace VXLAN VTEP, or another flanneld). Everything a target creates lives in namespaces with a per-run prefix and goes
 // away in teardown(), also on failure or Ctrl-C.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -106,9 +106,12 @@ const DAEMON_SUBNET_LEN = 28;
 
 export async function daemonTarget(name: string, o: BenchOptions): Promise<Target> {
   const stock = name.startsWith('flanneld-');
+  const userspaceVxlan = name === 'vxlan-userspace';
   const lab = new Lab({
     nodes: 2,
-    backend: 'udp',
+    backend: userspaceVxlan ? 'vxlan' : 'udp',
+    // Both nodes run the userspace VTEP: the same wire format as the kernel vxlan target, in userspace.
+    daemonArgs: userspaceVxlan ? ['-vxlan-userspace'] : undefined,
     ipv6: false,
     subnetLen: DAEMON_SUBNET_LEN,
     backendOptions: name === 'udp-nooffload' ? { Offload: false } : undefined,
@@ -124,12 +127,13 @@ export async function daemonTarget(name: string, o: BenchOptions): Promise<Targe
   }
   const [a, b] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]];
   const offloadLine = lab.daemonLog(a).split('\n').find((l) => l.includes('offloads')) ?? '';
+  const ours = userspaceVxlan ? 'flannelts userspace VXLAN VTEP (-vxlan-userspace) on both nodes' : 'flannelts udp';
   const target: Target = {
     client: a.pod,
     server: b.pod,
     serverIP: b.podIP,
     daemonPids: () => lab.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined && isAlive(p)),
-    note: stock ? `${o.flanneld} with the same net-conf, etcd store` : `flannelts udp${offloadLine ? ': ' + offloadLine.replace(/^.*udp: /, '') : ''}`,
+    note: stock ? `${o.flanneld} with the same net-conf, etcd store` : `${ours}${offloadLine ? ': ' + offloadLine.replace(/^.*(udp|vxlan): /, '') : ''}`,
     prefix: lab.set.prefix,
     teardown: () => lab.down(),
   };

@@ -12,7 +12,7 @@ export const LOWER_IS_BETTER: ReadonlySet<Metric> = new Set(['rtt_us_p50', 'rtt_
 /** Metrics that only exist for targets with a daemon (kernel datapaths have no process to measure). */
 const DAEMON_METRICS: ReadonlySet<Metric> = new Set(['cpu_s_per_gb', 'rss_mib', 'rss_mib_1000peers']);
 
-export const BUILTIN_TARGETS = ['raw', 'vxlan', 'host-gw', 'udp', 'udp-nooffload'] as const;
+export const BUILTIN_TARGETS = ['raw', 'vxlan', 'vxlan-userspace', 'host-gw', 'udp', 'udp-nooffload'] as const;
 
 export interface BenchResult {
   backend: string;
@@ -206,7 +206,7 @@ export async function runBench(o: BenchOptions, onTarget?: (teardown: (() => Pro
     let target: Target | undefined;
     try {
       if (name === 'raw' || name === 'vxlan' || name === 'host-gw') target = kernelTarget(name);
-      else if (name === 'udp' || name === 'udp-nooffload' || name.startsWith('flanneld-')) {
+      else if (name === 'udp' || name === 'udp-nooffload' || name === 'vxlan-userspace' || name.startsWith('flanneld-')) {
         if (name.startsWith('flanneld-') && !o.flanneld) throw new Error('needs --flanneld PATH');
         target = await daemonTarget(name, o);
       } else throw new Error(`unknown target ${name}`);

@@ -34,6 +34,10 @@ export interface LabOptions {
   flanneld?: string[];
   /** Extra flags for every daemon. */
   daemonArgs?: string[];
+  /** Extra flags for one daemon (node index from 0), e.g. -vxlan-userspace on some nodes. */
+  nodeArgs?: (index: number) => string[];
+  /** Extra environment for one daemon (node index from 0), e.g. FLANNELTS_FAILPOINTS. */
+  nodeEnv?: (index: number) => Record<string, string>;
   prefix?: string;
   /**
    * Lease store: 'file' (the embedded store in a temp dir, default) or 'etcd' (a real etcd started
@@ -383,11 +387,16 @@ export class Lab {
       // flannelts extensions, which a stock flanneld would reject.
       ...(ours ? [`-status-socket=${this.statusSocket(node)}`] : []),
       ...(this.opts.daemonArgs ?? []),
+      ...(this.opts.nodeArgs?.(this.nodes.indexOf(node)) ?? []),
     ];
     const logFd = openSync(join(node.dir, 'flanneld.log'), 'a');
     try {
       // In kube mode the node name comes from NODE_NAME, as the DaemonSet's downward API sets it.
-      const env = this.opts.store === 'kube' ? { ...process.env, NODE_NAME: node.name } : process.env;
+      const env = {
+        ...process.env,
+        ...(this.opts.store === 'kube' ? { NODE_NAME: node.name } : {}),
+        ...(this.opts.nodeEnv?.(this.nodes.indexOf(node)) ?? {}),
+      };
       const child = node.ns.spawn(cmd[0]!, args, { stdio: ['ignore', logFd, logFd], detached: true, env });
       // Daemons are tracked by PID; an unref'd child lets `lab --keep` exit while they keep running.
       child.unref();

@@ -18,6 +18,21 @@ export interface EngineOptions {
    * turns single ones off. Default: all on.
    */
   offload?: boolean | Partial<OffloadFlags>;
+  /**
+   * Wire format: 'flannel-udp' (default: the inner packet is the UDP payload) or 'vxlan' (a Linux vxlan
+   * device's frames: VXLAN header + Ethernet; the userspace VTEP). With 'vxlan', vni and mac are required.
+   */
+  encap?: 'flannel-udp' | 'vxlan';
+  /** VXLAN: our VNI. */
+  vni?: number;
+  /** VXLAN: our VTEP MAC (the lease's VtepMAC). */
+  mac?: string;
+  /** VXLAN: our VTEP IPv4 address (the lease's network address); ARP requests for it are answered. */
+  vtep4?: string;
+  /** VXLAN: send-only sockets (outer source ports) that inner flows are spread over; 0..64. */
+  sendSockets?: number;
+  /** VXLAN: the TUN MTU; larger inner TCP packets that arrive whole (GSO between namespaces) are re-segmented. */
+  innerMtu?: number;
 }
 
 /** The offloads of the udp data plane (see native/offload.h). */
@@ -55,6 +70,8 @@ export interface PeerRoute {
   /** Peer public (underlay) address, v4 or v6. */
   publicIP: string;
   port: number;
+  /** VXLAN: the peer's VTEP MAC (required with encap 'vxlan'). */
+  mac?: string;
 }
 
 export interface DirectionStats {
@@ -73,6 +90,11 @@ export const DROP_REASONS = [
   'socket_send_error',
   'socket_recv_error',
   'bad_vnet_hdr',
+  'wrong_vni',
+  'unknown_mac',
+  'wrong_dst_mac',
+  'bad_ethertype',
+  'arp_ignored',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -87,6 +109,8 @@ export interface EngineStats {
   tx: DirectionStats;
   rx: DirectionStats;
   drops: Record<DropReason, number>;
+  /** VXLAN: ARP requests for our VTEP address that were answered. */
+  arpReplies: number;
   /** Offloads in effect (asked for and accepted); udpGso can switch off later (EIO from a GSO send). */
   offloads: OffloadFlags;
   offload: OffloadCounters;

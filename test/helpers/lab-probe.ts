@@ -1,6 +1,9 @@
-// Reading a lab node's kernel state for the kernel-backend netns tests (tests may use ip/bridge/iptables).
+// Reading a lab node's kernel state for the kernel-backend netns tests (tests may use ip/bridge/iptables),
+// and pod-to-pod TCP transfers with a content check.
+import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Lab, LabNode } from '../../src/lab/lab.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -57,4 +60,29 @@ export function leaseText(lab: Lab, node: LabNode): string {
   const key = subnetAddr(node.subnetEnv.FLANNEL_SUBNET!) + '-24';
   const f = readdirSync(lab.storeDir).find((x) => x.startsWith(key));
   return f ? readFileSync(join(lab.storeDir, f), 'utf8') : '';
+}
+
+const tcpCheck = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tcp-check.js');
+
+/**
+ * For each [from, to]: a TCP server in `to`'s pod, then `bytes` sent from `from`'s pod to each of
+ * `to`'s pod addresses (IPv4, and IPv6 when present), the server's sha256 checked by the client.
+ */
+export async function assertTcpTransfers(pairs: ReadonlyArray<readonly [LabNode, LabNode]>, bytes = 8 << 20): Promise<void> {
+  for (const [from, to] of pairs) {
+    const server = to.pod.spawn(process.execPath, [tcpCheck, 'serve', '5201']);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.stdout?.once('data', () => resolve());
+        server.once('exit', () => reject(new Error('tcp server exited')));
+      });
+      for (const target of [to.podIP, ...(to.podIPv6 ? [to.podIPv6] : [])]) {
+        const out = from.pod.exec(process.execPath, [tcpCheck, 'send', target, '5201', String(bytes)], { timeoutMs: 60_000 });
+        const r = JSON.parse(out) as { ok: boolean; bytes: number };
+        assert.ok(r.ok, `${from.name} -> ${to.name} ${target}: ${out}`);
+      }
+    } finally {
+      server.kill('SIGTERM');
+    }
+  }
 }

@@ -27,7 +27,7 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
       const files = readdirSync(out);
       for (const ext of ['md', 'json', 'svg']) assert.ok(files.some((f) => f.startsWith('bench-') && f.endsWith(`.${ext}`)), `a .${ext} file in ${files.join(', ')}`);
       const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchReport;
-      assert.deepEqual(report.backends, ['raw', 'vxlan', 'host-gw', 'udp', 'udp-nooffload']);
+      assert.deepEqual(report.backends, ['raw', 'vxlan', 'vxlan-userspace', 'host-gw', 'udp', 'udp-nooffload']);
       assert.equal(report.quick, true);
       assert.ok(report.machine.kernel && report.machine.cpu && report.machine.cores > 0 && report.machine.node.startsWith('v'));
       for (const b of report.backends) {
@@ -39,6 +39,7 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
       for (const [b, m] of [
         ['udp', 'cpu_s_per_gb'], ['udp', 'rss_mib'], ['udp', 'rss_mib_1000peers'],
         ['udp-nooffload', 'cpu_s_per_gb'], ['udp-nooffload', 'rss_mib'],
+        ['vxlan-userspace', 'cpu_s_per_gb'], ['vxlan-userspace', 'rss_mib'],
       ] as const) {
         const res = report.results.find((x) => x.backend === b && x.metric === m);
         assert.ok(res && typeof res.value === 'number' && res.value > 0, `${b} ${m}: ${JSON.stringify(res)}`);
@@ -46,6 +47,7 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
       for (const res of report.results) assert.ok((METRICS as readonly string[]).includes(res.metric));
       const md = readFileSync(join(out, 'latest.md'), 'utf8');
       assert.match(md, /\| udp +\| [\d.]+ \([\d.]+x\)/, 'udp figures carry a ratio to vxlan');
+      assert.match(md, /\| vxlan-userspace +\| [\d.]+ \([\d.]+x\)/, 'userspace VTEP figures next to kernel vxlan, with ratios');
       assert.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
       // Other suites may run labs at the same time: look only for the prefixes this run reports.
       assert.equal(report.prefixes.length, report.backends.length);

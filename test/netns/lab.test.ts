@@ -9,9 +9,9 @@ import { Lab, parseEnvFile } from '../../src/lab/lab.js';
 import { run } from '../../src/lab/netns.js';
 import { binary, rootAndNetns, suiteNeeds, need } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
+import { assertTcpTransfers } from '../helpers/lab-probe.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const tcpCheck = join(here, '..', 'fixtures', 'tcp-check.js');
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const netnsList = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
@@ -54,22 +54,10 @@ describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('pin
   test('a TCP transfer keeps its content both ways, IPv4 and IPv6', async (t) => {
     if (!need(t, rootAndNetns())) return;
     const [a, b] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0]];
-    for (const [from, to] of [[a, b], [b, a]] as const) {
-      const server = to.pod.spawn(process.execPath, [tcpCheck, 'serve', '5201']);
-      try {
-        await new Promise<void>((resolve, reject) => {
-          server.stdout?.once('data', () => resolve());
-          server.once('exit', () => reject(new Error('tcp server exited')));
-        });
-        for (const target of [to.podIP, to.podIPv6!]) {
-          const out = from.pod.exec(process.execPath, [tcpCheck, 'send', target, '5201', String(8 << 20)], { timeoutMs: 60_000 });
-          const r = JSON.parse(out) as { ok: boolean; bytes: number };
-          assert.ok(r.ok, `${from.name} -> ${to.name} ${target}: ${out}`);
-        }
-      } finally {
-        server.kill('SIGTERM');
-      }
-    }
+    await assertTcpTransfers([
+      [a, b],
+      [b, a],
+    ]);
   });
 
   test('a daemon killed with SIGKILL and restarted gets the same subnet and traffic resumes', async (t) => {

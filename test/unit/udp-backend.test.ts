@@ -6,52 +6,7 @@ import { parseUdpOptions, peerRoutes, udpBackendFactory, udpMtu, type DataPlaneO
 import type { ExternalInterface } from '../../src/backend/types.js';
 import type { Lease } from '../../src/subnet/types.js';
 import { setLogSink } from '../../src/log.js';
-
-class FakePlane implements UdpDataPlane {
-  readonly tunName = 'flannel0';
-  readonly tunIndex = 7;
-  peers: PeerRoute[] = [];
-  started = false;
-  closed = false;
-  setPeers(p: PeerRoute[]): void {
-    this.peers = p;
-  }
-  start(): void {
-    this.started = true;
-  }
-  stats(): object {
-    return { txPackets: 0 };
-  }
-  close(): void {
-    this.closed = true;
-  }
-}
-
-/** A kernel stand-in: a set of addresses and routes per link, which a test can delete from. */
-class FakeLinks implements LinkOps {
-  mtu = new Map<number, number>();
-  up = new Set<number>();
-  addrs = new Set<string>();
-  routes = new Set<string>();
-  setMtu(i: number, m: number): void {
-    this.mtu.set(i, m);
-  }
-  setUp(i: number): void {
-    this.up.add(i);
-  }
-  ensureAddr(i: number, a: IPAddr, len: number): boolean {
-    const k = `${i} ${formatIP(a)}/${len}`;
-    if (this.addrs.has(k)) return false;
-    this.addrs.add(k);
-    return true;
-  }
-  ensureRoute(i: number, dst: IPNet): boolean {
-    const k = `${i} ${formatCIDR(dst)}`;
-    if (this.routes.has(k)) return false;
-    this.routes.add(k);
-    return true;
-  }
-}
+import { FakeLinks, FakePlane } from '../helpers/fake-plane.js';
 
 const ext4: ExternalInterface = { name: 'eth0', index: 2, mtu: 1500, ifaceAddr: mustParseIP('198.18.0.11'), publicIP: mustParseIP('198.18.0.11') };
 const lease = (sub: string, pub: string, sub6?: string, pub6?: string): Lease => ({

@@ -42,8 +42,8 @@ async function startVxlan(k: FakeKernel, ext: ExternalInterface, backend = '{"Ty
 }
 
 test('vxlan options: flannel defaults, Go-style case-insensitive keys, one-line errors naming the field', () => {
-  assert.deepEqual(parseVxlanOptions({ Type: 'vxlan' }), { vni: 1, port: 0, gbp: false, learning: false, directRouting: false, mtu: undefined, macPrefix: undefined });
-  assert.deepEqual(parseVxlanOptions({ vni: 4096, port: 4789, GBP: true, directRouting: true, MTU: 9000, MacPrefix: '0E-2A' }), {
+  assert.deepEqual(parseVxlanOptions({ Type: 'vxlan' }), { vni: 1, port: 0, gbp: false, learning: false, directRouting: false, mtu: undefined, macPrefix: undefined, userspace: false, offload: true });
+  assert.deepEqual(parseVxlanOptions({ vni: 4096, port: 4789, GBP: true, directRouting: true, MTU: 9000, MacPrefix: '0E-2A', userspace: true }), {
     vni: 4096,
     port: 4789,
     gbp: true,
@@ -51,7 +51,12 @@ test('vxlan options: flannel defaults, Go-style case-insensitive keys, one-line 
     directRouting: true,
     mtu: 9000,
     macPrefix: '0E-2A',
+    userspace: true,
+    offload: true,
   });
+  assert.deepEqual(parseVxlanOptions({ Offload: { TSO: false } }).offload, { tso: false });
+  assert.throws(() => parseVxlanOptions({ Offload: 'fast' }), /Backend.Offload "fast" is invalid/);
+  assert.throws(() => parseVxlanOptions({ Userspace: 'yes' }), /Backend.Userspace "yes" is invalid: must be true or false/);
   assert.throws(() => parseVxlanOptions({ VNI: '1' }), /Backend.VNI "1" is invalid/);
   assert.throws(() => parseVxlanOptions({ VNI: 1 << 24 }), /Backend.VNI 16777216 is invalid: must be a whole number from 0 to 16777215/);
   assert.throws(() => parseVxlanOptions({ Port: 70000 }), /Backend.Port 70000/);
