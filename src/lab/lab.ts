@@ -376,14 +376,20 @@ export class Lab {
    * Talks to the lab's etcd through its JSON gateway from inside the underlay namespace (the lab's
    * addresses are not reachable from the namespace this process runs in).
    */
-  etcdRequest(path: string, body: Record<string, string>): Record<string, unknown> {
+  etcdRequest(path: string, body: Record<string, string | number>): Record<string, unknown> {
     const script = `fetch(${JSON.stringify(LAB_ETCD_ENDPOINT + path)},{method:'POST',body:process.argv[1]}).then(async r=>{if(!r.ok)throw new Error(r.status+' '+await r.text());process.stdout.write(await r.text())}).catch(e=>{console.error(e.message);process.exit(1)})`;
     const out = this.underlay.exec(process.execPath, ['-e', script, JSON.stringify(body)], { timeoutMs: 5000 });
     return JSON.parse(out) as Record<string, unknown>;
   }
 
-  async etcdPut(key: string, value: string): Promise<void> {
-    this.etcdRequest('/v3/kv/put', { key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') });
+  /**
+   * Puts a key; with `ttlSeconds` the key is attached to a fresh etcd lease of that TTL, so etcd itself
+   * deletes it when the TTL runs out (how a flannel lease whose node stopped renewing expires).
+   */
+  async etcdPut(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    const body: Record<string, string> = { key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') };
+    if (ttlSeconds !== undefined) body.lease = String(this.etcdRequest('/v3/lease/grant', { TTL: ttlSeconds }).ID);
+    this.etcdRequest('/v3/kv/put', body);
   }
 
   /** Keys and values under a prefix, decoded. */
