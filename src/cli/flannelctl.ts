@@ -168,6 +168,7 @@ interface BenchCliOptions {
   repeat: number;
   flanneld?: string;
   only?: string;
+  steadySeconds?: number;
 }
 
 async function runBenchCli(o: BenchCliOptions): Promise<number> {
@@ -187,13 +188,18 @@ async function runBenchCli(o: BenchCliOptions): Promise<number> {
   };
   process.once('SIGINT', () => void stop(130));
   process.once('SIGTERM', () => void stop(143));
+  const { STEADY_LEASES } = await import('../lab/bench.js');
+  const only = o.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  // The steady-lease step runs in every full or quick run, and with --only when named there.
+  const steady = only === undefined || only.includes(STEADY_LEASES);
   const report = await runBench(
     {
       quick: o.quick,
       secondsPerTest: o.seconds,
       repeat: o.repeat,
       flanneld: o.flanneld,
-      targets: o.only ? o.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+      targets: only?.filter((x) => x !== STEADY_LEASES),
+      steadyLeases: steady ? { seconds: o.steadySeconds ?? (o.quick ? 10 : 60), sampleMs: o.quick ? 1000 : 5000 } : undefined,
       log: (l) => process.stdout.write(l + '\n'),
     },
     (t) => (teardown = t),
@@ -201,7 +207,7 @@ async function runBenchCli(o: BenchCliOptions): Promise<number> {
   process.stdout.write('\n' + formatMarkdown(report));
   const files = saveReport(report, o.out);
   process.stdout.write(`\nsaved ${files.join(', ')}\n`);
-  const failed = report.results.some((r) => r.value === null);
+  const failed = report.results.some((r) => r.value === null) || report.notes[STEADY_LEASES] !== undefined;
   return failed ? 1 : 0;
 }
 
@@ -213,7 +219,8 @@ program
   .addOption(new Option('--seconds <n>', 'seconds per throughput test').argParser(positiveInt).default(5))
   .addOption(new Option('--repeat <n>', 'repetitions of each TCP test (median reported)').argParser(positiveInt).default(1))
   .option('--flanneld <path>', 'also measure this flanneld-compatible binary (e.g. stock flannel) as flanneld-udp, with an etcd store')
-  .option('--only <targets>', 'comma-separated subset: raw,vxlan,vxlan-userspace,host-gw,udp,udp-nooffload,flanneld-udp')
+  .option('--only <targets>', 'comma-separated subset: raw,vxlan,vxlan-userspace,host-gw,udp,udp-nooffload,flanneld-udp,steady-leases')
+  .addOption(new Option('--steady-seconds <n>', 'length of the steady-lease step (1,000 leases, 100 events/s, RSS sampled); default 60, 10 with --quick').argParser(positiveInt))
   .action(async (o: BenchCliOptions) => {
     process.exitCode = await runBenchCli(o);
   });

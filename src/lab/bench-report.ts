@@ -2,7 +2,8 @@
 // JSON report as is, and a hand-written SVG bar chart (no dependency), saved side by side.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOWER_IS_BETTER, METRICS, type BenchReport, type Metric } from './bench.js';
+import { formatSteadyLeases } from './bench-leases.js';
+import { LOWER_IS_BETTER, METRICS, STEADY_LEASES, type BenchReport, type Metric } from './bench.js';
 
 function valueOf(r: BenchReport, backend: string, m: Metric): number | null | undefined {
   return r.results.find((x) => x.backend === backend && x.metric === m)?.value;
@@ -35,12 +36,13 @@ export function formatMarkdown(r: BenchReport): string {
   const lines = [
     `flannelctl bench, ${r.started}, ${r.quick ? 'quick (1 s per test)' : `${r.secondsPerTest} s per test`}`,
     `machine: Linux ${m.kernel}, ${m.cpu}, ${m.cores} cores, node ${m.node}, load average ${m.loadavgStart.join(' ')} at start, ${(m.loadavgEnd ?? []).join(' ')} at end`,
-    '',
-    table,
-    '',
-    'Ratios in parentheses are against kernel vxlan in the same run. cpu_s_per_gb: daemon CPU seconds (all nodes) per GB moved by the TCP tests; rss: largest daemon VmRSS.',
   ];
+  if (r.backends.length > 0) {
+    lines.push('', table, '', 'Ratios in parentheses are against kernel vxlan in the same run. cpu_s_per_gb: daemon CPU seconds (all nodes) per GB moved by the TCP tests; rss: largest daemon VmRSS.');
+  }
   for (const b of r.backends) if (r.notes[b]) lines.push(`- ${b}: ${r.notes[b]}`);
+  if (r.steadyLeases) lines.push('', formatSteadyLeases(r.steadyLeases).trimEnd());
+  if (r.notes[STEADY_LEASES]) lines.push(`- ${STEADY_LEASES}: ${r.notes[STEADY_LEASES]}`);
   return lines.join('\n') + '\n';
 }
 

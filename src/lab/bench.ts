@@ -2,6 +2,7 @@
 // the figures compare. Targets are built by bench-targets.ts; measuring here is iperf3 and ping run
 // inside the pod namespaces, plus /proc of the daemon processes; output is bench-report.ts.
 import { cpus, loadavg, release } from 'node:os';
+import { runSteadyLeases, type SteadyLeasesOptions, type SteadyLeasesResult } from './bench-leases.js';
 import { daemonTarget, kernelTarget, type Target } from './bench-targets.js';
 import { cpuSeconds, rssMiB } from './procstat.js';
 
@@ -13,6 +14,8 @@ export const LOWER_IS_BETTER: ReadonlySet<Metric> = new Set(['rtt_us_p50', 'rtt_
 const DAEMON_METRICS: ReadonlySet<Metric> = new Set(['cpu_s_per_gb', 'rss_mib', 'rss_mib_1000peers']);
 
 export const BUILTIN_TARGETS = ['raw', 'vxlan', 'vxlan-userspace', 'host-gw', 'udp', 'udp-nooffload'] as const;
+/** The steady-lease memory step's name for `--only` (not a throughput target: no table row). */
+export const STEADY_LEASES = 'steady-leases';
 
 export interface BenchResult {
   backend: string;
@@ -43,6 +46,8 @@ export interface BenchReport {
   notes: Record<string, string>;
   /** Namespace name prefixes the run used, one per target; all removed when the run ends. */
   prefixes: string[];
+  /** The steady-lease step (RSS at ~1,000 leases under churn), when it ran. */
+  steadyLeases?: SteadyLeasesResult;
 }
 
 export interface BenchOptions {
@@ -55,6 +60,8 @@ export interface BenchOptions {
   secondsPerTest?: number;
   /** Repetitions of each throughput test (the reported value is the median). */
   repeat?: number;
+  /** Runs the steady-lease step after the targets; absent: not run. */
+  steadyLeases?: SteadyLeasesOptions;
   log?: (line: string) => void;
 }
 
@@ -226,6 +233,15 @@ export async function runBench(o: BenchOptions, onTarget?: (teardown: (() => Pro
       if (DAEMON_METRICS.has(m) && !runs.has(m)) continue; // kernel datapaths: no daemon to measure
       const r = runs.get(m) ?? [];
       report.results.push({ backend: name, metric: m, value: r.length ? round3(median(r)) : null, runs: r.map(round3) });
+    }
+  }
+  if (o.steadyLeases) {
+    try {
+      report.steadyLeases = await runSteadyLeases({ ...o.steadyLeases, log, onLab: onTarget });
+      if (!report.steadyLeases.converged) report.notes[STEADY_LEASES] = `FAILED: the daemons did not match the store: ${report.steadyLeases.detail.join('; ')}`;
+    } catch (e) {
+      report.notes[STEADY_LEASES] = `FAILED: ${(e as Error).message.split('\n')[0] ?? 'failed'}`;
+      log(`${STEADY_LEASES}: ${report.notes[STEADY_LEASES]}`);
     }
   }
   report.machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);

@@ -2,7 +2,8 @@
 // namespace (where the node namespaces reach it). Usage:
 //   node fake-apiserver-main.js --host 198.18.0.1 --port 6443 --nodes '[{"name":"n1","podCIDR":"198.19.1.0/24"}]' [--rv N]
 // Prints one JSON line {"ready":true,"url":...} when listening. Control over stdin, one JSON command a
-// line, one JSON answer a line: {"op":"nodes"} -> {"nodes":[...]}, {"op":"delete","name":"n1"},
+// line, one JSON answer a line: {"op":"nodes"} -> {"nodes":[...],"resourceVersion":N},
+// {"op":"add","name":"n4","podCIDR":...,"podCIDRs":[...],"annotations":{...}}, {"op":"delete","name":"n1"},
 // {"op":"annotate","name":"n1","annotations":{...}} (null deletes a key). Exits on SIGTERM / SIGINT.
 import { createInterface } from 'node:readline';
 import { FakeApiServer, type FakeNodeSpec, type JsonObject } from './fake-apiserver.js';
@@ -26,9 +27,13 @@ async function main(): Promise<void> {
   lines.on('line', (line) => {
     let answer: unknown;
     try {
-      const cmd = JSON.parse(line) as { op?: string; name?: string; annotations?: Record<string, string | null> };
-      if (cmd.op === 'nodes') answer = { nodes: [...server.nodes.values()] };
-      else if (cmd.op === 'delete' && cmd.name) {
+      const cmd = JSON.parse(line) as { op?: string; name?: string; podCIDR?: string; podCIDRs?: string[]; annotations?: Record<string, string | null> };
+      if (cmd.op === 'nodes') answer = { nodes: [...server.nodes.values()], resourceVersion: server.resourceVersion };
+      else if (cmd.op === 'add' && cmd.name) {
+        const annotations = Object.fromEntries(Object.entries(cmd.annotations ?? {}).filter((e): e is [string, string] => e[1] !== null));
+        server.addNode({ name: cmd.name, podCIDR: cmd.podCIDR, podCIDRs: cmd.podCIDRs, annotations });
+        answer = { ok: true };
+      } else if (cmd.op === 'delete' && cmd.name) {
         server.deleteNode(cmd.name);
         answer = { ok: true };
       } else if (cmd.op === 'annotate' && cmd.name) {

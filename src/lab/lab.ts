@@ -77,6 +77,20 @@ export interface LabNode {
   pid?: number;
 }
 
+/** A node object of the lab's fake API server, as the server is started with it. */
+export interface LabKubeNode {
+  name: string;
+  podCIDR?: string;
+  podCIDRs?: string[];
+  annotations?: Record<string, string>;
+}
+
+/** The parts of a node object the lab reads back from its API server. */
+interface KubeNodeObject {
+  metadata: { name: string; resourceVersion: string; annotations?: Record<string, string> };
+  spec: { podCIDR?: string; podCIDRs?: string[] };
+}
+
 export interface PairResult {
   from: string;
   to: string;
@@ -119,6 +133,8 @@ export class Lab {
   private etcdPid?: number;
   private readonly log: (line: string) => void;
   private apiServer?: { child: ChildProcess; lines: Interface; queue: Promise<unknown> };
+  /** Node objects of a stopped API server, for resumeApiServer(). */
+  private stoppedApi?: { nodes: LabKubeNode[]; rv: number };
 
   constructor(readonly opts: LabOptions) {
     this.set = new NetnsSet(opts.prefix);
@@ -285,23 +301,43 @@ export class Lab {
   }
 
   /**
-   * Kills the API server and starts a new one with the same node objects (annotations kept) and higher
-   * resourceVersions: what the daemons see of a kube-apiserver restart.
+   * Stops the API server (an outage as the daemons see it: connections cut, then refused). Its node
+   * objects (annotations included) are kept for resumeApiServer().
    */
-  async restartApiServer(downMs = 500): Promise<void> {
+  async stopApiServer(): Promise<void> {
     const api = this.apiServer;
-    if (!api) throw new Error('this lab has no API server (store is not kube)');
-    type N = { metadata: { name: string; resourceVersion: string; annotations?: Record<string, string> }; spec: { podCIDR?: string; podCIDRs?: string[] } };
-    const nodes = (await this.kubeCommand({ op: 'nodes' })).nodes as N[];
-    const rv = Math.max(0, ...nodes.map((x) => Number(x.metadata.resourceVersion))) + 1000;
+    if (!api) throw new Error('this lab has no running API server (store is not kube, or it is stopped)');
+    const state = await this.kubeCommand({ op: 'nodes' });
+    const objects = state.nodes as KubeNodeObject[];
+    const nodes = objects.map((x): LabKubeNode => ({ name: x.metadata.name, podCIDR: x.spec.podCIDR, podCIDRs: x.spec.podCIDRs, annotations: x.metadata.annotations }));
+    // The server's own counter (deletes bump it too); older servers' answers lack it.
+    const rv = Number(state.resourceVersion ?? Math.max(0, ...objects.map((x) => Number(x.metadata.resourceVersion))));
+    this.stoppedApi = { nodes, rv };
     api.child.kill('SIGTERM');
     await new Promise<void>((resolve) => (api.child.exitCode !== null || api.child.signalCode !== null ? resolve() : api.child.once('exit', () => resolve())));
     this.apiServer = undefined;
-    await sleep(downMs);
-    await this.spawnApiServer(nodes.map((x) => ({ name: x.metadata.name, podCIDR: x.spec.podCIDR, podCIDRs: x.spec.podCIDRs, annotations: x.metadata.annotations })), rv);
   }
 
-  private async spawnApiServer(nodes: Array<{ name: string; podCIDR?: string; podCIDRs?: string[]; annotations?: Record<string, string> }>, rv: number): Promise<void> {
+  /**
+   * Starts the API server again with the node objects it had when stopped and higher resourceVersions
+   * (what the daemons see of a kube-apiserver restart). `edit` changes that node set first: a node
+   * deleted or added while the server was down, as another API server replica would have recorded it.
+   */
+  async resumeApiServer(edit: (nodes: LabKubeNode[]) => LabKubeNode[] = (n) => n): Promise<void> {
+    const saved = this.stoppedApi;
+    if (!saved) throw new Error('the lab\'s API server was not stopped with stopApiServer()');
+    this.stoppedApi = undefined;
+    await this.spawnApiServer(edit(saved.nodes.map((n) => ({ ...n }))), saved.rv + 1000);
+  }
+
+  /** An API server restart: stop, `downMs` without it, start again with the same nodes. */
+  async restartApiServer(downMs = 500): Promise<void> {
+    await this.stopApiServer();
+    await sleep(downMs);
+    await this.resumeApiServer();
+  }
+
+  private async spawnApiServer(nodes: LabKubeNode[], rv: number): Promise<void> {
     const here = dirname(fileURLToPath(import.meta.url));
     const url = new URL(LAB_APISERVER_URL);
     const logFd = openSync(join(this.dir, 'apiserver.log'), 'a');
@@ -344,14 +380,20 @@ export class Lab {
    * Talks to the lab's etcd through its JSON gateway from inside the underlay namespace (the lab's
    * addresses are not reachable from the namespace this process runs in).
    */
-  etcdRequest(path: string, body: Record<string, string>): Record<string, unknown> {
+  etcdRequest(path: string, body: Record<string, string | number>): Record<string, unknown> {
     const script = `fetch(${JSON.stringify(LAB_ETCD_ENDPOINT + path)},{method:'POST',body:process.argv[1]}).then(async r=>{if(!r.ok)throw new Error(r.status+' '+await r.text());process.stdout.write(await r.text())}).catch(e=>{console.error(e.message);process.exit(1)})`;
     const out = this.underlay.exec(process.execPath, ['-e', script, JSON.stringify(body)], { timeoutMs: 5000 });
     return JSON.parse(out) as Record<string, unknown>;
   }
 
-  async etcdPut(key: string, value: string): Promise<void> {
-    this.etcdRequest('/v3/kv/put', { key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') });
+  /**
+   * Puts a key; with `ttlSeconds` the key is attached to a fresh etcd lease of that TTL, so etcd itself
+   * deletes it when the TTL runs out (how a flannel lease whose node stopped renewing expires).
+   */
+  async etcdPut(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    const body: Record<string, string> = { key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') };
+    if (ttlSeconds !== undefined) body.lease = String(this.etcdRequest('/v3/lease/grant', { TTL: ttlSeconds }).ID);
+    this.etcdRequest('/v3/kv/put', body);
   }
 
   /** Keys and values under a prefix, decoded. */

@@ -6,7 +6,7 @@
 // periodic full re-list (flannel's 5 min resync) repairs anything a silently hung watch missed.
 import { log } from '../log.js';
 import type { NodeLike } from './kube-annotations.js';
-import { formatDelay } from './kube-client.js';
+import { backoffDelay, formatDelay } from './kube-client.js';
 
 export interface NodeList {
   items: NodeLike[];
@@ -30,7 +30,7 @@ export interface ReflectorOptions {
   onChanges(changes: NodeChange[]): void;
   /** Full re-list period (flannel's informer resync: 5 min). */
   resyncMs?: number;
-  /** Retry pacing after a failed list or watch: doubles from initialMs up to maxMs. */
+  /** Retry pacing after a failed list or watch: doubles from initialMs up to maxMs, jittered. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   describeError?(e: unknown): string;
@@ -104,7 +104,7 @@ export class NodeReflector {
   }
 
   private backoffMs(): number {
-    return Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(this.failures, 16));
+    return backoffDelay(this.failures, this.backoffInitialMs, this.backoffMaxMs);
   }
 
   private sleep(ms: number): Promise<void> {

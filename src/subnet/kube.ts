@@ -21,7 +21,7 @@ import {
   type Families,
   type NodeLike,
 } from './kube-annotations.js';
-import { apiStatus, checkKubeConfig, describeKubeError, formatDelay, KubeNodeApi, loadKubeConfig, type NodeApi } from './kube-client.js';
+import { apiStatus, backoffDelay, checkKubeConfig, describeKubeError, formatDelay, KubeNodeApi, loadKubeConfig, type NodeApi } from './kube-client.js';
 import { DEFAULT_RESYNC_MS, NodeReflector, type NodeChange } from './kube-reflector.js';
 import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from './types.js';
 
@@ -36,7 +36,7 @@ export interface KubeManagerOptions {
   setNodeNetworkUnavailable: boolean;
   /** Full node re-list period; flannel's resync is 5 min. */
   resyncMs?: number;
-  /** API retry pacing: doubles from retryInitialMs up to retryMaxMs. */
+  /** API retry pacing: doubles from retryInitialMs up to retryMaxMs, jittered (backoffDelay). */
   retryInitialMs?: number;
   retryMaxMs?: number;
   /** Pause between looks at a node that has no pod CIDR yet. */
@@ -181,7 +181,7 @@ export class KubeManager implements Manager {
         return await call();
       } catch (e) {
         if (fatal?.(e)) throw e;
-        const wait = Math.min(this.retryMaxMs, this.retryInitialMs * 2 ** Math.min(attempt, 16));
+        const wait = backoffDelay(attempt, this.retryInitialMs, this.retryMaxMs);
         log.error(`${what} failed (API server ${this.opts.api.server}): ${describeKubeError(e)}; retrying in ${formatDelay(wait)}`);
         if (!(await pause(wait, anySignal(signal, this.abort.signal)))) throw new Aborted(what);
       }
@@ -354,7 +354,7 @@ export async function resolveNodeName(api: NodeApi, env: NodeJS.ProcessEnv, sign
       if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
         throw new KubeConfigError(`error retrieving pod spec for '${ns}/${pod}': ${describeKubeError(e)}`);
       }
-      const wait = Math.min(retryMaxMs, retryInitialMs * 2 ** Math.min(attempt, 16));
+      const wait = backoffDelay(attempt, retryInitialMs, retryMaxMs);
       log.error(`error retrieving pod spec for '${ns}/${pod}' from ${api.server}: ${describeKubeError(e)}; retrying in ${formatDelay(wait)}`);
       if (!(await pause(wait, signal))) throw new Aborted('resolve node name');
     }

@@ -1,6 +1,7 @@
 // `flannelctl bench --quick` end to end, so the harness cannot rot: every target builds, every metric
-// gets a number, the JSON/markdown/SVG land in --out, and nothing of the run is left behind. Figures
-// are not asserted (timed results on a shared machine are not a test); only their shape is.
+// gets a number, the steady-lease step keeps the daemons exact, the JSON/markdown/SVG land in --out,
+// and nothing of the run is left behind. Figures are not asserted (timed results on a shared machine
+// are not a test); only their shape is.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -49,9 +50,24 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
       assert.match(md, /\| udp +\| [\d.]+ \([\d.]+x\)/, 'udp figures carry a ratio to vxlan');
       assert.match(md, /\| vxlan-userspace +\| [\d.]+ \([\d.]+x\)/, 'userspace VTEP figures next to kernel vxlan, with ratios');
       assert.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+      // The steady-lease step: ~1,000 leases under 100 events/s; both daemons end exactly at the store
+      // (no event lost) and the RSS series is there. Memory is reported, not judged.
+      const st = report.steadyLeases;
+      assert.ok(st, `steady-lease step ran: ${report.notes['steady-leases'] ?? ''}`);
+      t.diagnostic(`steady leases: ${st.events.updated + st.events.deleted + st.events.readded} events; RSS ${JSON.stringify(st.rss)}`);
+      assert.equal(st.converged, true, st.detail.join('; '));
+      assert.equal(st.leases, 1000);
+      assert.ok(st.storeLeases >= 990 + 2 && st.storeLeases <= 1000 + 2, `lease count held steady: ${st.storeLeases}`);
+      assert.equal(st.events.updated + st.events.deleted + st.events.readded, st.seconds * st.rate);
+      assert.ok(st.events.updated > 0 && st.events.deleted > 0 && st.events.readded > 0, JSON.stringify(st.events));
+      assert.ok(st.samples.length >= 5 && st.samples.every((x) => x.rssMiB.length === 2 && x.rssMiB.every((m) => m > 0)), JSON.stringify(st.samples));
+      assert.deepEqual(st.rss.map((x) => x.node), ['n1', 'n2']);
+      for (const x of st.rss) assert.ok(x.min <= x.start && x.min <= x.end && x.max >= x.start && x.max >= x.end, JSON.stringify(x));
+      assert.match(md, /steady leases: 1000 fake peer leases[\s\S]*\| n1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|[\s\S]*RSS MiB series/);
       // Other suites may run labs at the same time: look only for the prefixes this run reports.
       assert.equal(report.prefixes.length, report.backends.length);
-      assert.deepEqual(netns().filter((n) => report.prefixes.some((p) => n.startsWith(p + '-'))), [], 'no namespace left behind');
+      const ours = [...report.prefixes, st.prefix];
+      assert.deepEqual(netns().filter((n) => ours.some((p) => n.startsWith(p + '-'))), [], 'no namespace left behind');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
