@@ -18,11 +18,11 @@ const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 const netns = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 
 describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3'), binary('ping', 'iputils-ping')), () => {
-  test('measures every backend and writes markdown, JSON and SVG', { timeout: 240_000 }, (t) => {
+  test('measures every backend and writes markdown, JSON and SVG', { timeout: 360_000 }, (t) => {
     if (!need(t, rootAndNetns(), binary('iperf3'))) return;
     const out = mkdtempSync(join(tmpdir(), 'flannelts-bench-'));
     try {
-      const r = spawnSync(process.execPath, [flannelctl, 'bench', '--quick', '--out', out], { encoding: 'utf8', timeout: 230_000 });
+      const r = spawnSync(process.execPath, [flannelctl, 'bench', '--quick', '--out', out], { encoding: 'utf8', timeout: 350_000 });
       t.diagnostic(r.stdout.split('\n').filter((l) => l.startsWith('|')).join('\n'));
       assert.equal(r.status, 0, `bench exit ${r.status}: ${r.stderr}\n${r.stdout}`);
       const files = readdirSync(out);
