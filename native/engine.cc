@@ -84,12 +84,12 @@ struct RxScratch;
 // GRO output: one writev per (super-)packet, virtio header first, as the TUN expects.
 class TunWriter : public TunSink {
  public:
-  TunWriter(int fd, std::atomic<uint64_t>* writeErrors, std::atomic<uint64_t>* groPackets, std::atomic<uint64_t>* groSegs)
-      : fd_(fd), writeErrors_(writeErrors), groPackets_(groPackets), groSegs_(groSegs) {}
+  TunWriter(int fd, Engine* engine, std::atomic<uint64_t>* groPackets, std::atomic<uint64_t>* groSegs)
+      : fd_(fd), engine_(engine), groPackets_(groPackets), groSegs_(groSegs) {}
   void Write(const uint8_t* hdr, const uint8_t* pkt, size_t len, size_t segments) override {
     iovec v[2] = {{const_cast<uint8_t*>(hdr), kVnetHdrLen}, {const_cast<uint8_t*>(pkt), len}};
     if (writev(fd_, v, 2) < 0) {
-      writeErrors_->fetch_add(segments, std::memory_order_relaxed);
+      engine_->CountDrop(kDropTunWriteError, CaptureDir::kRx, pkt, len, {}, segments);
       return;
     }
     if (segments > 1) {
@@ -100,7 +100,8 @@ class TunWriter : public TunSink {
 
  private:
   int fd_;
-  std::atomic<uint64_t>*writeErrors_, *groPackets_, *groSegs_;
+  Engine* engine_;
+  std::atomic<uint64_t>*groPackets_, *groSegs_;
 };
 
 struct RxScratch {
@@ -112,6 +113,7 @@ struct RxScratch {
   std::unique_ptr<TunWriter> writer;
   std::unique_ptr<GroTable> gro;  // only with a virtio header on the TUN
   uint64_t packets = 0, bytes = 0;
+  int64_t nowMs = 0;  // wall clock of this batch, for the peers' last-seen time
 };
 
 Engine::Engine(const EngineOptions& o) : allowUnknownSource_(o.allowUnknownSource) {
@@ -181,6 +183,7 @@ void Engine::Close() {
   if (stopFd_ >= 0) ::close(stopFd_);
   stopFd_ = -1;
   delete table_.exchange(nullptr);  // threads are gone: nobody can hold it
+  delete capture_.exchange(nullptr);
 }
 
 EngineStats Engine::Stats() {
@@ -206,10 +209,47 @@ EngineStats Engine::Stats() {
                                   e.counters->txPackets.load(std::memory_order_relaxed),
                                   e.counters->txBytes.load(std::memory_order_relaxed),
                                   e.counters->rxPackets.load(std::memory_order_relaxed),
-                                  e.counters->rxBytes.load(std::memory_order_relaxed)});
+                                  e.counters->rxBytes.load(std::memory_order_relaxed),
+                                  e.counters->lastRxMs.load(std::memory_order_relaxed)});
     }
   }
+  const CaptureRing* c = capture_.load();
+  s.captureActive = c != nullptr;
+  s.captureLost = captureLostDone_ + (c ? c->lost() : 0);
   return s;
+}
+
+// ---- capture ----
+
+void Engine::StartCapture(const CaptureFilter& f) {
+  std::lock_guard<std::mutex> lock(ctl_);
+  if (closed_) throw std::runtime_error("engine " + tunName_ + " is closed");
+  if (capture_.load()) throw std::runtime_error("a capture is already running on " + tunName_);
+  capture_.store(new CaptureRing(f), std::memory_order_release);
+}
+
+CaptureCounters Engine::ReadCapture(const CaptureSink& fn) {
+  std::lock_guard<std::mutex> lock(ctl_);
+  CaptureRing* c = capture_.load();
+  if (!c) return CaptureCounters{false, 0, 0};
+  c->Drain(fn);
+  return CaptureCounters{true, c->recorded(), c->lost()};
+}
+
+CaptureCounters Engine::StopCapture(const CaptureSink& fn) {
+  std::lock_guard<std::mutex> lock(ctl_);
+  std::unique_ptr<CaptureRing> c(capture_.exchange(nullptr));
+  if (!c) return CaptureCounters{false, 0, 0};
+  qsbr_.Synchronize();  // no worker can be inside Offer() any more
+  c->Drain(fn);
+  captureLostDone_ += c->lost();
+  return CaptureCounters{false, c->recorded(), c->lost()};
+}
+
+void Engine::TapSlow(CaptureDir dir, uint8_t reason, const uint8_t* p, size_t len, const CapturePeer& peer) {
+  // Pairs with the release store in StartCapture: the ring is fully built before we touch it.
+  CaptureRing* c = capture_.load(std::memory_order_acquire);
+  if (c) c->Offer(dir, reason, p, len, peer);
 }
 
 // ---- TUN -> UDP ----
@@ -225,7 +265,7 @@ void Engine::TunToUdp() {
     if (r < 0 && errno != EINTR) break;  // only EFAULT/EINVAL/ENOMEM: nothing sane to retry
     if (fds[1].revents) break;
     if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-      drops_[kDropTunReadError].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropTunReadError, CaptureDir::kTx);
       break;
     }
     if (fds[0].revents & POLLIN) {
@@ -252,11 +292,11 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
     const ssize_t got = read(tunFd, in, kTxInput);
     if (got < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN) drops_[kDropTunReadError].fetch_add(1, std::memory_order_relaxed);
+      if (errno != EAGAIN) CountDrop(kDropTunReadError, CaptureDir::kTx);
       break;
     }
     if (static_cast<size_t>(got) < hdr) {
-      drops_[kDropBadVnetHdr].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropBadVnetHdr, CaptureDir::kTx, in, static_cast<size_t>(got));
       continue;
     }
     VnetHdr vh;
@@ -264,26 +304,27 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
     uint8_t* p = in + hdr;
     const PacketInfo info = ClassifyPacket(p, static_cast<size_t>(got) - hdr);
     if (info.cls != PacketClass::kIPv4 && info.cls != PacketClass::kIPv6) {
-      drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropMalformed, CaptureDir::kTx, p, static_cast<size_t>(got) - hdr);
       continue;
     }
     const RouteEntry* e = t ? t->Lookup(info.dst) : nullptr;
     if (!e) {
       // As flannel does: tell the local sender, through the TUN, that the network is unreachable.
-      drops_[kDropNoRoute].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropNoRoute, CaptureDir::kTx, p, info.length);
       const size_t n = BuildIcmpUnreachable(p, info.length, info.cls, s.icmp, sizeof s.icmp);
-      if (n && !TunWrite(tunFd, s.icmp, n)) drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+      if (n && !TunWrite(tunFd, s.icmp, n)) CountDrop(kDropTunWriteError, CaptureDir::kRx, s.icmp, n);
       continue;
     }
     // Once on the super-packet: every segment copies this header, so each leaves with TTL-1 as
     // flannel's proxy would have sent it.
+    const CapturePeer to{&e->publicIp, &e->subnet};
     if (DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
-      drops_[kDropTtlExpired].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropTtlExpired, CaptureDir::kTx, p, info.length, to);
       continue;
     }
     const int family = e->publicIp.family;
     if ((family == 4 ? fd4 : fd6) < 0) {
-      drops_[kDropSocketSendError].fetch_add(1, std::memory_order_relaxed);  // no IPv6 socket bound
+      CountDrop(kDropSocketSendError, CaptureDir::kTx, p, info.length, to);  // no IPv6 socket bound
       continue;
     }
     // Room for the worst case (64 KiB of payload, a header per 256-byte segment) or flush first.
@@ -291,9 +332,12 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
       FlushTx(fd4, fd6, s);
     const SplitResult r = GsoSplit(p, info.length, vh, s.arena.get() + s.used, kTxArena - s.used);
     if (r.err != OffloadError::kOk) {
-      drops_[kDropBadVnetHdr].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropBadVnetHdr, CaptureDir::kTx, p, info.length, to);
       continue;
     }
+    // What goes on the wire: each segment, as a packet of its own.
+    for (size_t k = 0; capture_.load(std::memory_order_relaxed) && k < r.segments; k++)
+      Tap(CaptureDir::kTx, kNoDropReason, s.arena.get() + s.used + k * r.segLen, k + 1 == r.segments ? r.lastLen : r.segLen, to);
     if (vh.gsoType != kGsoNone) {
       gsoPackets_.fetch_add(1, std::memory_order_relaxed);
       gsoSegments_.fetch_add(r.segments, std::memory_order_relaxed);
@@ -434,9 +478,11 @@ void Engine::FlushFamily(int fd, TxScratch& s, int family) {
     // The unit at `off` failed (e.g. ECONNREFUSED from an earlier ICMP, EHOSTUNREACH): count its
     // segments and go on with the rest; after too many waits, drop what is left.
     const int last = (errno == EAGAIN || errno == ENOBUFS) ? n : off + 1;
-    uint64_t dropped = 0;
-    for (int i = off; i < last; i++) dropped += s.units[i].segs;
-    drops_[kDropSocketSendError].fetch_add(dropped, std::memory_order_relaxed);
+    for (int i = off; i < last; i++) {
+      const Unit& u = s.units[i];
+      for (size_t k = 0; k < u.segs; k++)
+        CountDrop(kDropSocketSendError, CaptureDir::kTx, u.data + k * u.segLen, k + 1 == u.segs ? u.bytes - k * u.segLen : u.segLen);
+    }
     off = last;
   }
 }
@@ -452,7 +498,7 @@ void Engine::UdpToTun() {
   // other TUN reads; txMu_ keeps the two from reading the TUN at once, so order is kept.
   std::unique_ptr<TxScratch> inlineTx(new TxScratch);
   const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
-  s.writer = std::make_unique<TunWriter>(tunFd, &drops_[kDropTunWriteError], &groPackets_, &groSegments_);
+  s.writer = std::make_unique<TunWriter>(tunFd, this, &groPackets_, &groSegments_);
   if (vnetHdr_) s.gro = std::make_unique<GroTable>(s.writer.get());
   pollfd fds[3] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -468,7 +514,7 @@ void Engine::UdpToTun() {
         int err = 0;
         socklen_t len = sizeof err;
         getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        drops_[kDropSocketRecvError].fetch_add(1, std::memory_order_relaxed);
+        CountDrop(kDropSocketRecvError, CaptureDir::kRx);
       }
       if (fds[i].revents & POLLIN) {
         HandleUdpBatch(fds[i].fd, tunFd, s);
@@ -517,19 +563,22 @@ void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
   }
   const int n = recvmmsg(sock, s.msgs, kRxBatch, MSG_DONTWAIT, nullptr);
   if (n < 0) {
-    if (errno != EAGAIN && errno != EINTR) drops_[kDropSocketRecvError].fetch_add(1, std::memory_order_relaxed);
+    if (errno != EAGAIN && errno != EINTR) CountDrop(kDropSocketRecvError, CaptureDir::kRx);
     return;
   }
   const RouteTable* t = table_.load();
   s.packets = s.bytes = 0;
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  s.nowMs = static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
   for (int i = 0; i < n; i++) {
     uint8_t* p = static_cast<uint8_t*>(s.iov[i].iov_base);
     const size_t len = s.msgs[i].msg_len;
+    const IpAddr outer = FromSockaddr(s.addr[i]);
     if (s.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-      drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropMalformed, CaptureDir::kRx, p, len, {&outer});
       continue;
     }
-    const IpAddr outer = FromSockaddr(s.addr[i]);
     const size_t seg = udpGro_ ? GroSize(s.msgs[i].msg_hdr) : 0;
     if (seg == 0 || seg >= len) {
       HandleDatagram(p, len, outer, t, tunFd, s);
@@ -549,32 +598,36 @@ void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
 void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s) {
   const PacketInfo info = ClassifyPacket(p, len);
   if (info.cls != PacketClass::kIPv4 && info.cls != PacketClass::kIPv6) {
-    drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropMalformed, CaptureDir::kRx, p, len, {&outer});
     return;
   }
   // flannel accepts anything; we require the datagram to come from a peer, carrying traffic from
   // that peer's subnet, so an underlay host cannot inject packets with pod source addresses.
   if (!allowUnknownSource_ && !(t && t->IsPeerAddress(outer))) {
-    drops_[kDropUnknownPeer].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropUnknownPeer, CaptureDir::kRx, p, info.length, {&outer});
     return;
   }
   const RouteEntry* e = t ? t->Lookup(info.src) : nullptr;
   if (!e || (!allowUnknownSource_ && !(e->publicIp == outer))) {
-    drops_[kDropSpoofedSource].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropSpoofedSource, CaptureDir::kRx, p, info.length, {&outer});
     return;
   }
+  const CapturePeer from{&outer, &e->subnet};
   if (DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
-    drops_[kDropTtlExpired].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropTtlExpired, CaptureDir::kRx, p, info.length, from);
     return;
   }
+  Tap(CaptureDir::kRx, kNoDropReason, p, info.length, from);  // before GRO may merge it
   if (s.gro) {
     s.gro->Add(p, info.length);  // write errors are counted by the TunWriter
   } else if (write(tunFd, p, info.length) < 0) {
-    drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropTunWriteError, CaptureDir::kRx, p, info.length, from);
     return;
   }
   e->counters->rxPackets.fetch_add(1, std::memory_order_relaxed);
   e->counters->rxBytes.fetch_add(info.length, std::memory_order_relaxed);
+  // Same cache line as the counters just written; stored only when a second has passed.
+  if (s.nowMs - e->counters->lastRxMs.load(std::memory_order_relaxed) >= 1000) e->counters->lastRxMs.store(s.nowMs, std::memory_order_relaxed);
   s.packets++;
   s.bytes += info.length;
 }
