@@ -62,8 +62,13 @@ export function runCaptureClient(o: CaptureClientOptions): Promise<CaptureClient
       done({ bytes, interrupted: true });
     };
     o.signal?.addEventListener('abort', interrupt, { once: true });
-    // The reader went away (e.g. `| head -c`): stop the capture rather than fill a broken pipe.
-    o.out.once('error', interrupt);
+    o.out.once('error', (e: NodeJS.ErrnoException) => {
+      // The reader of the pipe went away (tcpdump -c, head): a normal way to stop. Anything else
+      // (e.g. EACCES opening -w FILE) is an error; either way the capture stops with the connection.
+      if (e.code === 'EPIPE') return interrupt();
+      req.destroy();
+      done(new Error(`cannot write the capture: ${e.message}`));
+    });
     req.on('error', (e: NodeJS.ErrnoException) => {
       done(new Error(`cannot capture via ${o.socket}: ${e.code ?? e.message}${socketHint(e.code)}`));
     });

@@ -2,8 +2,8 @@
 // validation (CLI and query string), and the daemon-side session against an in-memory engine.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,8 @@ import { DROP_REASONS, nativeDropReasons, type CaptureChunk, type CaptureFilter 
 import { icmpEcho, ipv4 } from '../helpers/packets.js';
 import { readPcap } from '../helpers/pcap-read.js';
 import { binary, need } from '../helpers/prereq.js';
+import { startStatusServer } from '../../src/status.js';
+import type { Daemon } from '../../src/daemon.js';
 
 const flannelctl = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'flannelctl.js');
 const ping = ipv4({ src: '198.19.1.2', dst: '198.19.2.2', proto: 1, payload: icmpEcho(8, 7, 1, Buffer.from('flannelts')) });
@@ -277,5 +279,62 @@ describe('capture session (daemon side)', () => {
       throw new Error('engine is closed');
     };
     assert.equal((await s.done).end, 'engine');
+  });
+});
+
+describe('flannelctl capture against a status socket (in-memory engine, no root)', () => {
+  /** Runs the real CLI without blocking this process's event loop (the status server lives here). */
+  const cli = (args: string[]): Promise<{ code: number | null; stderr: string }> =>
+    new Promise((resolve) => {
+      const c = spawn(process.execPath, [flannelctl, 'capture', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.once('exit', (code) => resolve({ code, stderr }));
+    });
+  const withServer = async (network: unknown, fn: (sock: string, dir: string) => Promise<void>): Promise<void> => {
+    const dir = mkdtempSync(join(tmpdir(), 'flannelts-capsock-'));
+    const sock = join(dir, 'flannelts.sock');
+    const daemon = { network, config: { backend: { type: 'vxlan' } } } as unknown as Daemon;
+    const server = await startStatusServer(sock, daemon);
+    try {
+      await fn(sock, dir);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  test('streams the file, stops at --count, reports packets and lost records from the trailers', async () => {
+    const eng = new FakeEngine();
+    eng.lost = 2;
+    for (let i = 0; i < 5; i++) eng.queued.push(nativeRecord({ dir: i % 2, reason: i === 4 ? 1 : 0xff, data: ping, peer: [198, 18, 0, 12] }));
+    await withServer({ capture: eng }, async (sock, dir) => {
+      const file = join(dir, 'x.pcapng');
+      const r = await cli(['--socket', sock, '-w', file, '--count', '3', '--peer', '198.19.2.0/24']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^flannelctl capture: capturing on flannel0: packets and drops, peer 198\.19\.2\.0\/24; pcapng, snaplen 65535; stops after 3 packets$/m);
+      assert.match(r.stderr, /^flannelctl capture: 3 packets captured, 2 lost to a full capture buffer \(count\)$/m);
+      assert.deepEqual(eng.filter?.peers, ['198.19.2.0/24']);
+      assert.equal(eng.running, false);
+      const cap = readPcap(readFileSync(file));
+      assert.deepEqual(cap.packets.map((p) => p.comment), ['dir=tx peer=198.18.0.12', 'dir=rx peer=198.18.0.12', 'dir=tx peer=198.18.0.12']);
+    });
+  });
+
+  test('errors are one line: unwritable -w file, a backend without our data plane', async () => {
+    const eng = new FakeEngine();
+    await withServer({ capture: eng }, async (sock) => {
+      const r = await cli(['--socket', sock, '-w', '/nonexistent-dir/x.pcapng']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^flannelctl capture: cannot write the capture: ENOENT: no such file or directory, open '\/nonexistent-dir\/x\.pcapng'\n$/);
+      for (let i = 0; i < 20 && eng.running; i++) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(eng.running, false, 'the daemon side stopped when the client went away');
+    });
+    await withServer({}, async (sock) => {
+      const r = await cli(['--socket', sock, '-w', '/dev/null']);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, "flannelctl capture: capture needs flannelts' own data plane (the udp backend); this daemon runs vxlan\n");
+    });
   });
 });
