@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/engine.cc",
+        "native/capture.cc",
         "native/engine_js.cc",
         "native/tun.cc",
         "native/udp.cc",

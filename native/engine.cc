@@ -86,12 +86,12 @@ struct RxScratch;
 // GRO output: one writev per (super-)packet, virtio header first, as the TUN expects.
 class TunWriter : public TunSink {
  public:
-  TunWriter(int fd, std::atomic<uint64_t>* writeErrors, std::atomic<uint64_t>* groPackets, std::atomic<uint64_t>* groSegs)
-      : fd_(fd), writeErrors_(writeErrors), groPackets_(groPackets), groSegs_(groSegs) {}
+  TunWriter(int fd, Engine* engine, std::atomic<uint64_t>* groPackets, std::atomic<uint64_t>* groSegs)
+      : fd_(fd), engine_(engine), groPackets_(groPackets), groSegs_(groSegs) {}
   void Write(const uint8_t* hdr, const uint8_t* pkt, size_t len, size_t segments) override {
     iovec v[2] = {{const_cast<uint8_t*>(hdr), kVnetHdrLen}, {const_cast<uint8_t*>(pkt), len}};
     if (writev(fd_, v, 2) < 0) {
-      writeErrors_->fetch_add(segments, std::memory_order_relaxed);
+      engine_->CountDrop(kDropTunWriteError, CaptureDir::kRx, pkt, len, {}, segments);
       return;
     }
     if (segments > 1) {
@@ -102,7 +102,8 @@ class TunWriter : public TunSink {
 
  private:
   int fd_;
-  std::atomic<uint64_t>*writeErrors_, *groPackets_, *groSegs_;
+  Engine* engine_;
+  std::atomic<uint64_t>*groPackets_, *groSegs_;
 };
 
 struct RxScratch {
@@ -115,6 +116,7 @@ struct RxScratch {
   std::unique_ptr<GroTable> gro;  // only with a virtio header on the TUN
   std::unique_ptr<uint8_t[]> split;  // VXLAN without a virtio header: segments of an oversized packet
   uint64_t packets = 0, bytes = 0;
+  int64_t nowMs = 0;  // wall clock of this batch, for the peers' last-seen time
 };
 
 Engine::Engine(const EngineOptions& o)
@@ -193,6 +195,7 @@ void Engine::Close() {
   if (stopFd_ >= 0) ::close(stopFd_);
   stopFd_ = -1;
   delete table_.exchange(nullptr);  // threads are gone: nobody can hold it
+  delete capture_.exchange(nullptr);
 }
 
 EngineStats Engine::Stats() {
@@ -219,10 +222,47 @@ EngineStats Engine::Stats() {
                                   e.counters->txPackets.load(std::memory_order_relaxed),
                                   e.counters->txBytes.load(std::memory_order_relaxed),
                                   e.counters->rxPackets.load(std::memory_order_relaxed),
-                                  e.counters->rxBytes.load(std::memory_order_relaxed)});
+                                  e.counters->rxBytes.load(std::memory_order_relaxed),
+                                  e.counters->lastRxMs.load(std::memory_order_relaxed)});
     }
   }
+  const CaptureRing* c = capture_.load();
+  s.captureActive = c != nullptr;
+  s.captureLost = captureLostDone_ + (c ? c->lost() : 0);
   return s;
+}
+
+// ---- capture ----
+
+void Engine::StartCapture(const CaptureFilter& f) {
+  std::lock_guard<std::mutex> lock(ctl_);
+  if (closed_) throw std::runtime_error("engine " + tunName_ + " is closed");
+  if (capture_.load()) throw std::runtime_error("a capture is already running on " + tunName_);
+  capture_.store(new CaptureRing(f), std::memory_order_release);
+}
+
+CaptureCounters Engine::ReadCapture(const CaptureSink& fn) {
+  std::lock_guard<std::mutex> lock(ctl_);
+  CaptureRing* c = capture_.load();
+  if (!c) return CaptureCounters{false, 0, 0};
+  c->Drain(fn);
+  return CaptureCounters{true, c->recorded(), c->lost()};
+}
+
+CaptureCounters Engine::StopCapture(const CaptureSink& fn) {
+  std::lock_guard<std::mutex> lock(ctl_);
+  std::unique_ptr<CaptureRing> c(capture_.exchange(nullptr));
+  if (!c) return CaptureCounters{false, 0, 0};
+  qsbr_.Synchronize();  // no worker can be inside Offer() any more
+  c->Drain(fn);
+  captureLostDone_ += c->lost();
+  return CaptureCounters{false, c->recorded(), c->lost()};
+}
+
+void Engine::TapSlow(CaptureDir dir, uint8_t reason, const uint8_t* p, size_t len, const CapturePeer& peer) {
+  // Pairs with the release store in StartCapture: the ring is fully built before we touch it.
+  CaptureRing* c = capture_.load(std::memory_order_acquire);
+  if (c) c->Offer(dir, reason, p, len, peer);
 }
 
 // ---- TUN -> UDP ----
@@ -238,7 +278,7 @@ void Engine::TunToUdp() {
     if (r < 0 && errno != EINTR) break;  // only EFAULT/EINVAL/ENOMEM: nothing sane to retry
     if (fds[1].revents) break;
     if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-      drops_[kDropTunReadError].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropTunReadError, CaptureDir::kTx);
       break;
     }
     if (fds[0].revents & POLLIN) {
@@ -267,11 +307,11 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
     const ssize_t got = read(tunFd, in, kTxInput);
     if (got < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN) drops_[kDropTunReadError].fetch_add(1, std::memory_order_relaxed);
+      if (errno != EAGAIN) CountDrop(kDropTunReadError, CaptureDir::kTx);
       break;
     }
     if (static_cast<size_t>(got) < hdr) {
-      drops_[kDropBadVnetHdr].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropBadVnetHdr, CaptureDir::kTx, in, static_cast<size_t>(got));
       continue;
     }
     VnetHdr vh;
@@ -279,28 +319,29 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
     uint8_t* p = in + hdr;
     const PacketInfo info = ClassifyPacket(p, static_cast<size_t>(got) - hdr);
     if (info.cls != PacketClass::kIPv4 && info.cls != PacketClass::kIPv6) {
-      drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropMalformed, CaptureDir::kTx, p, static_cast<size_t>(got) - hdr);
       continue;
     }
     const RouteEntry* e = t ? t->Lookup(info.dst) : nullptr;
     if (!e) {
       // As flannel does: tell the local sender, through the TUN, that the network is unreachable.
-      drops_[kDropNoRoute].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropNoRoute, CaptureDir::kTx, p, info.length);
       const size_t n = BuildIcmpUnreachable(p, info.length, info.cls, s.icmp, sizeof s.icmp);
-      if (n && !TunWrite(tunFd, s.icmp, n)) drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+      if (n && !TunWrite(tunFd, s.icmp, n)) CountDrop(kDropTunWriteError, CaptureDir::kRx, s.icmp, n);
       continue;
     }
     // Once on the super-packet: every segment copies this header, so each leaves with TTL-1 as
     // flannel's proxy would have sent it. Not for VXLAN: there the kernel's forwarding into the TUN
     // already did what it does for a vxlan device, and the engine is the device.
+    const CapturePeer to{&e->publicIp, &e->subnet};
     if (!vxlan && DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
-      drops_[kDropTtlExpired].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropTtlExpired, CaptureDir::kTx, p, info.length, to);
       continue;
     }
     const int family = e->publicIp.family;
     int fd = family == 4 ? fd4 : fd6;
     if (fd < 0) {
-      drops_[kDropSocketSendError].fetch_add(1, std::memory_order_relaxed);  // no IPv6 socket bound
+      CountDrop(kDropSocketSendError, CaptureDir::kTx, p, info.length, to);  // no IPv6 socket bound
       continue;
     }
     if (vxlan) {
@@ -312,7 +353,7 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
       FlushTx(fd4, fd6, s);
     const SplitResult r = GsoSplit(p, info.length, vh, s.arena.get() + s.used, kTxArena - s.used, headroom);
     if (r.err != OffloadError::kOk) {
-      drops_[kDropBadVnetHdr].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropBadVnetHdr, CaptureDir::kTx, p, info.length, to);
       continue;
     }
     if (vxlan) {
@@ -322,6 +363,9 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
       uint8_t* at = s.arena.get() + s.used;
       for (size_t k = 0; k < r.segments; k++, at += r.segLen) std::memcpy(at, prefix, kVxlanPrefix);
     }
+    // What goes on the wire: each segment, as a packet of its own (the inner packet, after any header).
+    for (size_t k = 0; capture_.load(std::memory_order_relaxed) && k < r.segments; k++)
+      Tap(CaptureDir::kTx, kNoDropReason, s.arena.get() + s.used + k * r.segLen + headroom, (k + 1 == r.segments ? r.lastLen : r.segLen) - headroom, to);
     if (vh.gsoType != kGsoNone) {
       gsoPackets_.fetch_add(1, std::memory_order_relaxed);
       gsoSegments_.fetch_add(r.segments, std::memory_order_relaxed);
@@ -466,9 +510,11 @@ void Engine::FlushSocket(int fd, TxScratch& s) {
     // The unit at `off` failed (e.g. ECONNREFUSED from an earlier ICMP, EHOSTUNREACH): count its
     // segments and go on with the rest; after too many waits, drop what is left.
     const int last = (errno == EAGAIN || errno == ENOBUFS) ? n : off + 1;
-    uint64_t dropped = 0;
-    for (int i = off; i < last; i++) dropped += s.units[i].segs;
-    drops_[kDropSocketSendError].fetch_add(dropped, std::memory_order_relaxed);
+    for (int i = off; i < last; i++) {
+      const Unit& u = s.units[i];
+      for (size_t k = 0; k < u.segs; k++)
+        CountDrop(kDropSocketSendError, CaptureDir::kTx, u.data + k * u.segLen, k + 1 == u.segs ? u.bytes - k * u.segLen : u.segLen);
+    }
     off = last;
   }
 }
@@ -484,7 +530,7 @@ void Engine::UdpToTun() {
   // other TUN reads; txMu_ keeps the two from reading the TUN at once, so order is kept.
   std::unique_ptr<TxScratch> inlineTx(new TxScratch);
   const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
-  s.writer = std::make_unique<TunWriter>(tunFd, &drops_[kDropTunWriteError], &groPackets_, &groSegments_);
+  s.writer = std::make_unique<TunWriter>(tunFd, this, &groPackets_, &groSegments_);
   if (vnetHdr_) s.gro = std::make_unique<GroTable>(s.writer.get());
   // A Linux vxlan sender over a device with checksum offload (veth, virtio) may leave the inner TCP/UDP
   // checksum partial, to be finished by hardware that a packet handed between namespaces never meets;
@@ -508,7 +554,7 @@ void Engine::UdpToTun() {
         int err = 0;
         socklen_t len = sizeof err;
         getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        drops_[kDropSocketRecvError].fetch_add(1, std::memory_order_relaxed);
+        CountDrop(kDropSocketRecvError, CaptureDir::kRx);
       }
       if (fds[i].revents & POLLIN) {
         HandleUdpBatch(fds[i].fd, tunFd, s);
@@ -557,19 +603,22 @@ void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
   }
   const int n = recvmmsg(sock, s.msgs, kRxBatch, MSG_DONTWAIT, nullptr);
   if (n < 0) {
-    if (errno != EAGAIN && errno != EINTR) drops_[kDropSocketRecvError].fetch_add(1, std::memory_order_relaxed);
+    if (errno != EAGAIN && errno != EINTR) CountDrop(kDropSocketRecvError, CaptureDir::kRx);
     return;
   }
   const RouteTable* t = table_.load();
   s.packets = s.bytes = 0;
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  s.nowMs = static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
   for (int i = 0; i < n; i++) {
     uint8_t* p = static_cast<uint8_t*>(s.iov[i].iov_base);
     const size_t len = s.msgs[i].msg_len;
+    const IpAddr outer = FromSockaddr(s.addr[i]);
     if (s.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-      drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropMalformed, CaptureDir::kRx, p, len, {&outer});
       continue;
     }
-    const IpAddr outer = FromSockaddr(s.addr[i]);
     const size_t seg = udpGro_ ? GroSize(s.msgs[i].msg_hdr) : 0;
     if (seg == 0 || seg >= len) {
       HandleDatagram(p, len, outer, t, tunFd, s);
@@ -595,46 +644,50 @@ void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const R
       case VxlanStatus::kIp: break;
       case VxlanStatus::kArp:
         if (!allowUnknownSource_ && !(t && t->IsPeerAddress(outer))) {
-          drops_[kDropUnknownPeer].fetch_add(1, std::memory_order_relaxed);
+          CountDrop(kDropUnknownPeer, CaptureDir::kRx, p + frame.payload, len - frame.payload, {&outer});
         } else {
           HandleArp(p + frame.payload, len - frame.payload, frame.src, outer);
         }
         return;
-      case VxlanStatus::kWrongVni: drops_[kDropWrongVni].fetch_add(1, std::memory_order_relaxed); return;
-      case VxlanStatus::kNotForUs: drops_[kDropWrongDstMac].fetch_add(1, std::memory_order_relaxed); return;
-      case VxlanStatus::kBadEtherType: drops_[kDropBadEtherType].fetch_add(1, std::memory_order_relaxed); return;
-      default: drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed); return;  // truncated, no VNI flag
+      // A capture shows what the frame carried (after VXLAN + Ethernet), or the whole truncated datagram.
+      case VxlanStatus::kWrongVni: CountDrop(kDropWrongVni, CaptureDir::kRx, p + frame.payload, len - frame.payload, {&outer}); return;
+      case VxlanStatus::kNotForUs: CountDrop(kDropWrongDstMac, CaptureDir::kRx, p + frame.payload, len - frame.payload, {&outer}); return;
+      case VxlanStatus::kBadEtherType: CountDrop(kDropBadEtherType, CaptureDir::kRx, p + frame.payload, len - frame.payload, {&outer}); return;
+      case VxlanStatus::kBadFlags: CountDrop(kDropMalformed, CaptureDir::kRx, p + frame.payload, len - frame.payload, {&outer}); return;
+      default: CountDrop(kDropMalformed, CaptureDir::kRx, p, len, {&outer}); return;  // truncated
     }
     p += frame.payload;
     len -= frame.payload;
   }
   const PacketInfo info = ClassifyPacket(p, len);
   if (info.cls != PacketClass::kIPv4 && info.cls != PacketClass::kIPv6) {
-    drops_[kDropMalformed].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropMalformed, CaptureDir::kRx, p, len, {&outer});
     return;
   }
   // flannel accepts anything; we require the datagram to come from a peer, carrying traffic from
   // that peer's subnet, so an underlay host cannot inject packets with pod source addresses.
   if (!allowUnknownSource_ && !(t && t->IsPeerAddress(outer))) {
-    drops_[kDropUnknownPeer].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropUnknownPeer, CaptureDir::kRx, p, info.length, {&outer});
     return;
   }
   const RouteEntry* e = t ? t->Lookup(info.src) : nullptr;
   if (!e || (!allowUnknownSource_ && !(e->publicIp == outer))) {
-    drops_[kDropSpoofedSource].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropSpoofedSource, CaptureDir::kRx, p, info.length, {&outer});
     return;
   }
+  const CapturePeer from{&outer, &e->subnet};
   if (vxlan) {
     // The frame must come from the VTEP that owns the inner source's subnet (its VtepMAC in the
     // lease), as the kernel's FDB/neighbour entries would require of a frame it accepts.
     if (frame.src != e->mac) {
-      drops_[kDropUnknownMac].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropUnknownMac, CaptureDir::kRx, p, info.length, from);
       return;
     }
   } else if (DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
-    drops_[kDropTtlExpired].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropTtlExpired, CaptureDir::kRx, p, info.length, from);
     return;
   }
+  Tap(CaptureDir::kRx, kNoDropReason, p, info.length, from);  // before GRO may merge it
   if (vxlan && innerMtu_ && info.length > innerMtu_ && WriteOversized(p, info.length, tunFd, s)) {
     // written (or its write errors counted) as segments of the TUN's MTU
   } else if (s.gro) {
@@ -642,12 +695,14 @@ void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const R
   } else {
     if (vxlan) FixL4Checksum(p, info.length);  // see UdpToTun: the inner checksum may be partial
     if (write(tunFd, p, info.length) < 0) {
-      drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+      CountDrop(kDropTunWriteError, CaptureDir::kRx, p, info.length, from);
       return;
     }
   }
   e->counters->rxPackets.fetch_add(1, std::memory_order_relaxed);
   e->counters->rxBytes.fetch_add(info.length, std::memory_order_relaxed);
+  // Same cache line as the counters just written; stored only when a second has passed.
+  if (s.nowMs - e->counters->lastRxMs.load(std::memory_order_relaxed) >= 1000) e->counters->lastRxMs.store(s.nowMs, std::memory_order_relaxed);
   s.packets++;
   s.bytes += info.length;
 }
@@ -670,7 +725,7 @@ bool Engine::WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s) {
   const uint8_t* at = s.split.get();
   for (size_t k = 0; k < r.segments; k++) {
     const size_t len = k + 1 == r.segments ? r.lastLen : r.segLen;
-    if (write(tunFd, at, len) < 0) drops_[kDropTunWriteError].fetch_add(1, std::memory_order_relaxed);
+    if (write(tunFd, at, len) < 0) CountDrop(kDropTunWriteError, CaptureDir::kRx, at, len);
     at += len;
   }
   return true;
@@ -679,7 +734,7 @@ bool Engine::WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s) {
 void Engine::HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const IpAddr& outer) {
   uint8_t reply[kVxlanPrefix + kArpLen];
   if (!hasVtep4_ || BuildArpReply(arp, n, mac_, vtep4_, reply + kVxlanPrefix) == 0) {
-    drops_[kDropArpIgnored].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropArpIgnored, CaptureDir::kRx, arp, n, {&outer});
     return;
   }
   WriteVxlanPrefix(reply, vni_, requester, mac_, kEtherArp);
@@ -703,7 +758,7 @@ void Engine::HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const
     fd = udp_->fd6();
   }
   if (fd < 0 || sendto(fd, reply, sizeof reply, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl) < 0) {
-    drops_[kDropSocketSendError].fetch_add(1, std::memory_order_relaxed);
+    CountDrop(kDropSocketSendError, CaptureDir::kTx, reply + kVxlanPrefix, kArpLen, {&outer});
     return;
   }
   arpReplies_.fetch_add(1, std::memory_order_relaxed);

@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "capture.h"
 #include "qsbr.h"
 #include "routes.h"
 #include "tun.h"
@@ -86,6 +88,13 @@ struct PeerStats {
   std::string subnet, publicIp, mac;
   uint16_t port;
   uint64_t txPackets, txBytes, rxPackets, rxBytes;
+  int64_t lastRxMs;  // wall-clock ms of the last packet accepted from the peer; 0 = never
+};
+
+// A capture's progress: records kept so far, and those the full buffer could not take.
+struct CaptureCounters {
+  bool active;
+  uint64_t recorded, lost;
 };
 
 struct EngineStats {
@@ -96,6 +105,8 @@ struct EngineStats {
   OffloadCounters offload;
   std::string offloadNotes;
   std::vector<PeerStats> peers;
+  bool captureActive;
+  uint64_t captureLost;  // over every capture since start
 };
 
 class Engine {
@@ -113,6 +124,25 @@ class Engine {
   // Wakes the threads via the eventfd, joins them, closes every fd. Idempotent.
   void Close();
   EngineStats Stats();
+
+  // Capture (flannelctl capture). One at a time: StartCapture throws std::runtime_error while one
+  // runs. ReadCapture hands the records gathered so far to fn (returns false when none runs);
+  // StopCapture hands over the last ones, unpublishes the ring, waits until no worker can hold it
+  // and frees it. Control thread only, like SetPeers.
+  using CaptureSink = std::function<void(const uint8_t*, size_t)>;
+  void StartCapture(const CaptureFilter& f);
+  CaptureCounters ReadCapture(const CaptureSink& fn);
+  CaptureCounters StopCapture(const CaptureSink& fn);
+
+  // Worker side (public for the helpers in engine.cc). CountDrop counts n dropped packets and, while
+  // a capture runs, offers the packet with its reason. Off, a capture tap is one relaxed load.
+  void CountDrop(int reason, CaptureDir dir, const uint8_t* p = nullptr, size_t len = 0, const CapturePeer& peer = {}, uint64_t n = 1) {
+    drops_[reason].fetch_add(n, std::memory_order_relaxed);
+    Tap(dir, static_cast<uint8_t>(reason), p, len, peer);
+  }
+  void Tap(CaptureDir dir, uint8_t reason, const uint8_t* p, size_t len, const CapturePeer& peer) {
+    if (__builtin_expect(capture_.load(std::memory_order_relaxed) != nullptr, 0)) TapSlow(dir, reason, p, len, peer);
+  }
 
   const std::string& tunName() const { return tunName_; }
   int tunIndex() const { return tunIndex_; }
@@ -136,6 +166,7 @@ class Engine {
   void FlushTx(int fd4, int fd6, TxScratch& s);
   // A packet the engine makes itself (ICMP errors) into the TUN, with a plain virtio header if needed.
   bool TunWrite(int tunFd, const uint8_t* p, size_t n);
+  void TapSlow(CaptureDir dir, uint8_t reason, const uint8_t* p, size_t len, const CapturePeer& peer);
 
   std::unique_ptr<Tun> tun_;
   std::unique_ptr<UdpConn> udp_;
@@ -165,6 +196,11 @@ class Engine {
 
   DirCounters tx_total_, rx_total_;
   std::atomic<uint64_t> drops_[kDropCount] = {};
+
+  // Non-null only while a capture runs; published and retired under ctl_, freed after qsbr_ says no
+  // worker can still use it (workers read it inside the same online sections as table_).
+  std::atomic<CaptureRing*> capture_{nullptr};
+  uint64_t captureLostDone_ = 0;  // lost records of finished captures (under ctl_)
 
   bool vnetHdr_ = false, tso_ = false, uso_ = false, udpGro_ = false;
   std::atomic<bool> udpGso_{false};

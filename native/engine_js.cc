@@ -82,6 +82,69 @@ Napi::Object Direction(Napi::Env env, uint64_t packets, uint64_t bytes) {
   return o;
 }
 
+// startCapture's options; every field optional. Unknown drop reasons and bad prefixes are TypeErrors.
+CaptureFilter ToCaptureFilter(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  CaptureFilter f;
+  if (v.IsUndefined()) return f;
+  if (!v.IsObject()) throw Napi::TypeError::New(env, "startCapture(options) needs an options object");
+  const Napi::Object o = v.As<Napi::Object>();
+  auto flag = [&](const char* key, bool def) { return o.Get(key).IsUndefined() ? def : o.Get(key).ToBoolean().Value(); };
+  auto count = [&](const char* key, double min, double max, double def) {
+    const Napi::Value n = o.Get(key);
+    if (n.IsUndefined()) return def;
+    const double d = n.IsNumber() ? n.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint64_t>(d)))
+      throw Napi::TypeError::New(env, std::string("capture ") + key + " must be a whole number from " + std::to_string(static_cast<uint64_t>(min)) + " to " + std::to_string(static_cast<uint64_t>(max)));
+    return d;
+  };
+  f.tx = flag("tx", true);
+  f.rx = flag("rx", true);
+  f.traffic = flag("traffic", true);
+  f.snaplen = static_cast<uint32_t>(count("snaplen", 1, 262144, 65535));
+  f.maxPackets = static_cast<uint64_t>(count("maxPackets", 0, 9007199254740991.0, 0));
+  f.bufferBytes = static_cast<size_t>(count("bufferBytes", 65536, 256 << 20, 4 << 20));
+  const Napi::Value reasons = o.Get("reasons");
+  if (!reasons.IsUndefined()) {
+    if (!reasons.IsArray()) throw Napi::TypeError::New(env, "capture reasons must be an array of drop reason names");
+    const Napi::Array arr = reasons.As<Napi::Array>();
+    f.dropMask = 0;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      const std::string name = arr.Get(i).ToString().Utf8Value();
+      int d = 0;
+      while (d < kDropCount && name != DropName(d)) d++;
+      if (d == kDropCount) throw Napi::TypeError::New(env, "unknown drop reason " + name);
+      f.dropMask |= 1ull << d;
+    }
+  }
+  const Napi::Value peers = o.Get("peers");
+  if (!peers.IsUndefined()) {
+    if (!peers.IsArray()) throw Napi::TypeError::New(env, "capture peers must be an array of CIDRs or addresses");
+    const Napi::Array arr = peers.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      const std::string text = arr.Get(i).ToString().Utf8Value();
+      Prefix p;
+      std::string err;
+      if (ParseIp(text, &p.addr)) {
+        p.len = p.addr.family == 4 ? 32 : 128;
+      } else if (!ParsePrefix(text, &p, &err)) {
+        throw Napi::TypeError::New(env, "capture peer " + text + ": " + err);
+      }
+      f.peers.push_back(p);
+    }
+  }
+  return f;
+}
+
+Napi::Value CaptureResult(Napi::Env env, const CaptureCounters& c, std::vector<uint8_t>& data) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("active", c.active);
+  o.Set("recorded", Napi::Number::New(env, static_cast<double>(c.recorded)));
+  o.Set("lost", Napi::Number::New(env, static_cast<double>(c.lost)));
+  o.Set("records", Napi::Buffer<uint8_t>::Copy(env, data.data(), data.size()));
+  return o;
+}
+
 Napi::Buffer<uint8_t> NeedBuffer(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "expected a Buffer");
   return info[0].As<Napi::Buffer<uint8_t>>();
@@ -135,6 +198,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return DefineClass(env, "Engine",
                        {InstanceMethod<&EngineWrap::SetPeers>("setPeers"), InstanceMethod<&EngineWrap::Start>("start"),
                         InstanceMethod<&EngineWrap::Stats>("stats"), InstanceMethod<&EngineWrap::Close>("close"),
+                        InstanceMethod<&EngineWrap::StartCapture>("startCapture"),
+                        InstanceMethod<&EngineWrap::ReadCapture>("readCapture"),
+                        InstanceMethod<&EngineWrap::StopCapture>("stopCapture"),
                         InstanceAccessor<&EngineWrap::TunName>("tunName"), InstanceAccessor<&EngineWrap::TunIndex>("tunIndex"),
                         InstanceAccessor<&EngineWrap::Port>("port")});
   }
@@ -205,6 +271,26 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return info.Env().Undefined();
   }
 
+  Napi::Value StartCapture(const Napi::CallbackInfo& info) {
+    const CaptureFilter f = ToCaptureFilter(info.Length() > 0 ? info[0] : info.Env().Undefined());
+    Guard(info.Env(), [&] { Live(info.Env()).StartCapture(f); });
+    return info.Env().Undefined();
+  }
+
+  // The records come back as one Buffer per poll (layout in capture.h), never one call per packet.
+  Napi::Value ReadCapture(const Napi::CallbackInfo& info) {
+    std::vector<uint8_t> data;
+    const CaptureCounters c = Live(info.Env()).ReadCapture([&](const uint8_t* p, size_t n) { data.assign(p, p + n); });
+    return CaptureResult(info.Env(), c, data);
+  }
+
+  Napi::Value StopCapture(const Napi::CallbackInfo& info) {
+    std::vector<uint8_t> data;
+    if (!engine_) return CaptureResult(info.Env(), CaptureCounters{false, 0, 0}, data);
+    const CaptureCounters c = engine_->StopCapture([&](const uint8_t* p, size_t n) { data.assign(p, p + n); });
+    return CaptureResult(info.Env(), c, data);
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const EngineStats s = Live(env).Stats();
@@ -241,9 +327,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       if (!p.mac.empty()) o.Set("mac", p.mac);
       o.Set("tx", Direction(env, p.txPackets, p.txBytes));
       o.Set("rx", Direction(env, p.rxPackets, p.rxBytes));
+      o.Set("lastRxMs", Napi::Number::New(env, static_cast<double>(p.lastRxMs)));
       peers.Set(static_cast<uint32_t>(i), o);
     }
     out.Set("peers", peers);
+    Napi::Object capture = Napi::Object::New(env);
+    capture.Set("active", s.captureActive);
+    capture.Set("lost", Napi::Number::New(env, static_cast<double>(s.captureLost)));
+    out.Set("capture", capture);
     return out;
   }
 
@@ -358,6 +449,10 @@ void InitEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("classifyPacket", Napi::Function::New(env, ClassifyJs, "classifyPacket"));
   exports.Set("decrementTTL", Napi::Function::New(env, DecrementTtlJs, "decrementTTL"));
   exports.Set("icmpUnreachable", Napi::Function::New(env, IcmpUnreachableJs, "icmpUnreachable"));
+  // The engine's drop reasons in enum order: capture records carry the index.
+  Napi::Array reasons = Napi::Array::New(env, kDropCount);
+  for (int i = 0; i < kDropCount; i++) reasons.Set(static_cast<uint32_t>(i), DropName(i));
+  exports.Set("dropReasons", reasons);
 }
 
 }  // namespace flannelts

@@ -24,6 +24,9 @@ namespace flannelts {
 // Cache-line aligned: the two worker threads update different peers' counters concurrently.
 struct alignas(64) PeerCounters {
   std::atomic<uint64_t> txPackets{0}, txBytes{0}, rxPackets{0}, rxBytes{0};
+  // Wall-clock ms of the last packet accepted from this peer (0 = never); written at most once a
+  // second per peer, from a clock read once per receive batch.
+  std::atomic<int64_t> lastRxMs{0};
 };
 
 struct RouteSpec {

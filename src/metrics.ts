@@ -98,6 +98,39 @@ export function createMetrics(d: Daemon): Registry {
     },
   });
   new Gauge({
+    name: 'flannel_dataplane_capture_active',
+    help: 'Whether a flannelctl capture is running in the data plane (1) or not (0).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = snap().capture;
+      if (c) this.set(c.active ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'flannel_dataplane_capture_lost_total',
+    help: 'Capture records the data plane could not keep because the capture buffer was full.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = snap().capture;
+      if (c) this.inc(c.lost);
+    },
+  });
+  new Gauge({
+    name: 'flannel_peer_last_seen_timestamp_seconds',
+    help: 'When the data plane last accepted a packet from the peer (Unix time); absent until the first one.',
+    labelNames: ['peer'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of snap().peers) {
+        const at = p.lastSeen ? Date.parse(p.lastSeen) : NaN;
+        if (!Number.isNaN(at)) this.set({ peer: p.subnet ?? p.ipv6Subnet ?? '' }, at / 1000);
+      }
+    },
+  });
+  new Gauge({
     name: 'flannel_dataplane_routes',
     help: 'Peer routes in the data plane (installed) and the lease subnets that ask for one (expected).',
     labelNames: ['state'],

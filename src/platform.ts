@@ -7,7 +7,7 @@ import { netlinkVxlanOps, withFailpoints } from './backend/kernel-ops.js';
 import { vxlanBackendFactory } from './backend/vxlan.js';
 import type { SystemView } from './iface.js';
 import { netEqual, type IPAddr, type IPNet } from './ip/index.js';
-import { describeOffloads, Engine } from './native/engine.js';
+import { describeOffloads, Engine, nativeDropReasons } from './native/engine.js';
 import { isExists, Netlink, nl } from './netlink/index.js';
 
 export interface Platform {
@@ -86,6 +86,15 @@ function engineDataPlane(o: DataPlaneOptions, udpOffload: boolean): UdpDataPlane
     start: () => engine.start(),
     stats: () => engine.stats(),
     close: () => engine.close(),
+    capture: {
+      get device() {
+        return engine.tunName;
+      },
+      reasons: nativeDropReasons(),
+      start: (f) => engine.startCapture(f),
+      read: () => engine.readCapture(),
+      stop: () => engine.stopCapture(),
+    },
     offloadReport: () => {
       const s = engine.stats();
       const notes = s.offloadNotes.trim().replace(/;$/, '');

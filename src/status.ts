@@ -1,12 +1,14 @@
 // What `flannelctl status` and /metrics show: one snapshot built from the daemon's state and the
 // backend's counters, read on demand (the engine's counters are native atomics).
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Daemon } from './daemon.js';
 import { formatCIDR, formatIP } from './ip/index.js';
 import { log } from './log.js';
 import { VERSION } from './version.js';
+import { CaptureOptionError, describeRequest, fromQuery, type CaptureRequest } from './capture/options.js';
+import { CaptureSession } from './capture/session.js';
 
 export interface Traffic {
   packets: number;
@@ -23,6 +25,8 @@ export interface PeerStatus {
   /** Data-plane counters for this peer (udp backend); absent for kernel backends. */
   tx?: Traffic;
   rx?: Traffic;
+  /** When the data plane last accepted a packet from this peer (ISO time, to within a second), or "never". */
+  lastSeen?: string;
 }
 
 export interface StatusSnapshot {
@@ -44,6 +48,8 @@ export interface StatusSnapshot {
   offloads?: Record<string, boolean>;
   /** The userspace VXLAN VTEP: our VtepMAC, VNI and ARP requests answered. */
   vtep?: { mac?: string; vni?: number; arpReplies: number };
+  /** Whether a `flannelctl capture` runs, and records lost to a full capture buffer (all captures). */
+  capture?: { active: boolean; lost: number };
   daemon: Daemon['counters'];
 }
 
@@ -51,6 +57,7 @@ interface EnginePeerStats {
   subnet: string;
   tx: Traffic;
   rx: Traffic;
+  lastRxMs?: number;
 }
 interface EngineStatsView {
   tx: Traffic;
@@ -59,6 +66,7 @@ interface EngineStatsView {
   peers: EnginePeerStats[];
   offloads?: Record<string, boolean>;
   arpReplies?: number;
+  capture?: { active: boolean; lost: number };
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -73,7 +81,15 @@ export function engineStatsOf(backendStats: Record<string, unknown>): EngineStat
   const offloads = isObj(e.offloads)
     ? Object.fromEntries(Object.entries(e.offloads).filter((kv): kv is [string, boolean] => typeof kv[1] === 'boolean'))
     : undefined;
-  return { tx: e.tx, rx: e.rx, drops, peers, offloads, arpReplies: typeof e.arpReplies === 'number' ? e.arpReplies : undefined };
+  const c = e.capture;
+  const capture = isObj(c) && typeof c.active === 'boolean' && typeof c.lost === 'number' ? { active: c.active, lost: c.lost } : undefined;
+  return { tx: e.tx, rx: e.rx, drops, peers, offloads, arpReplies: typeof e.arpReplies === 'number' ? e.arpReplies : undefined, capture };
+}
+
+/** A peer's last-seen time from its engine entries (v4 and v6 subnets): the latest, or "never". */
+export function lastSeenOf(entries: EnginePeerStats[]): string {
+  const ms = Math.max(0, ...entries.map((p) => (typeof p.lastRxMs === 'number' ? p.lastRxMs : 0)));
+  return ms > 0 ? new Date(ms).toISOString() : 'never';
 }
 
 const startedAt = Date.now();
@@ -94,7 +110,7 @@ export function snapshot(d: Daemon): StatusSnapshot {
       publicIPv6: l.attrs.publicIPv6 ? formatIP(l.attrs.publicIPv6) : undefined,
       backendType: l.attrs.backendType,
       expiration: l.expiration.toISOString(),
-      ...(engine ? { tx: sum('tx'), rx: sum('rx') } : {}),
+      ...(engine ? { tx: sum('tx'), rx: sum('rx'), lastSeen: lastSeenOf(counters) } : {}),
     };
   });
   const expected = [...d.peers.values()].reduce((n, l) => n + (l.subnet ? 1 : 0) + (l.ipv6Subnet ? 1 : 0), 0);
@@ -131,6 +147,7 @@ export function snapshot(d: Daemon): StatusSnapshot {
             arpReplies: engine?.arpReplies ?? 0,
           }
         : undefined,
+    capture: engine?.capture,
     daemon: { ...d.counters },
   };
 }
@@ -150,6 +167,10 @@ export async function startStatusServer(path: string, d: Daemon): Promise<Server
       res.end(JSON.stringify(snapshot(d)));
       return;
     }
+    if (req.method === 'GET' && req.url?.startsWith('/capture')) {
+      serveCapture(req, res, d);
+      return;
+    }
     res.writeHead(404);
     res.end();
   });
@@ -161,6 +182,63 @@ export async function startStatusServer(path: string, d: Daemon): Promise<Server
   server.on('close', () => rmSync(path, { force: true }));
   log.v(1).info(`Status socket listening on ${path}`);
   return server;
+}
+
+function refuse(res: ServerResponse, code: number, message: string): void {
+  res.writeHead(code, { 'content-type': 'text/plain' });
+  res.end(message);
+}
+
+/**
+ * GET /capture?peer=..&reason=..&count=..: pcap bytes streamed on this connection until the count or
+ * duration is reached, the client disconnects or the engine closes; packets and lost records follow
+ * as HTTP trailers. One capture at a time per daemon (the engine has one tap): a second gets 409.
+ */
+function serveCapture(req: IncomingMessage, res: ServerResponse, d: Daemon): void {
+  const src = d.network?.capture;
+  if (!src) {
+    refuse(res, 409, `capture needs flannelts' own data plane (the udp backend); this daemon runs ${d.config?.backend.type ?? 'no backend yet'}`);
+    return;
+  }
+  let r: CaptureRequest;
+  try {
+    r = fromQuery(new URL(req.url ?? '/', 'http://status').searchParams, src.reasons);
+  } catch (e) {
+    if (!(e instanceof CaptureOptionError)) throw e;
+    refuse(res, 400, e.message);
+    return;
+  }
+  const headers = {
+    'content-type': r.format === 'pcap' ? 'application/vnd.tcpdump.pcap' : 'application/x-pcapng',
+    'x-capture-device': src.device,
+    trailer: 'x-capture-packets, x-capture-lost, x-capture-end',
+  };
+  const session = new CaptureSession(src, r, {
+    write: (b) => {
+      if (!res.headersSent) res.writeHead(200, headers);
+      res.write(b);
+    },
+    backlog: () => res.writableLength,
+  });
+  try {
+    session.start();
+  } catch (e) {
+    refuse(res, 409, `cannot start a capture: ${(e as Error).message}`);
+    return;
+  }
+  log.info(`Capture started on ${src.device}: ${describeRequest(r)}`);
+  res.on('close', () => session.finish('closed'));
+  void session.done.then((s) => {
+    log.info(`Capture ended (${s.end}): ${s.packets} packets, ${s.lost} lost`);
+    if (s.end === 'closed') return;
+    res.addTrailers({ 'x-capture-packets': String(s.packets), 'x-capture-lost': String(s.lost), 'x-capture-end': s.end });
+    res.end();
+  });
+}
+
+/** What to tell a flannelctl user whose connection to the status socket failed with this errno. */
+export function socketHint(code: string | undefined): string {
+  return code === 'ENOENT' ? ' (is flanneld running? give its -status-socket with --socket)' : code === 'EACCES' ? ' (run as root)' : '';
 }
 
 /** Client side for `flannelctl status`. */
@@ -180,8 +258,7 @@ export function fetchStatus(path: string, timeoutMs = 3000): Promise<StatusSnaps
     });
     req.on('timeout', () => req.destroy(new Error(`status from ${path}: timed out after ${timeoutMs} ms`)));
     req.on('error', (e: NodeJS.ErrnoException) => {
-      const hint = e.code === 'ENOENT' ? ' (is flanneld running? give its -status-socket with --socket)' : e.code === 'EACCES' ? ' (run as root)' : '';
-      reject(new Error(`cannot read status from ${path}: ${e.code ?? e.message}${hint}`));
+      reject(new Error(`cannot read status from ${path}: ${e.code ?? e.message}${socketHint(e.code)}`));
     });
     req.end();
   });

@@ -3,6 +3,7 @@
 import type { NetworkConfig } from '../config/types.js';
 import type { IPAddr } from '../ip/types.js';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
+import type { CaptureSource } from '../capture/session.js';
 
 /** The external interface picked by -iface/-iface-regex/-iface-can-reach or the default route. */
 export interface ExternalInterface {
@@ -41,6 +42,8 @@ export interface RunningNetwork {
   reconcile(leases: Lease[]): Promise<number>;
   /** Counters and state for status/metrics. */
   stats(): Record<string, unknown>;
+  /** Packet capture from inside the data plane (`flannelctl capture`); absent for kernel backends. */
+  readonly capture?: CaptureSource;
   /** Tears down what start() created. */
   close(): Promise<void>;
 }

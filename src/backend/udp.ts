@@ -8,6 +8,7 @@ import { log } from '../log.js';
 import { leaseKey } from '../subnet/lease.js';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
 import type { OffloadFlags } from '../native/engine.js';
+import type { CaptureSource } from '../capture/session.js';
 
 export const UDP_DEFAULT_PORT = 8285;
 const IPV4_UDP_OVERHEAD = 28; // 20-byte IPv4 header + 8-byte UDP header
@@ -33,6 +34,8 @@ export interface UdpDataPlane {
   close(): void;
   /** One line saying which offloads are on and why others are off, for the startup log. */
   offloadReport?(): string;
+  /** The engine's capture tap. */
+  readonly capture?: CaptureSource;
 }
 
 export interface DataPlaneOptions {
@@ -187,6 +190,10 @@ export class UdpNetwork implements RunningNetwork {
     for (const l of leases) this.peers.set(leaseKey(l), l);
     this.push();
     return repairs;
+  }
+
+  get capture(): CaptureSource | undefined {
+    return this.plane.capture;
   }
 
   stats(): Record<string, unknown> {

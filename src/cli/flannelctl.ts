@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // flannelctl: run, debug and benchmark Flannel backends. `lab` is the main job.
-import { mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Lab, formatLabReport, labDown } from '../lab/lab.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_STATUS_SOCKET, fetchStatus, type StatusSnapshot } from '../status.js';
 import { computeRates, formatStatus } from './status-format.js';
+import { DROP_REASONS } from '../native/engine.js';
+import { runCaptureClient } from '../capture/client.js';
+import {
+  DEFAULT_SNAPLEN, describeRequest, parseCount, parseDirection, parseDuration, parseFormat, parsePeer, parseReason, parseSnaplen, type CaptureRequest,
+} from '../capture/options.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -159,6 +164,74 @@ program
       process.stderr.write(`flannelctl status: ${(e as Error).message}\n`);
       process.exitCode = 1;
     }
+  });
+
+/** A capture option validator as a commander argument parser (its message becomes commander's one-line error). */
+function arg<T>(parse: (v: string) => T): (v: string) => T {
+  return (v) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
+}
+const many = <T>(parse: (v: string) => T) => (v: string, prev: T[] = []): T[] => [...prev, arg(parse)(v)];
+
+interface CaptureCliOptions {
+  write: string;
+  socket: string;
+  peer?: string[];
+  drops: boolean;
+  reason?: string[];
+  direction?: 'tx' | 'rx';
+  count?: number;
+  duration?: number;
+  snaplen: number;
+  format: 'pcapng' | 'pcap';
+}
+
+async function runCaptureCli(o: CaptureCliOptions): Promise<number> {
+  const say = (l: string): void => void process.stderr.write(`flannelctl capture: ${l}\n`);
+  const toStdout = o.write === '-';
+  if (toStdout && process.stdout.isTTY) {
+    say('refusing to write pcap to a terminal; give -w FILE, or pipe it: -w - | tcpdump -r -');
+    return 2;
+  }
+  const r: CaptureRequest = {
+    peers: o.peer ?? [], drops: o.drops, reasons: o.reason ?? [], direction: o.direction, count: o.count, durationSec: o.duration, snaplen: o.snaplen, format: o.format,
+  };
+  const out = toStdout ? process.stdout : createWriteStream(o.write, { mode: 0o600 });
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  try {
+    const res = await runCaptureClient({ socket: o.socket, request: r, out, signal: stop.signal, onStart: (dev) => say(`capturing on ${dev}: ${describeRequest(r)}`) });
+    say(res.interrupted ? `stopped; ${res.bytes} bytes written` : `${res.packets ?? '?'} packets captured, ${res.lost ?? '?'} lost to a full capture buffer (${res.end ?? '?'})`);
+    return 0;
+  } catch (e) {
+    say((e as Error).message);
+    return 1;
+  } finally {
+    if (!toStdout) await new Promise<void>((resolve) => out.end(resolve));
+  }
+}
+
+program
+  .command('capture')
+  .description('pcap of overlay traffic from inside the data plane (udp backend): packets each way and dropped packets with their reason')
+  .option('-w, --write <file>', 'pcap file to write, - for stdout (e.g. -w - | tcpdump -r -)', '-')
+  .option('-s, --socket <path>', 'the daemon\'s -status-socket', DEFAULT_STATUS_SOCKET)
+  .addOption(new Option('--peer <subnet|ip>', 'only packets of this peer: its subnet or public IP, or any inner address in it (repeatable)').argParser(many(parsePeer)))
+  .option('--drops', 'only dropped packets (each with its drop reason)', false)
+  .addOption(new Option('--reason <name>', `only drops with this reason (repeatable; implies --drops): ${DROP_REASONS.join(', ')}`).argParser(many((v) => parseReason(v, DROP_REASONS))))
+  .addOption(new Option('--direction <dir>', 'only one side: tx (to peers) or rx (from peers)').argParser(arg(parseDirection)))
+  .addOption(new Option('-c, --count <n>', 'stop after n packets').argParser(arg(parseCount)))
+  .addOption(new Option('--duration <seconds>', 'stop after this many seconds').argParser(arg(parseDuration)))
+  .addOption(new Option('--snaplen <bytes>', 'bytes kept per packet').argParser(arg(parseSnaplen)).default(DEFAULT_SNAPLEN))
+  .addOption(new Option('--format <format>', 'pcapng (packet comments carry direction, peer, drop reason) or classic pcap').argParser(arg(parseFormat)).default('pcapng'))
+  .action(async (o: CaptureCliOptions) => {
+    process.exitCode = await runCaptureCli(o);
   });
 
 interface BenchCliOptions {

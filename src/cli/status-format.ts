@@ -43,7 +43,16 @@ export function computeRates(prev: StatusSnapshot, cur: StatusSnapshot, seconds:
 
 const rate = (bps: number): string => (bps >= 1e9 ? `${(bps / 1e9).toFixed(2)} Gbit/s` : bps >= 1e6 ? `${(bps / 1e6).toFixed(1)} Mbit/s` : `${(bps / 1e3).toFixed(1)} kbit/s`);
 
-export function formatStatus(s: StatusSnapshot, rates?: Rates): string {
+/** "never", "4s ago", "3m ago", "2h ago", or "-" when the backend has no data plane of ours. */
+export function formatLastSeen(lastSeen: string | undefined, now: number): string {
+  if (lastSeen === undefined) return '-';
+  const at = Date.parse(lastSeen);
+  if (Number.isNaN(at)) return lastSeen; // "never"
+  const s = Math.max(0, Math.round((now - at) / 1000));
+  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+export function formatStatus(s: StatusSnapshot, rates?: Rates, now = Date.now()): string {
   const out: string[] = [];
   out.push(`flanneld ${s.version} (flannelts), pid ${s.pid}, up ${s.uptimeSeconds}s`);
   out.push(`backend ${s.backend ?? '?'}${s.mode ? ` (${s.mode} VTEP)` : ''}${s.device ? `, device ${s.device}` : ''}${s.mtu ? `, MTU ${s.mtu}` : ''}`);
@@ -62,7 +71,8 @@ export function formatStatus(s: StatusSnapshot, rates?: Rates): string {
   }
   if (s.routes) out.push(`data-plane routes: ${s.routes.installed} installed / ${s.routes.expected} expected${s.routes.installed !== s.routes.expected ? '  <-- MISMATCH' : ''}`);
   out.push('');
-  const header = ['PEER', 'PUBLIC IP', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES'];
+  if (s.capture?.active) out.push('capture: running (flannelctl capture)');
+  const header = ['PEER', 'PUBLIC IP', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES', 'LAST SEEN'];
   if (rates) header.push('TX RATE', 'RX RATE');
   const rows = [header];
   for (const p of s.peers) {
@@ -74,6 +84,7 @@ export function formatStatus(s: StatusSnapshot, rates?: Rates): string {
       p.tx ? humanBytes(p.tx.bytes) : '-',
       p.rx ? String(p.rx.packets) : '-',
       p.rx ? humanBytes(p.rx.bytes) : '-',
+      formatLastSeen(p.lastSeen, now),
     ];
     if (rates) {
       const r = rates.bySubnet.get(key);
@@ -86,6 +97,7 @@ export function formatStatus(s: StatusSnapshot, rates?: Rates): string {
     const nonzero = Object.entries(s.drops).filter(([, n]) => n > 0);
     out.push('', `drops: ${nonzero.length ? nonzero.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`);
   }
+  if (s.capture?.lost) out.push(`capture records lost to a full buffer: ${s.capture.lost}`);
   const c = s.daemon;
   out.push(`lease events ${c.leaseEvents}, renewals ${c.renewals} (errors ${c.renewErrors}), reconcile repairs ${c.reconcileRepairs} (errors ${c.reconcileErrors})`);
   return out.join('\n');

@@ -103,6 +103,37 @@ export interface PeerStats extends PeerRoute {
   tx: DirectionStats;
   /** UDP -> TUN (from this peer), inner packet bytes. */
   rx: DirectionStats;
+  /** Wall-clock ms of the last packet accepted from this peer (to within a second); 0 = never. */
+  lastRxMs: number;
+}
+
+/** What startCapture records; every field optional (default: everything, 65535-byte snaplen). */
+export interface CaptureFilter {
+  /** Packets read from the TUN for a peer (and drops on that side). Default true. */
+  tx?: boolean;
+  /** Packets from peers written to the TUN (and drops on that side). Default true. */
+  rx?: boolean;
+  /** Packets actually moved; false records drops only. Default true. */
+  traffic?: boolean;
+  /** Drop reasons to record; absent = all, [] = none. */
+  reasons?: string[];
+  /** CIDRs or addresses: the peer's public address, its subnet or an inner address must fall in one. */
+  peers?: string[];
+  /** Bytes kept per packet (1..262144). Default 65535. */
+  snaplen?: number;
+  /** Stop recording after this many packets; 0 = no limit. */
+  maxPackets?: number;
+  /** The native buffer between two reads (64 KiB..256 MiB; twice that while capturing). Default 4 MiB. */
+  bufferBytes?: number;
+}
+
+/** One poll of a running capture: the records since the last poll (layout in native/capture.h). */
+export interface CaptureChunk {
+  active: boolean;
+  /** Records kept so far (all polls), and records the full buffer could not take. */
+  recorded: number;
+  lost: number;
+  records: Buffer;
 }
 
 export interface EngineStats {
@@ -117,6 +148,8 @@ export interface EngineStats {
   /** Why a requested offload is off, e.g. "uso: TUNSETOFFLOAD USO4|USO6 refused (EINVAL); "; empty when all are on. */
   offloadNotes: string;
   peers: PeerStats[];
+  /** Whether a capture runs; records lost to a full capture buffer over every capture. */
+  capture: { active: boolean; lost: number };
 }
 
 /** "vnetHdr+tso+uso+udpGso+udpGro" or "none", for the startup log. */
@@ -134,6 +167,9 @@ interface NativeEngine {
   start(): void;
   stats(): EngineStats;
   close(): void;
+  startCapture(f: CaptureFilter): void;
+  readCapture(): CaptureChunk;
+  stopCapture(): CaptureChunk;
 }
 type NativeEngineCtor = new (o: EngineOptions) => NativeEngine;
 
@@ -141,6 +177,13 @@ function nativeCtor(): NativeEngineCtor {
   const ctor = loadAddon()['Engine'];
   if (typeof ctor !== 'function') throw new Error('flannelts: native addon has no Engine export');
   return ctor as NativeEngineCtor;
+}
+
+/** The engine's drop reason names in its own order (capture records carry the index). */
+export function nativeDropReasons(): readonly string[] {
+  const r = loadAddon()['dropReasons'];
+  if (!Array.isArray(r) || !r.every((x): x is string => typeof x === 'string')) throw new Error('flannelts: native addon has no dropReasons export');
+  return r;
 }
 
 export class Engine {
@@ -180,6 +223,21 @@ export class Engine {
 
   stats(): EngineStats {
     return this.native.stats();
+  }
+
+  /** Starts recording packets that match f (one capture at a time: throws while one runs). */
+  startCapture(f: CaptureFilter): void {
+    this.native.startCapture(f);
+  }
+
+  /** The records gathered since the last call; poll it, the engine never calls back. */
+  readCapture(): CaptureChunk {
+    return this.native.readCapture();
+  }
+
+  /** Stops recording and frees the buffer; returns the last records. Idempotent. */
+  stopCapture(): CaptureChunk {
+    return this.native.stopCapture();
   }
 
   /** Stops and joins the threads and closes the TUN and sockets. Idempotent. */

@@ -85,6 +85,10 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-ser
     const peerBefore = before.peers.find((p) => p.publicIP === b.underlayIP)!;
     assert.ok(peer.tx!.packets - peerBefore.tx!.packets >= 20, `tx ${peerBefore.tx!.packets} -> ${peer.tx!.packets}`);
     assert.ok(peer.rx!.packets - peerBefore.rx!.packets >= 20, `rx ${peerBefore.rx!.packets} -> ${peer.rx!.packets}`);
+    // The replies just arrived from b: last seen within the last few seconds (stored to the second).
+    const seen = Date.parse(peer.lastSeen ?? '');
+    assert.ok(Date.now() - seen < 5000 && seen <= Date.now() + 1000, `lastSeen ${peer.lastSeen}`);
+    assert.deepEqual(s.capture, { active: false, lost: 0 });
   });
 
   test('/metrics counts traffic and drops by reason', async (t) => {
@@ -102,6 +106,8 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-ser
     spawnSync('ip', ['netns', 'exec', a.pod.name, 'ping', '-c', '3', '-i', '0.01', '-W', '1', '198.19.255.254']);
     const m1 = scrape();
     assert.match(m1, /^flannel_leases 2$/m);
+    assert.match(m1, /^flannel_dataplane_capture_active 0$/m);
+    assert.match(m1, new RegExp(`^flannel_peer_last_seen_timestamp_seconds\\{peer="${peer.replace(/\./g, '\\.')}"\\} \\d+(\\.\\d+)?$`, 'm'));
     assert.match(m1, /^flannel_lease_info\{subnet="198\.19\.\d+\.0\/24",ipv6_subnet="",backend="udp"\} 1$/m);
     assert.ok(value(m1, txRe) - value(m0, txRe) >= 10, `tx ${value(m0, txRe)} -> ${value(m1, txRe)}`);
     assert.ok(value(m1, noRouteRe) - value(m0, noRouteRe) >= 3, `no_route ${value(m0, noRouteRe)} -> ${value(m1, noRouteRe)}`);

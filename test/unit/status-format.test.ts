@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeRates, formatStatus, humanBytes } from '../../src/cli/status-format.js';
-import { engineStatsOf, type StatusSnapshot } from '../../src/status.js';
+import { computeRates, formatLastSeen, formatStatus, humanBytes } from '../../src/cli/status-format.js';
+import { engineStatsOf, lastSeenOf, type StatusSnapshot } from '../../src/status.js';
 
 const snap = (txPackets: number, txBytes: number): StatusSnapshot => ({
   version: '0.1.0',
@@ -60,4 +60,27 @@ test('engine stats are recognised by shape; anything else is ignored', () => {
   assert.deepEqual(e?.drops, { no_route: 1 });
   assert.equal(e?.peers.length, 1);
   assert.deepEqual(e?.offloads, { udpGso: true });
+});
+
+test('last seen: from the engine entries (latest of v4/v6), as ISO or "never"; shown as an age in the table', () => {
+  const t = (ms: number) => ({ subnet: 'x', tx: { packets: 0, bytes: 0 }, rx: { packets: 0, bytes: 0 }, lastRxMs: ms });
+  assert.equal(lastSeenOf([]), 'never');
+  assert.equal(lastSeenOf([t(0), t(0)]), 'never');
+  assert.equal(lastSeenOf([t(1_764_000_000_000), t(1_764_000_005_000)]), '2025-11-24T16:00:05.000Z');
+  const now = Date.parse('2025-11-24T16:00:05.000Z');
+  assert.equal(formatLastSeen('never', now), 'never');
+  assert.equal(formatLastSeen(undefined, now), '-');
+  assert.equal(formatLastSeen('2025-11-24T16:00:02.000Z', now), '3s ago');
+  assert.equal(formatLastSeen('2025-11-24T15:50:05.000Z', now), '10m ago');
+  assert.equal(formatLastSeen('2025-11-24T10:00:05.000Z', now), '6h ago');
+  const s = snap(1, 1);
+  s.peers.push({ ...s.peers[0]!, subnet: '198.19.7.0/24', publicIP: '198.18.0.13', lastSeen: 'never' });
+  s.peers[0]!.lastSeen = '2025-11-24T16:00:03.000Z';
+  s.capture = { active: true, lost: 4 };
+  const text = formatStatus(s, undefined, now);
+  assert.match(text, /PEER +PUBLIC IP +TX PKTS +TX BYTES +RX PKTS +RX BYTES +LAST SEEN$/m);
+  assert.match(text, /^198\.19\.6\.0\/24 .* 2s ago$/m);
+  assert.match(text, /^198\.19\.7\.0\/24 .* never$/m);
+  assert.match(text, /^capture: running/m);
+  assert.match(text, /^capture records lost to a full buffer: 4$/m);
 });
