@@ -197,7 +197,7 @@ function refuse(res: ServerResponse, code: number, message: string): void {
 function serveCapture(req: IncomingMessage, res: ServerResponse, d: Daemon): void {
   const src = d.network?.capture;
   if (!src) {
-    refuse(res, 409, `capture needs flannelts' own data plane (the udp backend); this daemon runs ${d.config?.backend.type ?? 'no backend yet'}`);
+    refuse(res, 409, `capture needs flannelts' own data plane (the udp backend or the userspace VXLAN VTEP); this daemon runs ${d.config?.backend.type ?? 'no backend yet'}`);
     return;
   }
   let r: CaptureRequest;

@@ -4,6 +4,7 @@
 // TUN device takes the place of flannel.<VNI> and the native engine speaks VXLAN on the wire: every
 // inner packet becomes one Ethernet frame from our VtepMAC to the peer's, in one UDP datagram.
 import { createHash } from 'node:crypto';
+import type { CaptureSource } from '../capture/session.js';
 import type { ExternalInterface, RunningNetwork } from './types.js';
 import type { NetworkConfig } from '../config/types.js';
 import { formatCIDR, formatIP, type IPAddr, type IPNet } from '../ip/index.js';
@@ -221,6 +222,11 @@ export class UserspaceVxlanNetwork implements RunningNetwork {
     }
     this.counters.repairs += changed;
     return changed;
+  }
+
+  /** The engine's capture tap (`flannelctl capture` shows inner packets, drops with their reasons). */
+  get capture(): CaptureSource | undefined {
+    return this.parts.plane.capture;
   }
 
   stats(): Record<string, unknown> {

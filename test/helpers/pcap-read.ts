@@ -86,3 +86,33 @@ export function readPcap(b: Buffer): ReadCapture {
   }
   return cap;
 }
+
+export interface UnderlayFrame {
+  outerFamily?: 4 | 6;
+  udp?: { srcPort: number; dstPort: number; payload: Buffer };
+}
+
+/** Ethernet (LINKTYPE_EN10MB) records: the outer IP family and, for UDP, ports and payload. */
+export function ethernetFrames(records: ReadonlyArray<{ data: Buffer }>): UnderlayFrame[] {
+  return records.map(({ data: d }) => {
+    if (d.length < 14) return {};
+    const type = d.readUInt16BE(12);
+    let l4: number;
+    let proto: number;
+    let family: 4 | 6;
+    if (type === 0x0800 && d.length >= 34) {
+      family = 4;
+      l4 = 14 + (d[14]! & 0x0f) * 4;
+      proto = d[23]!;
+    } else if (type === 0x86dd && d.length >= 54) {
+      family = 6;
+      l4 = 54;
+      proto = d[20]!;
+    } else {
+      return {};
+    }
+    if (proto !== 17 || d.length < l4 + 8) return { outerFamily: family };
+    const len = d.readUInt16BE(l4 + 4);
+    return { outerFamily: family, udp: { srcPort: d.readUInt16BE(l4), dstPort: d.readUInt16BE(l4 + 2), payload: d.subarray(l4 + 8, l4 + len) } };
+  });
+}

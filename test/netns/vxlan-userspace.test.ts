@@ -7,18 +7,19 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Lab, LabNode } from '../../src/lab/lab.js';
 import { fetchStatus, type StatusSnapshot } from '../../src/status.js';
 import { vxlanEncap } from '../../src/native/vxlan.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
-import { assertTcpTransfers, fdbOn, leaseText, macOf, neighsOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
+import { assertTcpTransfers, eventually, fdbOn, leaseText, macOf, neighsOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
 import { icmpEcho, ipv4, udp, v4Bytes } from '../helpers/packets.js';
-import { ethernetFrames, readPcap } from '../helpers/pcap.js';
+import { ethernetFrames, readPcap } from '../helpers/pcap-read.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const udpTool = join(here, '..', 'fixtures', 'udp-tool.js');
+const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('tcpdump', 'tcpdump'), binary('bridge', 'iproute2')];
 
 /** tcpdump on a node's underlay interface into a pcap file; stop() returns the file's bytes. */
@@ -113,7 +114,7 @@ describe('userspace VXLAN VTEP in a kernel vxlan cluster (fallback), IPv4 + IPv6
     n3.pod.exec('ping', ['-6', '-c', '2', '-i', '0.2', n1.podIPv6!]);
     // Eight UDP flows (a new source port each) from pod 3 to pod 1.
     for (let i = 0; i < 8; i++) n3.pod.exec(process.execPath, [udpTool, 'send', n3.podIP, n1.podIP, '9', '666c6f77']);
-    const frames = ethernetFrames(readPcap(await cap.stop()));
+    const frames = ethernetFrames(readPcap(await cap.stop()).packets);
     const vx = frames.filter((f) => f.udp?.dstPort === 8472);
     assert.ok(vx.length >= 8, `captured ${vx.length} VXLAN datagrams`);
     const v4Dev = macOf(n1, 'flannel.1');
@@ -170,6 +171,16 @@ describe('userspace VXLAN VTEP in a kernel vxlan cluster (fallback), IPv4 + IPv6
     };
     const before = await status(n3);
     const cap = await capture(n1, `udp and src host ${n3.underlayIP}`);
+    // flannelctl capture on the VTEP node shows the wrong-VNI frames' inner packets with their reason.
+    const pcapDir = mkdtempSync(join(tmpdir(), 'flannelts-vtep-capture-'));
+    const pcapFile = join(pcapDir, 'drops.pcapng');
+    const run = spawn(process.execPath, [flannelctl, 'capture', '--socket', lab.statusSocket(n3), '-w', pcapFile, '--reason', 'wrong_vni', '--count', '3', '--duration', '30'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let runErr = '';
+    run.stderr?.on('data', (d: Buffer) => (runErr += d.toString()));
+    const runExit = new Promise<number | null>((r) => run.once('exit', r));
+    assert.ok(await eventually(() => /capturing on flannel\.1/.test(runErr), 10_000, 50), `capture did not start: ${runErr}`);
     const datagrams = Object.values(bad).flatMap((b) => [b, b, b]).map((b) => b.toString('hex')).join(',');
     n1.ns.exec(process.execPath, [udpTool, 'send', n1.underlayIP, n3.underlayIP, '8472', datagrams]);
     n1.ns.exec(process.execPath, [udpTool, 'send', n1.underlayIP, n3.underlayIP, '8472', arpFrame.toString('hex')]);
@@ -183,9 +194,21 @@ describe('userspace VXLAN VTEP in a kernel vxlan cluster (fallback), IPv4 + IPv6
     for (const reason of Object.keys(bad)) {
       assert.equal((after.drops?.[reason] ?? 0) - (before.drops?.[reason] ?? 0), 3, `${reason}: ${JSON.stringify(after.drops)}`);
     }
+    try {
+      assert.equal(await runExit, 0, runErr);
+      const dropped = readPcap(readFileSync(pcapFile));
+      assert.equal(dropped.packets.length, 3);
+      for (const pkt of dropped.packets) {
+        assert.match(pkt.comment ?? '', /^drop reason=wrong_vni dir=rx/);
+        assert.equal(pkt.data.toString('hex'), inner.toString('hex'), 'the inner packet the frame carried');
+      }
+    } finally {
+      if (run.exitCode === null && run.pid) process.kill(run.pid, 'SIGKILL');
+      rmSync(pcapDir, { recursive: true, force: true });
+    }
     assert.equal((after.vtep?.arpReplies ?? 0) - (before.vtep?.arpReplies ?? 0), 1, `ARP not answered: ${JSON.stringify(after.drops)} ${JSON.stringify(after.vtep)}`);
     // The reply on the wire: to the requester's VTEP port, an Ethernet ARP reply from our VtepMAC.
-    const replies = ethernetFrames(readPcap(await cap.stop())).filter((f) => f.udp?.dstPort === 8472 && f.udp.payload.readUInt16BE(20) === 0x0806);
+    const replies = ethernetFrames(readPcap(await cap.stop()).packets).filter((f) => f.udp?.dstPort === 8472 && f.udp.payload.readUInt16BE(20) === 0x0806);
     assert.equal(replies.length, 1);
     const arp = replies[0]!.udp!.payload.subarray(22);
     assert.equal(arp.readUInt16BE(6), 2, 'opcode reply');
