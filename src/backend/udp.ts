@@ -208,6 +208,17 @@ export class UdpNetwork implements RunningNetwork {
   }
 }
 
+/** Brings a TUN-based network up; if that fails the data plane is closed, so no TUN or socket stays behind. */
+export function bringUpOrClose<N extends { bringUp(): void }>(plane: UdpDataPlane, net: N): N {
+  try {
+    net.bringUp();
+  } catch (e) {
+    plane.close();
+    throw e;
+  }
+  return net;
+}
+
 export interface UdpPlatform {
   openDataPlane(o: DataPlaneOptions): UdpDataPlane;
   links(): LinkOps;
@@ -229,14 +240,7 @@ export function udpBackendFactory(platform: UdpPlatform) {
           allowUnknownSource: opts.allowUnknownSource,
           offload: opts.offload,
         });
-        const net = new UdpNetwork(ctx.config, ctx.extIface, lease, opts, plane, platform.links());
-        try {
-          net.bringUp();
-        } catch (e) {
-          plane.close();
-          throw e;
-        }
-        return net;
+        return bringUpOrClose(plane, new UdpNetwork(ctx.config, ctx.extIface, lease, opts, plane, platform.links()));
       },
     };
   };

@@ -14,7 +14,7 @@ import type { VxlanOps } from './kernel-ops.js';
 import { emptyEntries, entryKey, planFdb, planNeighs, planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
 import { configureVxlanDevice, ensureVxlanDevice, randomMac, vxlanIncompat, type VxlanDeviceSpec } from './vxlan-device.js';
 import { leaseKey } from '../subnet/lease.js';
-import { parseOffload, type DataPlaneOptions, type LinkOps, type UdpDataPlane } from './udp.js';
+import { bringUpOrClose, parseOffload, type DataPlaneOptions, type LinkOps, type UdpDataPlane } from './udp.js';
 import type { OffloadFlags } from '../native/engine.js';
 import { UserspaceVxlanNetwork, userspaceVtepMac, userspaceVxlanMtu, VTEP_SEND_SOCKETS, vtepAddress, VXLAN_DEFAULT_PORT } from './vxlan-userspace.js';
 
@@ -398,14 +398,7 @@ function userspaceBackend(ctx: BackendContext, opts: VxlanOptions, ops: VxlanOps
         offload: opts.offload,
         vxlan: { vni: opts.vni, mac, vtep4: vtepAddress(lease.subnet), sendSockets: VTEP_SEND_SOCKETS, innerMtu: userspaceVxlanMtu(opts, ext, ipv6Underlay) },
       });
-      const net = new UserspaceVxlanNetwork(config, ext, lease, opts, mac, { plane, links: parts.links(), ops });
-      try {
-        net.bringUp();
-      } catch (e) {
-        plane.close();
-        throw e;
-      }
-      return net;
+      return bringUpOrClose(plane, new UserspaceVxlanNetwork(config, ext, lease, opts, mac, { plane, links: parts.links(), ops }));
     },
   };
 }

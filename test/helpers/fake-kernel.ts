@@ -1,8 +1,9 @@
 // An in-memory kernel for the vxlan/host-gw backends: links, addresses, main-table routes, neighbours
 // and vxlan FDB entries with the kernel's EEXIST/ENOENT/ESRCH behaviour, and a call log so tests can
 // check the order flannel uses. Tests delete entries from it "by hand" to exercise reconcile.
-import { containsIP, formatCIDR, formatIP, ipEqual, netEqual, type Family, type IPAddr, type IPNet } from '../../src/ip/index.js';
+import { containsIP, formatCIDR, formatIP, ipEqual, mustParseIP, netEqual, parseCIDR, type Family, type IPAddr, type IPNet } from '../../src/ip/index.js';
 import type { VxlanOps } from '../../src/backend/kernel-ops.js';
+import type { ExternalInterface } from '../../src/backend/types.js';
 import { NetlinkError, nl, type Addr, type FdbSpec, type Link, type Neigh, type NeighSpec, type Route, type RouteGetResult, type RouteSpec, type VxlanLinkSpec } from '../../src/netlink/index.js';
 
 export class FakeKernel implements VxlanOps {
@@ -162,4 +163,25 @@ export class FakeKernel implements VxlanOps {
   fdbLines(): string[] {
     return this.fdb.map((n) => `${n.lladdr} dev ${this.links.get(n.index)?.name} dst ${n.dst ? formatIP(n.dst) : '?'} self permanent`).sort();
   }
+}
+
+/**
+ * A kernel with eth0 (index 2) on 198.18.0.0/24 and 2001:db8::/64, 198.18.1.0/24 behind a router at
+ * 198.18.0.1, and the external interface as the daemon would pick it (198.18.0.11 and `v6`).
+ */
+export function kernelWithEth0(v6 = '2001:db8::11'): { k: FakeKernel; ext: ExternalInterface } {
+  const k = new FakeKernel();
+  k.addPlainLink('eth0', 1500, 2);
+  k.direct.push({ net: parseCIDR('198.18.0.0/24')!, oif: 2 }, { net: parseCIDR('2001:db8::/64')!, oif: 2 });
+  k.gatewayFor.push({ net: parseCIDR('198.18.1.0/24')!, gateway: mustParseIP('198.18.0.1'), oif: 2 });
+  const ext: ExternalInterface = {
+    name: 'eth0',
+    index: 2,
+    mtu: 1500,
+    ifaceAddr: mustParseIP('198.18.0.11'),
+    publicIP: mustParseIP('198.18.0.11'),
+    ifaceAddrV6: mustParseIP(v6),
+    publicIPv6: mustParseIP(v6),
+  };
+  return { k, ext };
 }

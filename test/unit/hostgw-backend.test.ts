@@ -3,10 +3,9 @@ import assert from 'node:assert/strict';
 import { parseNetworkConfig } from '../../src/config/netconf.js';
 import { mustParseIP, parseCIDR } from '../../src/ip/index.js';
 import { hostGwBackendFactory } from '../../src/backend/hostgw.js';
-import type { ExternalInterface } from '../../src/backend/types.js';
 import type { Lease } from '../../src/subnet/types.js';
 import { setLogSink } from '../../src/log.js';
-import { FakeKernel } from '../helpers/fake-kernel.js';
+import { kernelWithEth0 } from '../helpers/fake-kernel.js';
 
 const lease = (sub: string, pub: string, type = 'host-gw', sub6?: string, pub6?: string): Lease => ({
   subnet: parseCIDR(sub),
@@ -16,19 +15,7 @@ const lease = (sub: string, pub: string, type = 'host-gw', sub6?: string, pub6?:
 });
 
 function setup(netConf = '{"Network":"198.19.0.0/16","Backend":{"Type":"host-gw"}}') {
-  const k = new FakeKernel();
-  k.addPlainLink('eth0', 1500, 2);
-  k.direct.push({ net: parseCIDR('198.18.0.0/24')!, oif: 2 }, { net: parseCIDR('2001:db8::/64')!, oif: 2 });
-  k.gatewayFor.push({ net: parseCIDR('198.18.1.0/24')!, gateway: mustParseIP('198.18.0.1'), oif: 2 });
-  const ext: ExternalInterface = {
-    name: 'eth0',
-    index: 2,
-    mtu: 1500,
-    ifaceAddr: mustParseIP('198.18.0.11'),
-    publicIP: mustParseIP('198.18.0.11'),
-    ifaceAddrV6: mustParseIP('2001:db8::11'),
-    publicIPv6: mustParseIP('2001:db8::11'),
-  };
+  const { k, ext } = kernelWithEth0();
   const config = parseNetworkConfig(netConf);
   return { k, ext, config };
 }

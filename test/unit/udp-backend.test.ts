@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseNetworkConfig } from '../../src/config/netconf.js';
-import { formatCIDR, formatIP, mustParseIP, parseCIDR, type IPAddr, type IPNet } from '../../src/ip/index.js';
-import { parseUdpOptions, peerRoutes, udpBackendFactory, udpMtu, type DataPlaneOptions, type LinkOps, type PeerRoute, type UdpDataPlane } from '../../src/backend/udp.js';
+import { mustParseIP, parseCIDR } from '../../src/ip/index.js';
+import { parseUdpOptions, peerRoutes, udpBackendFactory, udpMtu, type DataPlaneOptions } from '../../src/backend/udp.js';
 import type { ExternalInterface } from '../../src/backend/types.js';
 import type { Lease } from '../../src/subnet/types.js';
 import { setLogSink } from '../../src/log.js';

@@ -9,10 +9,10 @@ import { vxlanBackendFactory, type VxlanPlatform } from '../../src/backend/vxlan
 import { userspaceVtepMac } from '../../src/backend/vxlan-userspace.js';
 import { withFailpoints } from '../../src/backend/kernel-ops.js';
 import type { DataPlaneOptions } from '../../src/backend/udp.js';
-import type { Backend, ExternalInterface, RunningNetwork } from '../../src/backend/types.js';
+import type { Backend, RunningNetwork } from '../../src/backend/types.js';
 import type { Lease } from '../../src/subnet/types.js';
 import { setLogSink } from '../../src/log.js';
-import { FakeKernel } from '../helpers/fake-kernel.js';
+import { FakeKernel, kernelWithEth0 } from '../helpers/fake-kernel.js';
 import { FakeLinks, FakePlane } from '../helpers/fake-plane.js';
 
 const MAC_A = '0a:00:00:00:00:0a';
@@ -25,19 +25,7 @@ function quietLogs(): { lines: string[]; restore: () => void } {
 }
 
 function setup(opts: { env?: NodeJS.ProcessEnv; force?: boolean; userspace?: boolean } = {}) {
-  const k = new FakeKernel();
-  const eth0 = k.addPlainLink('eth0', 1500, 2);
-  k.direct.push({ net: parseCIDR('198.18.0.0/24')!, oif: eth0.index });
-  k.gatewayFor.push({ net: parseCIDR('198.18.1.0/24')!, gateway: mustParseIP('198.18.0.1'), oif: eth0.index });
-  const ext: ExternalInterface = {
-    name: 'eth0',
-    index: 2,
-    mtu: 1500,
-    ifaceAddr: mustParseIP('198.18.0.11'),
-    publicIP: mustParseIP('198.18.0.11'),
-    ifaceAddrV6: mustParseIP('2001:db8::b'),
-    publicIPv6: mustParseIP('2001:db8::b'),
-  };
+  const { k, ext } = kernelWithEth0('2001:db8::b');
   const plane = new FakePlane('flannel.1', 9);
   const links = new FakeLinks();
   const opened: DataPlaneOptions[] = [];
