@@ -183,7 +183,7 @@ describe('capture requests', () => {
     for (const [args, re] of [
       [['--count', 'ten'], /^error: option '-c, --count <n>' argument 'ten' is invalid\. count "ten" must be a whole number/],
       [['--reason', 'lost'], /argument 'lost' is invalid\. unknown drop reason "lost" \(one of no_route, /],
-      [['--peer', '10.0.0.0/8x'], /argument '10\.0\.0\.0\/8x' is invalid\. "10\.0\.0\.0\/8x" is not a subnet/],
+      [['--peer', '198.19.0.0/16x'], /argument '198\.19\.0\.0\/16x' is invalid\. "198\.19\.0\.0\/16x" is not a subnet/],
       [['--duration', '0'], /duration "0" must be a number of seconds above 0/],
       [['--format', 'snoop'], /format "snoop" must be one of pcapng, pcap/],
     ] as const) {
