@@ -739,24 +739,9 @@ void Engine::HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const
   }
   WriteVxlanPrefix(reply, vni_, requester, mac_, kEtherArp);
   // To the sender's VTEP port (every flannel node uses the same one), from our listening socket.
-  sockaddr_storage ss{};
-  socklen_t sl;
-  int fd;
-  if (outer.family == 4) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port_);
-    std::memcpy(&sin->sin_addr, outer.bytes, 4);
-    sl = sizeof *sin;
-    fd = udp_->fd4();
-  } else {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(port_);
-    std::memcpy(&sin6->sin6_addr, outer.bytes, 16);
-    sl = sizeof *sin6;
-    fd = udp_->fd6();
-  }
+  sockaddr_storage ss;
+  const socklen_t sl = ToSockaddr(outer, port_, &ss);
+  const int fd = outer.family == 4 ? udp_->fd4() : udp_->fd6();
   if (fd < 0 || sendto(fd, reply, sizeof reply, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl) < 0) {
     CountDrop(kDropSocketSendError, CaptureDir::kTx, reply + kVxlanPrefix, kArpLen, {&outer});
     return;

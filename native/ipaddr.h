@@ -1,6 +1,8 @@
 #pragma once
 // A v4-or-v6 address in network byte order, small enough to copy by value on the packet path.
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -84,6 +86,23 @@ inline bool ParsePrefix(const std::string& s, Prefix* out, std::string* err) {
   }
   out->len = static_cast<uint8_t>(len);
   return true;
+}
+
+// The socket address of addr:port, ready for sendto/sendmmsg; returns its length.
+inline socklen_t ToSockaddr(const IpAddr& addr, uint16_t port, sockaddr_storage* out) {
+  *out = sockaddr_storage{};
+  if (addr.family == 4) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(out);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    std::memcpy(&sin->sin_addr, addr.bytes, 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(out);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(port);
+  std::memcpy(&sin6->sin6_addr, addr.bytes, 16);
+  return sizeof(sockaddr_in6);
 }
 
 inline std::string FormatPrefix(const Prefix& p) { return FormatIp(p.addr) + "/" + std::to_string(p.len); }

@@ -50,19 +50,7 @@ std::unique_ptr<RouteTable> RouteTable::Build(const std::vector<RouteSpec>& spec
     e.port = s.port;
     if (!s.mac.empty() && (!ParseMac(s.mac.data(), s.mac.size(), &e.mac) || e.mac.IsZero()))
       throw std::invalid_argument(where + ".mac " + s.mac + ": not a MAC address (aa:bb:cc:dd:ee:ff)");
-    if (e.publicIp.family == 4) {
-      auto* sin = reinterpret_cast<sockaddr_in*>(&e.sa);
-      sin->sin_family = AF_INET;
-      sin->sin_port = htons(s.port);
-      std::memcpy(&sin->sin_addr, e.publicIp.bytes, 4);
-      e.saLen = sizeof(sockaddr_in);
-    } else {
-      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&e.sa);
-      sin6->sin6_family = AF_INET6;
-      sin6->sin6_port = htons(s.port);
-      std::memcpy(&sin6->sin6_addr, e.publicIp.bytes, 16);
-      e.saLen = sizeof(sockaddr_in6);
-    }
+    e.saLen = ToSockaddr(e.publicIp, s.port, &e.sa);
     const std::string key = FormatPrefix(e.subnet);
     e.counters = counters(key);
     auto& levels = e.subnet.addr.family == 4 ? levels4 : levels6;

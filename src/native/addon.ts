@@ -29,3 +29,15 @@ export function loadAddon(): Record<string, unknown> {
   cached = require(found) as Record<string, unknown>;
   return cached;
 }
+
+/**
+ * The addon's exports typed as T, after checking that each named function is there (a stale build
+ * then fails with the missing name rather than "is not a function" somewhere later).
+ */
+export function addonFunctions<T>(names: readonly string[]): T {
+  const a = loadAddon();
+  for (const k of names) {
+    if (typeof a[k] !== 'function') throw new Error(`flannelts: native addon has no ${k} export`);
+  }
+  return a as unknown as T;
+}

@@ -1,6 +1,6 @@
 // Pure offload helpers from the native addon (native/offload.*): userspace GSO split and GRO coalesce,
 // exposed for table-driven unit tests and micro benchmarks. No root needed.
-import { loadAddon } from './addon.js';
+import { addonFunctions } from './addon.js';
 
 /** struct virtio_net_hdr, host byte order (little-endian on every platform flannelts builds for). */
 export interface VnetHeader {
@@ -56,11 +56,7 @@ interface OffloadExports {
 }
 
 function exportsOf(): OffloadExports {
-  const a = loadAddon();
-  for (const k of ['gsoSplit', 'gsoSplitInto', 'groCoalesce', 'groCoalesceCount']) {
-    if (typeof a[k] !== 'function') throw new Error(`flannelts: native addon has no ${k} export`);
-  }
-  return a as unknown as OffloadExports;
+  return addonFunctions<OffloadExports>(['gsoSplit', 'gsoSplitInto', 'groCoalesce', 'groCoalesceCount']);
 }
 
 /** Splits a TUN read (virtio header + IP packet) into wire packets, as the engine's TX thread does. */

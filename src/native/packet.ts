@@ -1,6 +1,6 @@
 // Pure packet helpers from the native addon (native/encap.*, native/routes.*), exposed for unit
 // tests and control-side checks. They run on the calling thread; no root needed.
-import { loadAddon } from './addon.js';
+import { addonFunctions } from './addon.js';
 import type { PeerRoute } from './engine.js';
 
 export type PacketKind = 'ipv4' | 'ipv6' | 'truncated' | 'bad_version' | 'bad_ihl' | 'length_mismatch';
@@ -30,11 +30,7 @@ interface PacketExports {
 }
 
 function exportsOf(): PacketExports {
-  const a = loadAddon();
-  for (const k of ['classifyPacket', 'decrementTTL', 'icmpUnreachable', 'RouteTable']) {
-    if (typeof a[k] !== 'function') throw new Error(`flannelts: native addon has no ${k} export`);
-  }
-  return a as unknown as PacketExports;
+  return addonFunctions<PacketExports>(['classifyPacket', 'decrementTTL', 'icmpUnreachable', 'RouteTable']);
 }
 
 /** Validates an IP packet header and extracts addresses; never throws on bad bytes. */

@@ -1,5 +1,5 @@
 // The userspace VTEP's pure VXLAN/ARP codec (native/vxlan.*), for unit tests and fuzzing without root.
-import { loadAddon } from './addon.js';
+import { addonFunctions } from './addon.js';
 
 export type VxlanStatus = 'ip' | 'arp' | 'truncated' | 'bad_flags' | 'wrong_vni' | 'not_for_us' | 'bad_ethertype';
 
@@ -22,11 +22,7 @@ interface VxlanExports {
 }
 
 function exportsOf(): VxlanExports {
-  const a = loadAddon();
-  for (const k of ['vxlanEncap', 'vxlanParse', 'arpReply', 'flowHash']) {
-    if (typeof a[k] !== 'function') throw new Error(`flannelts: native addon has no ${k} export`);
-  }
-  return a as unknown as VxlanExports;
+  return addonFunctions<VxlanExports>(['vxlanEncap', 'vxlanParse', 'arpReply', 'flowHash']);
 }
 
 /** The UDP payload the engine sends for one inner IP packet (VXLAN header + Ethernet + packet). */

@@ -62,6 +62,13 @@ export function leaseText(lab: Lab, node: LabNode): string {
   return f ? readFileSync(join(lab.storeDir, f), 'utf8') : '';
 }
 
+/** Pings every pod pair (both families when the lab has IPv6) and asserts all answered and how many pairs there were. */
+export async function assertAllPairs(lab: Lab, expected?: number, count?: number): Promise<void> {
+  const results = await lab.checkAllPairs(count);
+  assert.deepEqual(results.filter((r) => !r.ok), []);
+  if (expected !== undefined) assert.equal(results.length, expected);
+}
+
 const tcpCheck = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tcp-check.js');
 
 /**

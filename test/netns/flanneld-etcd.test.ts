@@ -10,6 +10,7 @@ import { Lab, LAB_ETCD_PREFIX } from '../../src/lab/lab.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { fetchStatus } from '../../src/status.js';
 import { useLab } from '../helpers/lab.js';
+import { assertAllPairs } from '../helpers/lab-probe.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const udpTool = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'udp-tool.js');
@@ -55,8 +56,7 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-ser
 
   test('all pod pairs pass', async (t) => {
     if (!need(t, rootAndNetns())) return;
-    const results = await lab.checkAllPairs();
-    assert.deepEqual(results.filter((r) => !r.ok), []);
+    await assertAllPairs(lab);
   });
 
   test('healthz answers like flanneld', (t) => {

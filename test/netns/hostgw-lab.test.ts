@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, type LabNode } from '../../src/lab/lab.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
-import { deleteLease, eventually, routesOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
+import { assertAllPairs, deleteLease, eventually, routesOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
 
 const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('iptables-save', 'iptables')];
@@ -31,9 +31,7 @@ describe('host-gw lab: 3 nodes on one segment, IPv4 + IPv6', suiteNeeds(...reqs)
 
   test('all pod pairs reach each other over IPv4 and IPv6', async (t) => {
     if (!need(t, ...reqs)) return;
-    const results = await lab.checkAllPairs();
-    assert.deepEqual(results.filter((r) => !r.ok), []);
-    assert.equal(results.length, 12);
+    await assertAllPairs(lab, 12);
   });
 
   test('routes deleted or changed by hand are repaired within one reconcile pass', async (t) => {

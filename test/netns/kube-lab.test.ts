@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { isAlive, Lab } from '../../src/lab/lab.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
+import { assertAllPairs } from '../helpers/lab-probe.js';
 
 const P = 'flannel.alpha.coreos.com/';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -62,9 +63,7 @@ describe('udp lab in kube mode: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns()
 
   test('all pod pairs reach each other over IPv4 and IPv6', async (t) => {
     if (!need(t, rootAndNetns())) return;
-    const results = await lab.checkAllPairs();
-    assert.equal(results.length, 12);
-    assert.deepEqual(results.filter((r) => !r.ok), []);
+    await assertAllPairs(lab, 12);
   });
 
   test('an API server restart: no daemon crashes, and node changes after it still arrive', async (t) => {

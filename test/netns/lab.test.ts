@@ -9,7 +9,7 @@ import { Lab, parseEnvFile } from '../../src/lab/lab.js';
 import { run } from '../../src/lab/netns.js';
 import { binary, rootAndNetns, suiteNeeds, need } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
-import { assertTcpTransfers } from '../helpers/lab-probe.js';
+import { assertAllPairs, assertTcpTransfers } from '../helpers/lab-probe.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
@@ -46,9 +46,7 @@ describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('pin
 
   test('all pod pairs reach each other over IPv4 and IPv6', async (t) => {
     if (!need(t, rootAndNetns())) return;
-    const results = await lab.checkAllPairs();
-    assert.equal(results.length, 12);
-    assert.deepEqual(results.filter((r) => !r.ok), []);
+    await assertAllPairs(lab, 12);
   });
 
   test('a TCP transfer keeps its content both ways, IPv4 and IPv6', async (t) => {
