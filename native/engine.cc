@@ -6,6 +6,8 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 
 #include "encap.h"
 #include "offload.h"
+#include "reply_poll.h"
 #include "syserr.h"
 #include "vxlan.h"
 
@@ -43,6 +46,12 @@ constexpr int kMaxMsgs = 1024;          // UIO_MAXIOV: the most sendmmsg takes a
 constexpr int kMaxGsoSegsPerSend = 64;  // UDP_MAX_SEGMENTS on older kernels
 // A UDP_SEGMENT send is one UDP datagram before segmentation: payload <= 65535 - IPv6 + UDP headers.
 constexpr size_t kMaxGsoBytes = 65535 - 48;
+// Only a small batch (a request, a handful of ACKs) starts the TX thread's reply polling: bulk sends
+// keep the thread busy anyway, and polling between them takes a vCPU the receivers need.
+constexpr uint64_t kReplyPollAfterAtMost = 4;
+// The polling TX thread reads sockets with fewer, smaller-footprint slots than the RX thread: it is
+// there for answers, and a bulk burst it finds is still handled, a batch at a time.
+constexpr int kReplyPollRxBatch = 8;
 // RX: UDP_GRO hands back up to 64 KiB per datagram, so fewer, larger slots than the TX side.
 constexpr int kRxBatch = 64;
 
@@ -107,7 +116,9 @@ class TunWriter : public TunSink {
 };
 
 struct RxScratch {
-  std::unique_ptr<uint8_t[]> buf{new uint8_t[static_cast<size_t>(kRxBatch) * kMaxPacket]};
+  explicit RxScratch(int slots) : batch(slots), buf(new uint8_t[static_cast<size_t>(slots) * kMaxPacket]) {}
+  const int batch;  // <= kRxBatch
+  std::unique_ptr<uint8_t[]> buf;
   mmsghdr msgs[kRxBatch];
   iovec iov[kRxBatch];
   sockaddr_storage addr[kRxBatch];
@@ -120,7 +131,7 @@ struct RxScratch {
 };
 
 Engine::Engine(const EngineOptions& o)
-    : allowUnknownSource_(o.allowUnknownSource), encap_(o.encap), vni_(o.vni), mac_(o.mac), hasVtep4_(o.hasVtep4), innerMtu_(o.innerMtu) {
+    : allowUnknownSource_(o.allowUnknownSource), encap_(o.encap), vni_(o.vni), mac_(o.mac), hasVtep4_(o.hasVtep4), innerMtu_(o.innerMtu), replyPollUs_(o.replyPollUs > 0 ? o.replyPollUs : 0) {
   std::memcpy(vtep4_, o.vtep4, 4);
   tun_ = std::make_unique<Tun>(o.tun);
   udp_ = std::make_unique<UdpConn>(o.udp);  // on throw, tun_ is closed by its destructor
@@ -208,6 +219,8 @@ EngineStats Engine::Stats() {
   for (int i = 0; i < kDropCount; i++) s.drops[i] = drops_[i].load(std::memory_order_relaxed);
   s.arpReplies = arpReplies_.load(std::memory_order_relaxed);
   s.offloads = OffloadState{vnetHdr_, tso_, uso_, udpGso_.load(), udpGro_};
+  s.replyPoll = ReplyPollCounters{replyPollUs_, replyPollHits_.load(std::memory_order_relaxed), replyPollMisses_.load(std::memory_order_relaxed),
+                                  replyPollSkipped_.load(std::memory_order_relaxed)};
   s.offload = OffloadCounters{gsoPackets_.load(std::memory_order_relaxed), gsoSegments_.load(std::memory_order_relaxed),
                               udpGsoSends_.load(std::memory_order_relaxed), groPackets_.load(std::memory_order_relaxed),
                               groSegments_.load(std::memory_order_relaxed), udpGroBatches_.load(std::memory_order_relaxed)};
@@ -269,6 +282,8 @@ void Engine::TapSlow(CaptureDir dir, uint8_t reason, const uint8_t* p, size_t le
 
 void Engine::TunToUdp() {
   TxScratch s;
+  std::unique_ptr<RxScratch> rx;  // first used when reply polling finds a datagram to read
+  ReplyPollWindow window(replyPollUs_);
   const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
   pollfd fds[2] = {{tunFd, POLLIN, 0}, {stopFd_, POLLIN, 0}};
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -282,11 +297,77 @@ void Engine::TunToUdp() {
       break;
     }
     if (fds[0].revents & POLLIN) {
-      std::lock_guard<std::mutex> lock(txMu_);
-      HandleTunBatch(tunFd, fd4, fd6, s);
+      {
+        std::lock_guard<std::mutex> lock(txMu_);
+        HandleTunBatch(tunFd, fd4, fd6, s);
+      }
+      if (replyPollUs_ > 0 && s.packets > 0 && s.packets <= kReplyPollAfterAtMost) {
+        const int w = window.Next();
+        if (w == 0) {
+          replyPollSkipped_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          if (!rx) rx = NewRxScratch(tunFd, kReplyPollRxBatch);
+          // An answer counts however it was handled: the RX thread, woken for the same datagram,
+          // may win the race for it, and polling still pays off while answers come this soon.
+          const uint64_t rxBefore = rx_total_.packets.load(std::memory_order_relaxed);
+          const bool hit = PollAfterWork(&txReader_, tunFd, fd4, fd6, s, *rx, w) || rx_total_.packets.load(std::memory_order_relaxed) != rxBefore;
+          window.Done(hit, w);
+          (hit ? replyPollHits_ : replyPollMisses_).fetch_add(1, std::memory_order_relaxed);
+        }
+      }
     }
   }
   qsbr_.Offline(&txReader_);
+}
+
+// After a batch the answer often follows within microseconds: a ping reply, TCP ACKs, the next
+// request of a request/response exchange. A thread asleep in poll() is woken for it, and on a VM whose
+// idle vCPUs halt that cross-vCPU wake-up costs tens of microseconds (an IPI through the hypervisor on
+// the waker's side, a halt exit on the wakee's). So the TX thread, after a small send, keeps polling
+// every fd for up to windowUs (renewed whenever it finds work) and handles what turns up itself: TUN
+// reads under txMu_, socket reads under rxMu_, so each fd still has one reader at a time and order is
+// kept. The RX thread calls this with windowUs == 0 after writing into the TUN: one pass, which
+// catches what the kernel queued synchronously during our own write (forwarding and the receiver's
+// softirq run inside writev), without waking the TX thread for it.
+bool Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs) {
+  auto nowUs = [] {
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<int64_t>(t.tv_sec) * 1000000 + t.tv_nsec / 1000;
+  };
+  int64_t deadline = windowUs > 0 ? nowUs() + windowUs : 0;
+  bool found = false;
+  pollfd fds[3] = {{tunFd, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
+  while (!stop_.load(std::memory_order_relaxed)) {
+    bool worked = false;
+    if (poll(fds, 3, 0) > 0) {
+      if ((fds[0].revents & POLLIN) && txMu_.try_lock()) {
+        HandleTunBatch(tunFd, fd4, fd6, tx);
+        txMu_.unlock();
+        worked = tx.packets > 0;
+      }
+      for (int i = 1; i <= 2; i++) {
+        if (!(fds[i].revents & POLLIN) || !rxMu_.try_lock()) continue;
+        HandleUdpBatch(fds[i].fd, tunFd, rx);
+        rxMu_.unlock();
+        worked = worked || rx.packets > 0;
+      }
+    }
+    qsbr_.Quiescent(me);
+    found = found || worked;
+    if (windowUs <= 0) break;
+    const int64_t now = nowUs();
+    if (worked) {
+      deadline = now + windowUs;
+    } else if (now >= deadline) {
+      break;
+    } else {
+      // What our work just woke (the pod's process that gets the reply) may be queued on this vCPU:
+      // let it run rather than poll in its way.
+      sched_yield();
+    }
+  }
+  return found;
 }
 
 bool Engine::TunWrite(int tunFd, const uint8_t* p, size_t n) {
@@ -522,24 +603,10 @@ void Engine::FlushSocket(int fd, TxScratch& s) {
 // ---- UDP -> TUN ----
 
 void Engine::UdpToTun() {
-  RxScratch s;
-  // Writing into the TUN often makes the kernel answer at once (a ping reply, TCP ACKs): it runs the
-  // forwarding and the receiver's softirq inside our writev, so the answer is already queued on the
-  // TUN when writev returns. Draining it here saves waking the TX thread, one scheduler round trip
-  // (tens of microseconds on a busy 2-core VM) per packet exchange. The TX thread keeps doing all
-  // other TUN reads; txMu_ keeps the two from reading the TUN at once, so order is kept.
-  std::unique_ptr<TxScratch> inlineTx(new TxScratch);
   const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
-  s.writer = std::make_unique<TunWriter>(tunFd, this, &groPackets_, &groSegments_);
-  if (vnetHdr_) s.gro = std::make_unique<GroTable>(s.writer.get());
-  // A Linux vxlan sender over a device with checksum offload (veth, virtio) may leave the inner TCP/UDP
-  // checksum partial, to be finished by hardware that a packet handed between namespaces never meets;
-  // the kernel's own vxlan receiver trusts it from the skb state, which a socket does not show us.
-  // The outer UDP checksum, verified by the kernel before the datagram reached us, covers those bytes,
-  // so the VTEP hands every TCP/UDP packet to the TUN as CHECKSUM_PARTIAL (as coalesced ones are
-  // anyway: the kernel fills the checksum in if the packet leaves the node), or without a virtio
-  // header finishes the checksum itself.
-  if (s.gro && encap_ == Encap::kVxlan) s.gro->SetPartialChecksums(true);
+  std::unique_ptr<RxScratch> s = NewRxScratch(tunFd, kRxBatch);
+  // The TUN reads this thread makes after its own writes (PollAfterWork) have their own TX buffers.
+  std::unique_ptr<TxScratch> inlineTx(new TxScratch);
   pollfd fds[3] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
   while (!stop_.load(std::memory_order_relaxed)) {
     qsbr_.Offline(&rxReader_);
@@ -547,6 +614,7 @@ void Engine::UdpToTun() {
     qsbr_.Quiescent(&rxReader_);
     if (r < 0 && errno != EINTR) break;
     if (fds[0].revents) break;
+    bool worked = false;
     for (int i = 1; i <= 2; i++) {
       if (fds[i].revents & POLLERR) {
         // A pending socket error (only with IP_RECVERR or a connected socket, neither used today)
@@ -556,17 +624,34 @@ void Engine::UdpToTun() {
         getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &len);
         CountDrop(kDropSocketRecvError, CaptureDir::kRx);
       }
-      if (fds[i].revents & POLLIN) {
-        HandleUdpBatch(fds[i].fd, tunFd, s);
-        if (s.packets && txMu_.try_lock()) {
-          HandleTunBatch(tunFd, fd4, fd6, *inlineTx);
-          txMu_.unlock();
-        }
+      if (!(fds[i].revents & POLLIN)) continue;
+      if (!rxMu_.try_lock()) {
+        sched_yield();  // the TX thread is reading the sockets right now (PollAfterWork)
+        continue;
       }
-      qsbr_.Quiescent(&rxReader_);
+      HandleUdpBatch(fds[i].fd, tunFd, *s);
+      rxMu_.unlock();
+      worked = worked || s->packets > 0;
     }
+    // What we wrote into the TUN is often answered at once (see PollAfterWork).
+    if (worked) PollAfterWork(&rxReader_, tunFd, fd4, fd6, *inlineTx, *s, 0);
   }
   qsbr_.Offline(&rxReader_);
+}
+
+std::unique_ptr<RxScratch> Engine::NewRxScratch(int tunFd, int batch) {
+  std::unique_ptr<RxScratch> s(new RxScratch(batch));
+  s->writer = std::make_unique<TunWriter>(tunFd, this, &groPackets_, &groSegments_);
+  if (vnetHdr_) s->gro = std::make_unique<GroTable>(s->writer.get());
+  // A Linux vxlan sender over a device with checksum offload (veth, virtio) may leave the inner TCP/UDP
+  // checksum partial, to be finished by hardware that a packet handed between namespaces never meets;
+  // the kernel's own vxlan receiver trusts it from the skb state, which a socket does not show us.
+  // The outer UDP checksum, verified by the kernel before the datagram reached us, covers those bytes,
+  // so the VTEP hands every TCP/UDP packet to the TUN as CHECKSUM_PARTIAL (as coalesced ones are
+  // anyway: the kernel fills the checksum in if the packet leaves the node), or without a virtio
+  // header finishes the checksum itself.
+  if (s->gro && encap_ == Encap::kVxlan) s->gro->SetPartialChecksums(true);
+  return s;
 }
 
 namespace {
@@ -596,12 +681,12 @@ size_t GroSize(msghdr& m) {
 }  // namespace
 
 void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
-  for (int i = 0; i < kRxBatch; i++) {
+  for (int i = 0; i < s.batch; i++) {
     s.iov[i] = iovec{s.buf.get() + static_cast<size_t>(i) * kMaxPacket, kMaxPacket};
     s.msgs[i].msg_hdr = msghdr{&s.addr[i], sizeof s.addr[i], &s.iov[i], 1, udpGro_ ? s.ctrl[i] : nullptr, udpGro_ ? sizeof s.ctrl[i] : 0, 0};
     s.msgs[i].msg_len = 0;
   }
-  const int n = recvmmsg(sock, s.msgs, kRxBatch, MSG_DONTWAIT, nullptr);
+  const int n = recvmmsg(sock, s.msgs, static_cast<unsigned>(s.batch), MSG_DONTWAIT, nullptr);
   if (n < 0) {
     if (errno != EAGAIN && errno != EINTR) CountDrop(kDropSocketRecvError, CaptureDir::kRx);
     return;

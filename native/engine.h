@@ -57,6 +57,11 @@ struct alignas(64) DirCounters {
 // VXLAN as a Linux vxlan device sends it (VXLAN header + inner Ethernet frame) for the userspace VTEP.
 enum class Encap : uint8_t { kFlannelUdp, kVxlan };
 
+// 300 us covers an answer from a peer on the same LAN segment or host (about 60 us in the netns lab);
+// farther answers shrink the window to nothing (reply_poll.h), so they cost almost no polling.
+constexpr int kDefaultReplyPollUs = 300;
+constexpr int kMaxReplyPollUs = 10000;
+
 struct EngineOptions {
   TunOptions tun;
   UdpOptions udp;
@@ -70,6 +75,16 @@ struct EngineOptions {
   uint8_t vtep4[4] = {};
   // The TUN's MTU: inner packets above it that arrive whole (GSO between namespaces) are re-segmented.
   size_t innerMtu = 0;
+  // After a small send the TX thread polls for the answer this long at most (adaptive, see
+  // reply_poll.h); 0 turns reply polling off.
+  int replyPollUs = kDefaultReplyPollUs;
+};
+
+// Reply polling (PollAfterWork): windows that caught an answer, windows that ran out empty, and small
+// sends after which the shrunken window said not to poll.
+struct ReplyPollCounters {
+  int windowUs;
+  uint64_t hits, misses, skipped;
 };
 
 // Which offloads are in effect (requested and accepted by the kernel); udpGso can turn off later.
@@ -103,6 +118,7 @@ struct EngineStats {
   uint64_t arpReplies;
   OffloadState offloads;
   OffloadCounters offload;
+  ReplyPollCounters replyPoll;
   std::string offloadNotes;
   std::vector<PeerStats> peers;
   bool captureActive;
@@ -154,6 +170,10 @@ class Engine {
   // One batch (up to kBatch packets) per call; per-thread buffers live in the scratch structs.
   void HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s);
   void HandleUdpBatch(int sock, int tunFd, RxScratch& s);
+  std::unique_ptr<RxScratch> NewRxScratch(int tunFd, int batch);
+  // After a batch: polls every fd (once, or for up to windowUs) and handles what turns up in this
+  // thread. True when it found work (engine.cc).
+  bool PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs);
   void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s);
   // VXLAN: answers an ARP request for our VTEP address back to the sender's VTEP port.
   void HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const IpAddr& outer);
@@ -206,6 +226,10 @@ class Engine {
   std::atomic<bool> udpGso_{false};
   // Serializes TUN reads between the TX thread and the RX thread's opportunistic drain (see UdpToTun).
   std::mutex txMu_;
+  // Serializes socket reads between the RX thread and the TX thread's reply polling (see SpinForReplies).
+  std::mutex rxMu_;
+  const int replyPollUs_;
+  std::atomic<uint64_t> replyPollHits_{0}, replyPollMisses_{0}, replyPollSkipped_{0};
   std::mutex notesMu_;  // not ctl_: Close() holds ctl_ while joining the thread that may append
   std::string offloadNotes_;
   std::atomic<uint64_t> gsoPackets_{0}, gsoSegments_{0}, udpGsoSends_{0}, groPackets_{0}, groSegments_{0}, udpGroBatches_{0};

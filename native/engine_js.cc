@@ -8,6 +8,7 @@
 
 #include "encap.h"
 #include "engine.h"
+#include "reply_poll.h"
 #include "routes.h"
 #include "syserr.h"
 
@@ -190,6 +191,16 @@ void ParseEncap(const Napi::Object& o, EngineOptions* opts) {
   }
 }
 
+// replyPollUs: microseconds the TX thread polls for an answer after a small send; 0 = off.
+void ParseReplyPoll(Napi::Env env, const Napi::Object& o, EngineOptions* opts) {
+  const Napi::Value v = o.Get("replyPollUs");
+  if (v.IsUndefined()) return;
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 0 && d <= kMaxReplyPollUs) || d != static_cast<double>(static_cast<int>(d)))
+    throw Napi::TypeError::New(env, "EngineOptions.replyPollUs must be an integer from 0 (off) to " + std::to_string(kMaxReplyPollUs));
+  opts->replyPollUs = static_cast<int>(d);
+}
+
 // ---- Engine ----
 
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
@@ -230,6 +241,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     opts.udp.gso = want("udpGso");
     opts.udp.gro = want("udpGro");
     ParseEncap(o, &opts);
+    ParseReplyPoll(env, o, &opts);
     Guard(env, [&] { engine_ = std::make_unique<Engine>(opts); });
     env_ = env;
     // Process exit: stop and join the threads before the runtime goes away, even if never closed.
@@ -316,6 +328,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     oc.Set("groSegments", Napi::Number::New(env, static_cast<double>(s.offload.groSegments)));
     oc.Set("udpGroBatches", Napi::Number::New(env, static_cast<double>(s.offload.udpGroBatches)));
     out.Set("offload", oc);
+    Napi::Object rp = Napi::Object::New(env);
+    rp.Set("windowUs", Napi::Number::New(env, s.replyPoll.windowUs));
+    rp.Set("hits", Napi::Number::New(env, static_cast<double>(s.replyPoll.hits)));
+    rp.Set("misses", Napi::Number::New(env, static_cast<double>(s.replyPoll.misses)));
+    rp.Set("skipped", Napi::Number::New(env, static_cast<double>(s.replyPoll.skipped)));
+    out.Set("replyPoll", rp);
     out.Set("offloadNotes", s.offloadNotes);
     Napi::Array peers = Napi::Array::New(env, s.peers.size());
     for (size_t i = 0; i < s.peers.size(); i++) {
@@ -441,6 +459,22 @@ Napi::Value IcmpUnreachableJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, out, n);
 }
 
+// replyPollWindows(maxUs, outcomes): the window ReplyPollWindow gives each of a run of small sends
+// (0 = not polled), consuming the next outcome (answered or not) for each send it polls after.
+Napi::Value ReplyPollWindowsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsArray()) throw Napi::TypeError::New(env, "replyPollWindows(maxUs, outcomes[]) needs a number and an array");
+  ReplyPollWindow w(info[0].As<Napi::Number>().Int32Value());
+  const Napi::Array outcomes = info[1].As<Napi::Array>();
+  Napi::Array out = Napi::Array::New(env, outcomes.Length());
+  for (uint32_t i = 0; i < outcomes.Length(); i++) {
+    const int us = w.Next();
+    if (us > 0) w.Done(outcomes.Get(i).ToBoolean().Value(), us);
+    out.Set(i, Napi::Number::New(env, us));
+  }
+  return out;
+}
+
 }  // namespace
 
 void InitEngine(Napi::Env env, Napi::Object exports) {
@@ -449,6 +483,7 @@ void InitEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("classifyPacket", Napi::Function::New(env, ClassifyJs, "classifyPacket"));
   exports.Set("decrementTTL", Napi::Function::New(env, DecrementTtlJs, "decrementTTL"));
   exports.Set("icmpUnreachable", Napi::Function::New(env, IcmpUnreachableJs, "icmpUnreachable"));
+  exports.Set("replyPollWindows", Napi::Function::New(env, ReplyPollWindowsJs, "replyPollWindows"));
   // The engine's drop reasons in enum order: capture records carry the index.
   Napi::Array reasons = Napi::Array::New(env, kDropCount);
   for (int i = 0; i < kDropCount; i++) reasons.Set(static_cast<uint32_t>(i), DropName(i));

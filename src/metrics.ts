@@ -117,6 +117,21 @@ export function createMetrics(d: Daemon): Registry {
       if (c) this.inc(c.lost);
     },
   });
+  new Counter({
+    name: 'flannel_dataplane_reply_poll_total',
+    help: 'Reply polling after small sends: windows answered (hit), run out (miss), or not polled because misses shrank the window (skipped).',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const r = snap().replyPoll;
+      if (r) {
+        this.inc({ result: 'hit' }, r.hits);
+        this.inc({ result: 'miss' }, r.misses);
+        this.inc({ result: 'skipped' }, r.skipped);
+      }
+    },
+  });
   new Gauge({
     name: 'flannel_peer_last_seen_timestamp_seconds',
     help: 'When the data plane last accepted a packet from the peer (Unix time); absent until the first one.',

@@ -69,12 +69,20 @@ export interface PlatformOptions {
   udpOffload?: boolean;
   /** -vxlan-userspace: the vxlan backend runs the userspace VTEP on this node. */
   vxlanUserspace?: boolean;
+  /** -udp-reply-poll-us: the engine's reply-polling window (0 off); default the engine's. */
+  replyPollUs?: number;
 }
 
 /** The native engine as the udp backend's data plane, with its offload report for the startup log. */
-function engineDataPlane(o: DataPlaneOptions, udpOffload: boolean): UdpDataPlane {
+function engineDataPlane(o: DataPlaneOptions, opts: PlatformOptions): UdpDataPlane {
   const { vxlan, ...rest } = o;
-  const engine = Engine.open({ ...rest, offload: udpOffload ? o.offload : false, ...(vxlan ? { encap: 'vxlan' as const, ...vxlan } : {}) });
+  const udpOffload = opts.udpOffload ?? true;
+  const engine = Engine.open({
+    ...rest,
+    offload: udpOffload ? o.offload : false,
+    ...(opts.replyPollUs !== undefined ? { replyPollUs: opts.replyPollUs } : {}),
+    ...(vxlan ? { encap: 'vxlan' as const, ...vxlan } : {}),
+  });
   return {
     get tunName() {
       return engine.tunName;
@@ -98,7 +106,8 @@ function engineDataPlane(o: DataPlaneOptions, udpOffload: boolean): UdpDataPlane
     offloadReport: () => {
       const s = engine.stats();
       const notes = s.offloadNotes.trim().replace(/;$/, '');
-      return `offloads ${describeOffloads(s.offloads)}${udpOffload ? '' : ' (-udp-offload=false)'}${notes ? `; off: ${notes}` : ''}`;
+      const poll = s.replyPoll.windowUs > 0 ? `reply polling ${s.replyPoll.windowUs} us` : 'reply polling off';
+      return `offloads ${describeOffloads(s.offloads)}${udpOffload ? '' : ' (-udp-offload=false)'}${notes ? `; off: ${notes}` : ''}; ${poll}`;
     },
   };
 }
@@ -109,12 +118,12 @@ export function nativePlatform(opts: PlatformOptions = {}): Platform {
   const backends = new BackendRegistry().register(
     'udp',
     udpBackendFactory({
-      openDataPlane: (o): UdpDataPlane => engineDataPlane(o, opts.udpOffload ?? true),
+      openDataPlane: (o): UdpDataPlane => engineDataPlane(o, opts),
       links: () => links,
     }),
   );
   const kernel = withFailpoints(netlinkVxlanOps(link));
-  const userspace = { openDataPlane: (o: DataPlaneOptions): UdpDataPlane => engineDataPlane(o, opts.udpOffload ?? true), links: () => links };
+  const userspace = { openDataPlane: (o: DataPlaneOptions): UdpDataPlane => engineDataPlane(o, opts), links: () => links };
   backends
     .register('vxlan', vxlanBackendFactory({ ops: () => kernel, userspace, forceUserspace: opts.vxlanUserspace ?? false })).register('host-gw', hostGwBackendFactory({ ops: () => kernel }));
   return {

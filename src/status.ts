@@ -46,6 +46,8 @@ export interface StatusSnapshot {
   /** Data-plane routes the engine holds vs the peer subnets the leases ask for. */
   routes?: { expected: number; installed: number };
   offloads?: Record<string, boolean>;
+  /** The engine's reply polling after small sends (-udp-reply-poll-us): window and outcomes. */
+  replyPoll?: ReplyPollView;
   /** The userspace VXLAN VTEP: our VtepMAC, VNI and ARP requests answered. */
   vtep?: { mac?: string; vni?: number; arpReplies: number };
   /** Whether a `flannelctl capture` runs, and records lost to a full capture buffer (all captures). */
@@ -59,12 +61,19 @@ interface EnginePeerStats {
   rx: Traffic;
   lastRxMs?: number;
 }
+export interface ReplyPollView {
+  windowUs: number;
+  hits: number;
+  misses: number;
+  skipped: number;
+}
 interface EngineStatsView {
   tx: Traffic;
   rx: Traffic;
   drops: Record<string, number>;
   peers: EnginePeerStats[];
   offloads?: Record<string, boolean>;
+  replyPoll?: ReplyPollView;
   arpReplies?: number;
   capture?: { active: boolean; lost: number };
 }
@@ -83,7 +92,12 @@ export function engineStatsOf(backendStats: Record<string, unknown>): EngineStat
     : undefined;
   const c = e.capture;
   const capture = isObj(c) && typeof c.active === 'boolean' && typeof c.lost === 'number' ? { active: c.active, lost: c.lost } : undefined;
-  return { tx: e.tx, rx: e.rx, drops, peers, offloads, arpReplies: typeof e.arpReplies === 'number' ? e.arpReplies : undefined, capture };
+  const r = e.replyPoll;
+  const replyPoll =
+    isObj(r) && typeof r.windowUs === 'number' && typeof r.hits === 'number' && typeof r.misses === 'number' && typeof r.skipped === 'number'
+      ? { windowUs: r.windowUs, hits: r.hits, misses: r.misses, skipped: r.skipped }
+      : undefined;
+  return { tx: e.tx, rx: e.rx, drops, peers, offloads, replyPoll, arpReplies: typeof e.arpReplies === 'number' ? e.arpReplies : undefined, capture };
 }
 
 /** A peer's last-seen time from its engine entries (v4 and v6 subnets): the latest, or "never". */
@@ -139,6 +153,7 @@ export function snapshot(d: Daemon): StatusSnapshot {
     drops: engine?.drops,
     routes: engine ? { expected, installed: engine.peers.length } : undefined,
     offloads: engine?.offloads,
+    replyPoll: engine?.replyPoll,
     vtep:
       backendStats.mode === 'userspace'
         ? {

@@ -69,6 +69,10 @@ export function formatStatus(s: StatusSnapshot, rates?: Rates, now = Date.now())
   if (s.offloads) {
     out.push(`offloads: ${Object.entries(s.offloads).map(([k, v]) => `${k}=${v ? 'on' : 'off'}`).join(' ') || 'none'}`);
   }
+  if (s.replyPoll) {
+    const r = s.replyPoll;
+    out.push(r.windowUs > 0 ? `reply polling: up to ${r.windowUs} us after small sends; ${r.hits} answered, ${r.misses} ran out, ${r.skipped} skipped` : 'reply polling: off');
+  }
   if (s.routes) out.push(`data-plane routes: ${s.routes.installed} installed / ${s.routes.expected} expected${s.routes.installed !== s.routes.expected ? '  <-- MISMATCH' : ''}`);
   out.push('');
   if (s.capture?.active) out.push('capture: running (flannelctl capture)');

@@ -59,6 +59,7 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   S('log-format', 'text', 'flannelts: log format, "text" (klog lines) or "json"'),
   S('status-socket', '/run/flannel/flannelts.sock', 'flannelts: Unix socket (root only) that `flannelctl status` reads; "" to disable'),
   B('udp-offload', true, 'flannelts: udp backend offloads (TSO/USO through IFF_VNET_HDR, UDP_SEGMENT, UDP_GRO), each probed at start; false turns them all off (debugging)'),
+  I('udp-reply-poll-us', 300, 'flannelts: microseconds the udp/userspace-VXLAN engine keeps polling for the answer after a small send (ping, request/response) instead of sleeping; adaptive, shrinks while nothing answers; 0 turns it off (saves CPU, costs latency)'),
   B('vxlan-userspace', false, 'flannelts: vxlan backend uses the userspace VXLAN VTEP on this node (no kernel vxlan device); it is also used automatically when the kernel cannot create VXLAN devices'),
 ];
 
@@ -250,6 +251,8 @@ export interface FlanneldOptions {
   statusSocket: string;
   /** -udp-offload: false forces every udp offload off, whatever net-conf's Backend.Offload says. */
   udpOffload: boolean;
+  /** -udp-reply-poll-us: the engine's reply-polling window, 0 off (EngineOptions.replyPollUs). */
+  replyPollUs: number;
   /** -vxlan-userspace: this node's vxlan backend runs the userspace VTEP. */
   vxlanUserspace: boolean;
 }
@@ -271,6 +274,10 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
   if (resync <= 0) throw new FlagError(`invalid -iptables-resync ${resync}: must be at least 1 second`);
   const v = num('v');
   if (v < 0) throw new FlagError(`invalid -v ${v}: verbosity must be 0 or more`);
+  const replyPoll = num('udp-reply-poll-us');
+  if (!Number.isInteger(replyPoll) || replyPoll < 0 || replyPoll > 10000) {
+    throw new FlagError(`invalid -udp-reply-poll-us ${replyPoll}: must be an integer from 0 (off) to 10000 microseconds`);
+  }
   const logFormat = str('log-format');
   if (logFormat !== 'text' && logFormat !== 'json') {
     throw new FlagError(`invalid -log-format "${logFormat}": use "text" or "json"`);
@@ -319,6 +326,7 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
     logFormat,
     statusSocket: str('status-socket'),
     udpOffload: bool('udp-offload'),
+    replyPollUs: replyPoll,
     vxlanUserspace: bool('vxlan-userspace'),
   };
 }

@@ -33,6 +33,27 @@ export interface EngineOptions {
   sendSockets?: number;
   /** VXLAN: the TUN MTU; larger inner TCP packets that arrive whole (GSO between namespaces) are re-segmented. */
   innerMtu?: number;
+  /**
+   * Microseconds the TX thread keeps polling for an answer after a small send (ping, request/response),
+   * handling it without waking the sleeping RX thread; adaptive (shrinks while nothing answers).
+   * 0..10000, 0 turns it off. Default DEFAULT_REPLY_POLL_US.
+   */
+  replyPollUs?: number;
+}
+
+/** The engine's default reply-polling window (native/engine.h kDefaultReplyPollUs). */
+export const DEFAULT_REPLY_POLL_US = 300;
+
+/** Reply polling after small sends (see EngineOptions.replyPollUs). */
+export interface ReplyPollStats {
+  /** The configured (largest) window; 0 = off. */
+  windowUs: number;
+  /** Windows in which an answer (or more work) turned up and was handled by the polling thread. */
+  hits: number;
+  /** Windows that ran out with nothing to do. */
+  misses: number;
+  /** Small sends after which the window, shrunk by misses, said not to poll. */
+  skipped: number;
 }
 
 /** The offloads of the udp data plane (see native/offload.h). */
@@ -145,6 +166,7 @@ export interface EngineStats {
   /** Offloads in effect (asked for and accepted); udpGso can switch off later (EIO from a GSO send). */
   offloads: OffloadFlags;
   offload: OffloadCounters;
+  replyPoll: ReplyPollStats;
   /** Why a requested offload is off, e.g. "uso: TUNSETOFFLOAD USO4|USO6 refused (EINVAL); "; empty when all are on. */
   offloadNotes: string;
   peers: PeerStats[];

@@ -27,10 +27,11 @@ interface PacketExports {
   decrementTTL(b: Buffer): TtlResult;
   icmpUnreachable(b: Buffer): Buffer | null;
   RouteTable: new () => NativeRouteTable;
+  replyPollWindows(maxUs: number, outcomes: boolean[]): number[];
 }
 
 function exportsOf(): PacketExports {
-  return addonFunctions<PacketExports>(['classifyPacket', 'decrementTTL', 'icmpUnreachable', 'RouteTable']);
+  return addonFunctions<PacketExports>(['classifyPacket', 'decrementTTL', 'icmpUnreachable', 'RouteTable', 'replyPollWindows']);
 }
 
 /** Validates an IP packet header and extracts addresses; never throws on bad bytes. */
@@ -46,6 +47,15 @@ export function decrementTTL(b: Buffer): TtlResult {
 /** ICMPv4 net-unreachable / ICMPv6 no-route error for the offending packet, or null when none is due. */
 export function icmpUnreachable(b: Buffer): Buffer | null {
   return exportsOf().icmpUnreachable(b);
+}
+
+/**
+ * The engine's adaptive reply-polling window (native/reply_poll.h) over a run of small sends: the
+ * window each send polls for (0 = skipped), where outcomes[i] says whether send i's poll found an
+ * answer (only read for sends that poll).
+ */
+export function replyPollWindows(maxUs: number, outcomes: boolean[]): number[] {
+  return exportsOf().replyPollWindows(maxUs, outcomes);
 }
 
 /** The engine's longest-prefix-match table, standalone. */

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { NetnsSet, type Namespace } from '../../src/lab/netns.js';
-import type { EngineStats, PeerRoute } from '../../src/native/engine.js';
+import { DEFAULT_REPLY_POLL_US, type EngineStats, type PeerRoute } from '../../src/native/engine.js';
 import { binary, hasBinary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { ipv4, ipv6, l4Checksum, udp, withL4Checksum } from '../helpers/packets.js';
 import type { NodeConfig } from '../fixtures/engine-node.js';
@@ -382,6 +382,44 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
     assert.ok(after.tx.bytes - before.tx.bytes > 10_000_000, 'counters kept across swaps include the transfer');
     assert.equal(n1.child.proc.exitCode, null);
     assert.equal(n2.child.proc.exitCode, null);
+  });
+
+  test('reply polling: the sending thread takes the answer to a ping; unanswered sends shrink the window; an answer restores it', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [n1, n2] = nodes as [Node, Node];
+    const poll = (a: EngineStats, b: EngineStats) => ({
+      hits: b.replyPoll.hits - a.replyPoll.hits,
+      misses: b.replyPoll.misses - a.replyPoll.misses,
+      skipped: b.replyPoll.skipped - a.replyPoll.skipped,
+    });
+    const s0 = await n1.stats();
+    assert.equal(s0.replyPoll.windowUs, DEFAULT_REPLY_POLL_US, 'on by default');
+    // Answered: n2's kernel answers inside n2's TUN write, so the reply is back within microseconds.
+    // (Earlier tests' one-way traffic may have shrunk the window: a probe within 64 sends restores it.)
+    let r = sh(n1.ns, 'ping', ['-c', '100', '-i', '0.01', '-W', '1', '198.19.2.0']);
+    assert.match(r.out, / 100 received/, r.out);
+    const s1 = await n1.stats();
+    const answered = poll(s0, s1);
+    assert.ok(answered.hits + answered.misses + answered.skipped >= 100, `every echo request was a small send: ${JSON.stringify(answered)}`);
+    assert.ok(answered.hits >= 5, `replies taken by the polling TX thread: ${JSON.stringify(answered)}`);
+    // Unanswered: a blackhole route on n2 swallows the requests.
+    n2.ns.ip('route', 'add', 'blackhole', '198.19.2.77/32');
+    try {
+      r = sh(n1.ns, 'ping', ['-c', '200', '-i', '0.005', '-W', '1', '198.19.2.77']);
+      assert.match(r.out, /200 packets transmitted, 0 received/, r.out);
+    } finally {
+      n2.ns.ip('route', 'del', 'blackhole', '198.19.2.77/32');
+    }
+    const s2 = await n1.stats();
+    const oneWay = poll(s1, s2);
+    assert.ok(oneWay.hits + oneWay.misses + oneWay.skipped >= 200, JSON.stringify(oneWay));
+    // 300, 150, 75, 37, 18 us, then only a probe every 64th send: about 15 polls for 200 sends.
+    assert.ok(oneWay.misses <= 40 && oneWay.skipped >= 120, `the window shrank: ${JSON.stringify(oneWay)}`);
+    // Answers again: within 64 sends a probe finds one and polling is back at full size.
+    r = sh(n1.ns, 'ping', ['-c', '100', '-i', '0.01', '-W', '1', '198.19.2.0']);
+    assert.match(r.out, / 100 received/, r.out);
+    const back = poll(s2, await n1.stats());
+    assert.ok(back.hits >= 5, `polling resumed: ${JSON.stringify(back)}`);
   });
 
   test('SIGTERM closes the engine cleanly', async (t) => {

@@ -1,0 +1,59 @@
+// The engine's reply polling: the adaptive window (native/reply_poll.h) through the addon's pure helper,
+// the option's validation, the -udp-reply-poll-us flag and how status shows it. The polling itself
+// (a ping answered by the sending thread, one-way traffic shrinking the window) is in
+// test/netns/engine.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FlagError, parseFlags, toOptions } from '../../src/config/flags.js';
+import { formatStatus } from '../../src/cli/status-format.js';
+import { DEFAULT_REPLY_POLL_US, Engine } from '../../src/native/engine.js';
+import { replyPollWindows } from '../../src/native/packet.js';
+import { engineStatsOf, type StatusSnapshot } from '../../src/status.js';
+
+const zeros = (n: number): number[] => Array.from({ length: n }, () => 0);
+
+test('reply poll window: full while answers come, halves per miss, off below 16 us, probed every 64th small send', () => {
+  assert.deepEqual(replyPollWindows(300, [true, true, true]), [300, 300, 300]);
+  // Nothing ever answers: one halving series, 63 sends without polling, a probe at full size, again.
+  const never = replyPollWindows(300, Array.from({ length: 140 }, () => false));
+  assert.deepEqual(never.slice(0, 5), [300, 150, 75, 37, 18]);
+  assert.deepEqual(never.slice(5, 68), zeros(63));
+  assert.deepEqual(never.slice(68, 73), [300, 150, 75, 37, 18]);
+  assert.equal(never.filter((w) => w > 0).length, 14, 'polled after 14 of 140 unanswered sends (5 + 5 + 4)');
+  // An answer after misses restores the full window at once.
+  assert.deepEqual(replyPollWindows(300, [false, false, true, true]), [300, 150, 75, 300]);
+  // A probe that finds an answer brings polling back for the sends after it.
+  const outcomes = [...Array.from({ length: 68 }, () => false), true, true];
+  assert.deepEqual(replyPollWindows(300, outcomes).slice(68), [300, 300]);
+  // Windows below 32 us have no half to go to; 0 is off for good.
+  assert.deepEqual(replyPollWindows(20, [false, false]), [20, 0]);
+  assert.deepEqual(replyPollWindows(0, [true, true]), [0, 0]);
+});
+
+test('EngineOptions.replyPollUs is checked before anything is opened', () => {
+  for (const bad of [-1, 1.5, 10_001, '300', Number.NaN]) {
+    assert.throws(() => Engine.open({ replyPollUs: bad as number }), (e: Error) => e instanceof TypeError && /replyPollUs must be an integer from 0 \(off\) to 10000/.test(e.message), String(bad));
+  }
+});
+
+test('-udp-reply-poll-us: default 300 (the engine default), 0 turns it off, out of range is a one-line error', () => {
+  const opts = (argv: string[]) => toOptions(parseFlags(argv, {}));
+  assert.equal(opts([]).replyPollUs, 300);
+  assert.equal(DEFAULT_REPLY_POLL_US, 300);
+  assert.equal(opts(['-udp-reply-poll-us=0']).replyPollUs, 0);
+  assert.equal(opts(['-udp-reply-poll-us', '1000']).replyPollUs, 1000);
+  assert.equal(toOptions(parseFlags([], { FLANNELD_UDP_REPLY_POLL_US: '50' })).replyPollUs, 50);
+  assert.throws(() => opts(['-udp-reply-poll-us=-5']), (e: Error) => e instanceof FlagError && /invalid -udp-reply-poll-us -5: must be an integer from 0 \(off\) to 10000/.test(e.message));
+  assert.throws(() => opts(['-udp-reply-poll-us=20000']), FlagError);
+  assert.throws(() => opts(['-udp-reply-poll-us=fast']), FlagError);
+});
+
+test('status: reply polling counters are taken by shape and shown in one line', () => {
+  const engine = { tx: { packets: 1, bytes: 2 }, rx: { packets: 3, bytes: 4 }, drops: {}, peers: [] };
+  assert.deepEqual(engineStatsOf({ engine: { ...engine, replyPoll: { windowUs: 300, hits: 7, misses: 2, skipped: 63 } } })?.replyPoll, { windowUs: 300, hits: 7, misses: 2, skipped: 63 });
+  assert.equal(engineStatsOf({ engine: { ...engine, replyPoll: { windowUs: 300, hits: 'x' } } })?.replyPoll, undefined);
+  const base: StatusSnapshot = { version: '0', pid: 1, uptimeSeconds: 1, peers: [], daemon: { leaseEvents: 0, renewals: 0, renewErrors: 0, reconcileRepairs: 0, reconcileErrors: 0 } };
+  assert.match(formatStatus({ ...base, replyPoll: { windowUs: 300, hits: 7, misses: 2, skipped: 63 } }), /^reply polling: up to 300 us after small sends; 7 answered, 2 ran out, 63 skipped$/m);
+  assert.match(formatStatus({ ...base, replyPoll: { windowUs: 0, hits: 0, misses: 0, skipped: 0 } }), /^reply polling: off$/m);
+  assert.doesNotMatch(formatStatus(base), /reply polling/);
+});
