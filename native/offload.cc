@@ -34,6 +34,24 @@ inline uint16_t Bswap16(uint16_t v) { return static_cast<uint16_t>(v << 8 | v >>
 
 // Host-order partial sum; only the final call for a span may have an odd length.
 uint64_t SumHost(const uint8_t* p, size_t n, uint64_t acc) {
+  // Four independent accumulators over 32-byte blocks: the adds of one block do not wait on each
+  // other (one chain was the bottleneck in the TX profile). Each adds < 2^33 per block, so 64 bits
+  // hold far more than a 64 KiB packet's worth.
+  uint64_t a1 = 0, a2 = 0, a3 = 0;
+  while (n >= 32) {
+    uint64_t x0, x1, x2, x3;
+    std::memcpy(&x0, p, 8);
+    std::memcpy(&x1, p + 8, 8);
+    std::memcpy(&x2, p + 16, 8);
+    std::memcpy(&x3, p + 24, 8);
+    acc += (x0 & 0xffffffffu) + (x0 >> 32);
+    a1 += (x1 & 0xffffffffu) + (x1 >> 32);
+    a2 += (x2 & 0xffffffffu) + (x2 >> 32);
+    a3 += (x3 & 0xffffffffu) + (x3 >> 32);
+    p += 32;
+    n -= 32;
+  }
+  acc += a1 + a2 + a3;
   while (n >= 8) {
     uint64_t x;
     std::memcpy(&x, p, 8);
