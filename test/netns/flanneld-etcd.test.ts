@@ -89,6 +89,10 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-ser
     const seen = Date.parse(peer.lastSeen ?? '');
     assert.ok(Date.now() - seen < 5000 && seen <= Date.now() + 1000, `lastSeen ${peer.lastSeen}`);
     assert.deepEqual(s.capture, { active: false, lost: 0 });
+    // Every echo request was a small send, after which the engine polled for the reply (or skipped it).
+    assert.equal(s.replyPoll?.windowUs, 300);
+    const polls = (x: typeof s) => (x.replyPoll ? x.replyPoll.hits + x.replyPoll.misses + x.replyPoll.skipped : 0);
+    assert.ok(polls(s) - polls(before) >= 20, `reply polling ${JSON.stringify(before.replyPoll)} -> ${JSON.stringify(s.replyPoll)}`);
   });
 
   test('/metrics counts traffic and drops by reason', async (t) => {
@@ -107,6 +111,7 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-ser
     const m1 = scrape();
     assert.match(m1, /^flannel_leases 2$/m);
     assert.match(m1, /^flannel_dataplane_capture_active 0$/m);
+    for (const result of ['hit', 'miss', 'skipped']) assert.match(m1, new RegExp(`^flannel_dataplane_reply_poll_total\\{result="${result}"\\} \\d+$`, 'm'));
     assert.match(m1, new RegExp(`^flannel_peer_last_seen_timestamp_seconds\\{peer="${peer.replace(/\./g, '\\.')}"\\} \\d+(\\.\\d+)?$`, 'm'));
     assert.match(m1, /^flannel_lease_info\{subnet="198\.19\.\d+\.0\/24",ipv6_subnet="",backend="udp"\} 1$/m);
     assert.ok(value(m1, txRe) - value(m0, txRe) >= 10, `tx ${value(m0, txRe)} -> ${value(m1, txRe)}`);
