@@ -311,7 +311,7 @@ void Engine::TunToUdp() {
           // may win the race for it, and polling still pays off while answers come this soon.
           const uint64_t rxBefore = rx_total_.packets.load(std::memory_order_relaxed);
           const bool hit = PollAfterWork(&txReader_, tunFd, fd4, fd6, s, *rx, w) || rx_total_.packets.load(std::memory_order_relaxed) != rxBefore;
-          window.Done(hit, w);
+          window.Done(hit);
           (hit ? replyPollHits_ : replyPollMisses_).fetch_add(1, std::memory_order_relaxed);
         }
       }

@@ -469,7 +469,7 @@ Napi::Value ReplyPollWindowsJs(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env, outcomes.Length());
   for (uint32_t i = 0; i < outcomes.Length(); i++) {
     const int us = w.Next();
-    if (us > 0) w.Done(outcomes.Get(i).ToBoolean().Value(), us);
+    if (us > 0) w.Done(outcomes.Get(i).ToBoolean().Value());
     out.Set(i, Napi::Number::New(env, us));
   }
   return out;

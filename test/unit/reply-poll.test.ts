@@ -12,21 +12,25 @@ import { engineStatsOf, type StatusSnapshot } from '../../src/status.js';
 
 const zeros = (n: number): number[] => Array.from({ length: n }, () => 0);
 
-test('reply poll window: full while answers come, halves per miss, off below 16 us, probed every 64th small send', () => {
+test('reply poll window: full while answers come, halves after 3 misses in a row, off below 16 us, probed every 64th small send', () => {
   assert.deepEqual(replyPollWindows(300, [true, true, true]), [300, 300, 300]);
-  // Nothing ever answers: one halving series, 63 sends without polling, a probe at full size, again.
-  const never = replyPollWindows(300, Array.from({ length: 140 }, () => false));
-  assert.deepEqual(never.slice(0, 5), [300, 150, 75, 37, 18]);
-  assert.deepEqual(never.slice(5, 68), zeros(63));
-  assert.deepEqual(never.slice(68, 73), [300, 150, 75, 37, 18]);
-  assert.equal(never.filter((w) => w > 0).length, 14, 'polled after 14 of 140 unanswered sends (5 + 5 + 4)');
-  // An answer after misses restores the full window at once.
-  assert.deepEqual(replyPollWindows(300, [false, false, true, true]), [300, 150, 75, 300]);
-  // A probe that finds an answer brings polling back for the sends after it.
-  const outcomes = [...Array.from({ length: 68 }, () => false), true, true];
-  assert.deepEqual(replyPollWindows(300, outcomes).slice(68), [300, 300]);
+  // Nothing ever answers: a halving series (3 polls per size), then 63 sends without polling and a
+  // probe at full size; a probe that runs out is followed by the next 63 skipped sends, no new series.
+  const never = replyPollWindows(300, Array.from({ length: 200 }, () => false));
+  assert.deepEqual(never.slice(0, 15), [300, 300, 300, 150, 150, 150, 75, 75, 75, 37, 37, 37, 18, 18, 18]);
+  assert.deepEqual(never.slice(15, 78), zeros(63));
+  assert.deepEqual(never.slice(78, 80), [300, 0]);
+  assert.deepEqual(never.slice(80, 142), zeros(62));
+  assert.equal(never[142], 300);
+  assert.equal(never.filter((w) => w > 0).length, 17, 'polled after 17 of 200 unanswered sends (15 + probes at 78 and 142)');
+  // One or two late answers in a row do not shrink the window; any answer resets the count.
+  assert.deepEqual(replyPollWindows(300, [false, false, true, false, false, true]), [300, 300, 300, 300, 300, 300]);
+  assert.deepEqual(replyPollWindows(300, [false, false, false, false, false, false, true, true]), [300, 300, 300, 150, 150, 150, 75, 300]);
+  // A probe that finds an answer brings polling back at full size for the sends after it.
+  const outcomes = [...Array.from({ length: 78 }, () => false), true, true];
+  assert.deepEqual(replyPollWindows(300, outcomes).slice(78), [300, 300]);
   // Windows below 32 us have no half to go to; 0 is off for good.
-  assert.deepEqual(replyPollWindows(20, [false, false]), [20, 0]);
+  assert.deepEqual(replyPollWindows(20, [false, false, false, false]), [20, 20, 20, 0]);
   assert.deepEqual(replyPollWindows(0, [true, true]), [0, 0]);
 });
 
