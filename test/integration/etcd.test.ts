@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { formatCIDR, mustParseIP, parseCIDR } from '../../src/ip/index.js';
 import { setLogSink } from '../../src/log.js';
 import { EtcdManager } from '../../src/subnet/etcd.js';
-import { makeSubnetKey } from '../../src/subnet/lease.js';
+import { encodeLeaseAttrs, makeSubnetKey } from '../../src/subnet/lease.js';
 import type { Lease, LeaseAttrs, LeaseEvent, Manager } from '../../src/subnet/types.js';
 import { TestEtcd } from '../helpers/etcd.js';
 import { binary, suiteNeeds } from '../helpers/prereq.js';
@@ -19,6 +19,26 @@ async function until(what: string, pred: () => boolean, timeoutMs = 10_000): Pro
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
   }
+}
+
+/**
+ * What a daemon knows after starting from `snapshot` and applying `events` in order. Throws on an
+ * event that is not a change (a duplicate add of the same lease, a remove of an unknown key).
+ */
+function applyEvents(snapshot: readonly Lease[], events: readonly LeaseEvent[]): Map<string, Lease> {
+  const known = new Map(snapshot.map((l) => [keyOf(l), l]));
+  for (const e of events) {
+    const key = keyOf(e.lease);
+    if (e.type === 'added') {
+      const before = known.get(key);
+      if (before && encodeLeaseAttrs(before.attrs) === encodeLeaseAttrs(e.lease.attrs)) throw new Error(`duplicate add of ${key}`);
+      known.set(key, e.lease);
+    } else {
+      if (!known.has(key)) throw new Error(`remove of unknown ${key}`);
+      known.delete(key);
+    }
+  }
+  return known;
 }
 
 describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-server')), () => {
@@ -190,17 +210,32 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
     const m = manager();
     const events: LeaseEvent[] = [];
     const w = await m.watchLeases((evs) => events.push(...evs));
+    logLines = [];
     const c = etcd.client();
     try {
       for (let i = 10; i < 15; i++) await c.put(`${prefix}/subnets/198.19.${i}.0-24`).value(`{"PublicIP":"198.18.0.${i}","PublicIPv6":null,"BackendType":"udp"}`);
       await etcd.compact();
       for (let i = 15; i < 20; i++) await c.put(`${prefix}/subnets/198.19.${i}.0-24`).value(`{"PublicIP":"198.18.0.${i}","PublicIPv6":null,"BackendType":"udp"}`);
       await c.delete().key(`${prefix}/subnets/198.19.10.0-24`);
-      await until('all events', () => events.length >= 11);
+      const expected = Array.from({ length: 9 }, (_, i) => `198.19.${11 + i}.0-24`);
+      // The events, applied to the snapshot, must reach etcd's state, each one a real change.
+      const view = (): string[] => [...applyEvents(w.snapshot, events).keys()].sort();
+      await until('the watched view to match etcd', () => view().join() === expected.join());
       await sleep(300);
-      const adds = events.filter((e) => e.type === 'added').map((e) => keyOf(e.lease));
-      assert.deepEqual(adds, Array.from({ length: 10 }, (_, i) => `198.19.${10 + i}.0-24`));
-      assert.deepEqual(events.filter((e) => e.type === 'removed').map((e) => keyOf(e.lease)), ['198.19.10.0-24']);
+      assert.deepEqual(view(), expected);
+      const interrupted = logLines.some((l) => l.includes('interrupted'));
+      if (!interrupted) {
+        // The usual case: the watch was in sync before the compaction, which then does not touch it.
+        assert.deepEqual(
+          events.map((e) => [e.type, keyOf(e.lease)]),
+          [...Array.from({ length: 10 }, (_, i) => ['added', `198.19.${10 + i}.0-24`]), ['removed', '198.19.10.0-24']],
+        );
+      } else {
+        // Under load etcd may register the watch after the first puts; it is then not yet in sync
+        // when the compaction comes, and etcd cancels it. The re-list reports the net difference:
+        // 198.19.10.0 may have come and gone in between (then it is never reported), nothing else.
+        assert.ok(events.length >= 9 && events.length <= 11, `events: ${events.map((e) => `${e.type} ${keyOf(e.lease)}`).join(', ')}`);
+      }
     } finally {
       c.close();
     }
