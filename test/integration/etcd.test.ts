@@ -273,6 +273,55 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
     }
   });
 
+  test('a compacted watch next to a live one on the same client: both keep working, no crash', async () => {
+    // etcd cancels a watch whose start revision was compacted; the client library then forgets that
+    // watcher. Cancelling it again made etcd answer for a watch id the library no longer knew, and the
+    // library threw from its stream handler (an uncaught exception) whenever the stream stayed up
+    // because another watcher was still on it.
+    await fresh();
+    const c = etcd.client();
+    let armed = false;
+    const m = manager({
+      beforeWatchStart: async () => {
+        if (!armed) return;
+        armed = false;
+        for (let i = 50; i < 53; i++) await c.put(`${prefix}/subnets/198.19.${i}.0-24`).value(`{"PublicIP":"198.18.0.${i}","PublicIPv6":null,"BackendType":"udp"}`);
+        await etcd.compact();
+      },
+    });
+    const uncaught: Error[] = [];
+    const onUncaught = (e: Error): void => {
+      uncaught.push(e);
+    };
+    process.on('uncaughtException', onUncaught);
+    process.on('unhandledRejection', onUncaught);
+    logLines = [];
+    const a: LeaseEvent[] = [];
+    const b: LeaseEvent[] = [];
+    try {
+      const wa = await m.watchLeases((evs) => a.push(...evs));
+      // Make sure the first watch is registered on the stream before the second one is cancelled.
+      await c.put(`${prefix}/subnets/198.19.49.0-24`).value('{"PublicIP":"198.18.0.49","PublicIPv6":null,"BackendType":"udp"}');
+      await until('first watch live', () => a.length >= 1);
+      armed = true;
+      const wb = await m.watchLeases((evs) => b.push(...evs));
+      await until('second watch re-listed', () => b.length >= 3);
+      await c.put(`${prefix}/subnets/198.19.53.0-24`).value('{"PublicIP":"198.18.0.53","PublicIPv6":null,"BackendType":"udp"}');
+      await until('both watches see the next change', () => a.length >= 5 && b.length >= 4);
+      await sleep(500);
+      assert.deepEqual(uncaught.map((e) => e.message), []);
+      assert.ok(logLines.some((l) => l.includes('compacted')), `the second watch was cancelled by the compaction: ${logLines.join(' / ')}`);
+      assert.deepEqual(a.map((e) => [e.type, keyOf(e.lease)]), [49, 50, 51, 52, 53].map((i) => ['added', `198.19.${i}.0-24`]));
+      assert.deepEqual(b.map((e) => [e.type, keyOf(e.lease)]), [50, 51, 52, 53].map((i) => ['added', `198.19.${i}.0-24`]));
+      await wa.close();
+      await wb.close();
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      process.off('unhandledRejection', onUncaught);
+      c.close();
+    }
+  });
+
   test('etcd restart: watch resumes with a diff, nothing lost or duplicated', async () => {
     await fresh();
     const m = manager();
