@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { Watcher } from 'etcd3';
 import { formatCIDR, mustParseIP, parseCIDR } from '../../src/ip/index.js';
 import { setLogSink } from '../../src/log.js';
 import { EtcdManager } from '../../src/subnet/etcd.js';
@@ -319,6 +320,52 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
       process.off('uncaughtException', onUncaught);
       process.off('unhandledRejection', onUncaught);
       c.close();
+    }
+  });
+
+  test('etcd3 library: a watcher attached while the cancelled only watcher tears the stream down is told, then resumes', async () => {
+    // The window our re-list can fall into: etcd cancels the client's only watcher (start revision
+    // compacted), the library cancels its stream but stays "connected" until the stream reports its
+    // end. A watcher attached in between is written to the dead stream. This pins what the library
+    // (etcd3 1.1.2, grpc-js 1.14) then does: the end arrives, the new watcher gets 'disconnected' (on
+    // which EtcdManager re-lists) and is re-attached on the next stream; it is not left waiting.
+    const c = etcd.client();
+    const other = etcd.client();
+    const wm = (c as unknown as { watchManager: { state: number; watchers: readonly unknown[] } }).watchManager;
+    const CONNECTED = 2;
+    try {
+      const start = Number((await c.get('window-probe').exec()).header.revision) + 1;
+      for (let i = 0; i < 3; i++) await other.put(`window/k${i}`).value('v');
+      await etcd.compact();
+      const seen: string[] = [];
+      const second = new Promise<Watcher>((resolve, reject) => {
+        const first = c.watch().prefix('window/').startRevision(String(start)).watcher();
+        first.on('error', () => {
+          // Same turn as the library's cancel of its stream: the stream has not reported its end yet.
+          queueMicrotask(() => {
+            try {
+              seen.push(`attach: state ${wm.state}, ${wm.watchers.length} watchers`);
+              const w = c.watch().prefix('window/').watcher();
+              w.on('connected', () => seen.push('connected'));
+              w.on('disconnected', () => seen.push('disconnected'));
+              w.on('put', () => seen.push('put'));
+              resolve(w);
+            } catch (e) {
+              reject(e as Error);
+            }
+          });
+        });
+      });
+      const w = await second;
+      assert.equal(seen[0], `attach: state ${CONNECTED}, 0 watchers`, 'the watcher was attached inside the window');
+      await until('told about the dead stream', () => seen.includes('disconnected'));
+      await until('re-attached on a new stream', () => seen.includes('connected'));
+      await other.put('window/after').value('v');
+      await until('events flow', () => seen.includes('put'));
+      await w.cancel();
+    } finally {
+      c.close();
+      other.close();
     }
   });
 
