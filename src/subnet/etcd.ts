@@ -292,11 +292,17 @@ export class EtcdManager implements Manager {
       if (events.length > 0 && !closed) onEvents(events);
     };
 
-    const dropWatcher = (): void => {
+    /**
+     * Forgets the current watcher. `cancel` false: the library has already dropped it (etcd cancelled
+     * it, or it ended). Cancelling such a watcher again must not happen: etcd answers the cancel
+     * request for a watch id the library no longer knows, and the library then throws inside its
+     * stream handler, which stops every watch on the client's stream.
+     */
+    const dropWatcher = (cancel: boolean): void => {
       const w = watcher;
       watcher = undefined;
       // Cancelling a disconnected watcher can wait for a reconnect; never block on it.
-      if (w) void w.cancel().catch(() => {});
+      if (w && cancel) void w.cancel().catch(() => {});
     };
 
     const startWatch = async (fromRevision: string): Promise<void> => {
@@ -336,18 +342,20 @@ export class EtcdManager implements Manager {
           deliver(events);
         });
       });
-      const onFailure = (why: string): void => {
+      const onFailure = (why: string, stillAttached: boolean): void => {
         if (gen !== generation || closed) return;
         generation++;
-        dropWatcher();
+        dropWatcher(stillAttached);
         log.warning(`etcd watch on ${this.subnetsPrefix} interrupted (${why}); listing again and resuming`);
         queue = queue.then(() => resync());
       };
       // etcd 3.4 cancels a watch whose start revision was compacted with an empty reason, and the
       // client library drops compact_revision; say what it most likely was.
-      w.on('error', (e: Error) => onFailure(/canceled:\s*$/.test(e.message) ? `${e.message.trim()} (start revision probably compacted)` : e.message));
-      w.on('disconnected', (e: Error) => onFailure(`disconnected: ${e.message}`));
-      w.on('end', () => onFailure('watch stream ended'));
+      // 'error' (etcd cancelled the watch) and 'end' (our cancel completed) come after the library has
+      // removed the watcher; after 'disconnected' it would re-attach it on reconnect unless cancelled.
+      w.on('error', (e: Error) => onFailure(/canceled:\s*$/.test(e.message) ? `${e.message.trim()} (start revision probably compacted)` : e.message, false));
+      w.on('disconnected', (e: Error) => onFailure(`disconnected: ${e.message}`, true));
+      w.on('end', () => onFailure('watch stream ended', false));
     };
 
     /** Lists until it works, emits the difference from what we knew, then watches from there. */
@@ -378,7 +386,7 @@ export class EtcdManager implements Manager {
       close: async () => {
         closed = true;
         generation++;
-        dropWatcher();
+        dropWatcher(true);
         this.watches.delete(handle);
       },
     };
