@@ -6,7 +6,6 @@ import { Daemon } from '../daemon.js';
 import { Firewall } from '../firewall/firewall.js';
 import { execIptablesRunner } from '../firewall/iptables.js';
 import { startHealthz } from '../http.js';
-import { createMetrics } from '../metrics.js';
 import { startStatusServer } from '../status.js';
 import { selectExternalInterface } from '../iface.js';
 import { log, setLogFormat, setVerbosity } from '../log.js';
@@ -159,7 +158,11 @@ async function main(argv: string[]): Promise<number> {
   exitOn('SIGINT');
 
   try {
-    if (opts.healthzPort > 0) healthz = await startHealthz(opts.healthzIP, opts.healthzPort, createMetrics(daemon));
+    if (opts.healthzPort > 0) {
+      // prom-client costs a few MiB of RSS: load it only when /metrics can be served.
+      const { createMetrics } = await import('../metrics.js');
+      healthz = await startHealthz(opts.healthzIP, opts.healthzPort, createMetrics(daemon));
+    }
     if (opts.statusSocket !== '') status = await startStatusServer(opts.statusSocket, daemon);
     await daemon.start();
   } catch (e) {
