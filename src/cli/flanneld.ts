@@ -1,5 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // flanneld, drop-in: same flags, FLANNELD_* environment, net-conf.json, subnet.env and lease stores.
+// The shebang's node flags are FLANNELD_NODE_FLAGS (./node-flags.ts, which says why); keep them equal.
 import type { Server } from 'node:http';
 import { FlagError, formatHelp, parseFlags, toOptions, unimplementedInUse, type FlanneldOptions } from '../config/flags.js';
 import { Daemon } from '../daemon.js';
