@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --no-opt
 // flanneld, drop-in: same flags, FLANNELD_* environment, net-conf.json, subnet.env and lease stores.
 // The shebang's node flags are FLANNELD_NODE_FLAGS (./node-flags.ts, which says why); keep them equal.
 import type { Server } from 'node:http';
