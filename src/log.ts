@@ -38,7 +38,12 @@ const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 
 /** Caller as `file.ts:line`, found from the stack; logging is never on a hot path. */
 function caller(depth: number): string {
+  // Only the frames up to the caller: formatting V8's default 10 frames per line was most of a log
+  // line's cost when 1,000 leases are logged at start-up or 100 lease events/s arrive.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = depth + 1;
   const stack = new Error().stack?.split('\n') ?? [];
+  Error.stackTraceLimit = limit;
   const frame = stack[depth + 1] ?? '';
   const m = /([^/\s(]+\.[jt]s):(\d+):\d+\)?$/.exec(frame);
   if (!m) return 'unknown:0';

@@ -2,9 +2,7 @@
 // for packets. Everything above this file is tested with in-memory doubles of these adapters.
 import { BackendRegistry } from './backend/registry.js';
 import { udpBackendFactory, type DataPlaneOptions, type LinkOps, type UdpDataPlane } from './backend/udp.js';
-import { hostGwBackendFactory } from './backend/hostgw.js';
-import { netlinkVxlanOps, withFailpoints } from './backend/kernel-ops.js';
-import { vxlanBackendFactory } from './backend/vxlan.js';
+import type { VxlanOps } from './backend/kernel-ops.js';
 import type { SystemView } from './iface.js';
 import { netEqual, type IPAddr, type IPNet } from './ip/index.js';
 import { describeOffloads, Engine, nativeDropReasons } from './native/engine.js';
@@ -122,10 +120,26 @@ export function nativePlatform(opts: PlatformOptions = {}): Platform {
       links: () => links,
     }),
   );
-  const kernel = withFailpoints(netlinkVxlanOps(link));
+  // The kernel-device backends are loaded when the network config asks for them: a node runs one
+  // backend, and the others' modules (and node:crypto, which only vxlan uses) are RSS it has no use for.
+  let kernel: VxlanOps | undefined;
+  const kernelOps = async (): Promise<VxlanOps> => {
+    if (!kernel) {
+      const { netlinkVxlanOps, withFailpoints } = await import('./backend/kernel-ops.js');
+      kernel = withFailpoints(netlinkVxlanOps(link));
+    }
+    return kernel;
+  };
   const userspace = { openDataPlane: (o: DataPlaneOptions): UdpDataPlane => engineDataPlane(o, opts), links: () => links };
   backends
-    .register('vxlan', vxlanBackendFactory({ ops: () => kernel, userspace, forceUserspace: opts.vxlanUserspace ?? false })).register('host-gw', hostGwBackendFactory({ ops: () => kernel }));
+    .register('vxlan', async (ctx) => {
+      const [{ vxlanBackendFactory }, ops] = await Promise.all([import('./backend/vxlan.js'), kernelOps()]);
+      return vxlanBackendFactory({ ops: () => ops, userspace, forceUserspace: opts.vxlanUserspace ?? false })(ctx);
+    })
+    .register('host-gw', async (ctx) => {
+      const [{ hostGwBackendFactory }, ops] = await Promise.all([import('./backend/hostgw.js'), kernelOps()]);
+      return hostGwBackendFactory({ ops: () => ops })(ctx);
+    });
   return {
     backends,
     systemView: () => netlinkSystemView(link),

@@ -110,24 +110,40 @@ export function udpMtu(ext: ExternalInterface): number {
  * when both ends have one (flannel's udp is IPv4-only on the wire); IPv6 outer only when one side has
  * no IPv4 public address.
  */
-export function peerRoutes(leases: Iterable<Lease>, port: number, ext: ExternalInterface): PeerRoute[] {
+export function peerRoutes(leases: Iterable<Lease>, port: number, ext: ExternalInterface, cache?: WeakMap<Lease, PeerRoute[]>): PeerRoute[] {
   const routes: PeerRoute[] = [];
-  const outerFor = (l: Lease): IPAddr | undefined => (ext.publicIP && l.attrs.publicIP ? l.attrs.publicIP : ext.publicIPv6 ? l.attrs.publicIPv6 : undefined);
   for (const l of leases) {
-    const outer = outerFor(l);
-    if (!outer) {
-      log.warning(`peer lease ${l.subnet ? formatCIDR(l.subnet) : ''} has no public address of a family this node can reach; skipped`);
-      continue;
+    let rows = cache?.get(l);
+    if (!rows) {
+      rows = leaseRoutes(l, port, ext);
+      cache?.set(l, rows);
     }
-    if (l.subnet) routes.push({ subnet: formatCIDR(l.subnet), publicIP: formatIP(outer), port });
-    if (l.ipv6Subnet) routes.push({ subnet: formatCIDR(l.ipv6Subnet), publicIP: formatIP(outer), port });
+    for (const r of rows) routes.push(r);
   }
   return routes;
+}
+
+function leaseRoutes(l: Lease, port: number, ext: ExternalInterface): PeerRoute[] {
+  const outer = ext.publicIP && l.attrs.publicIP ? l.attrs.publicIP : ext.publicIPv6 ? l.attrs.publicIPv6 : undefined;
+  if (!outer) {
+    log.warning(`peer lease ${l.subnet ? formatCIDR(l.subnet) : ''} has no public address of a family this node can reach; skipped`);
+    return [];
+  }
+  const rows: PeerRoute[] = [];
+  if (l.subnet) rows.push({ subnet: formatCIDR(l.subnet), publicIP: formatIP(outer), port });
+  if (l.ipv6Subnet) rows.push({ subnet: formatCIDR(l.ipv6Subnet), publicIP: formatIP(outer), port });
+  return rows;
 }
 
 export class UdpNetwork implements RunningNetwork {
   readonly mtu: number;
   private readonly peers = new Map<string, Lease>();
+  /**
+   * Engine rows per lease object. Leases are immutable and the stores hand out the same object until the
+   * lease changes, so each table push (every event batch, every reconcile pass) formats only new leases
+   * instead of making two strings and an object per peer each time.
+   */
+  private readonly rows = new WeakMap<Lease, PeerRoute[]>();
   private closed = false;
 
   constructor(
@@ -169,7 +185,7 @@ export class UdpNetwork implements RunningNetwork {
   }
 
   private push(): void {
-    this.plane.setPeers(peerRoutes(this.peers.values(), this.opts.port, this.ext));
+    this.plane.setPeers(peerRoutes(this.peers.values(), this.opts.port, this.ext, this.rows));
   }
 
   async handle(events: LeaseEvent[]): Promise<void> {

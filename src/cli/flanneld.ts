@@ -1,12 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1 --no-opt
 // flanneld, drop-in: same flags, FLANNELD_* environment, net-conf.json, subnet.env and lease stores.
+// The shebang's node flags are FLANNELD_NODE_FLAGS (./node-flags.ts, which says why); keep them equal.
 import type { Server } from 'node:http';
 import { FlagError, formatHelp, parseFlags, toOptions, unimplementedInUse, type FlanneldOptions } from '../config/flags.js';
 import { Daemon } from '../daemon.js';
 import { Firewall } from '../firewall/firewall.js';
 import { execIptablesRunner } from '../firewall/iptables.js';
 import { startHealthz } from '../http.js';
-import { createMetrics } from '../metrics.js';
 import { startStatusServer } from '../status.js';
 import { selectExternalInterface } from '../iface.js';
 import { log, setLogFormat, setVerbosity } from '../log.js';
@@ -159,7 +159,11 @@ async function main(argv: string[]): Promise<number> {
   exitOn('SIGINT');
 
   try {
-    if (opts.healthzPort > 0) healthz = await startHealthz(opts.healthzIP, opts.healthzPort, createMetrics(daemon));
+    if (opts.healthzPort > 0) {
+      // prom-client costs a few MiB of RSS: load it only when /metrics can be served.
+      const { createMetrics } = await import('../metrics.js');
+      healthz = await startHealthz(opts.healthzIP, opts.healthzPort, createMetrics(daemon));
+    }
     if (opts.statusSocket !== '') status = await startStatusServer(opts.statusSocket, daemon);
     await daemon.start();
   } catch (e) {

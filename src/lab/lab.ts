@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { hasBinary, NetnsSet, vethPair, type Namespace } from './netns.js';
+import { FLANNELD_NODE_FLAGS } from '../cli/node-flags.js';
 
 export const LAB_UNDERLAY_V4 = '198.18.0.0/24';
 export const LAB_UNDERLAY_V6 = '2001:db8::/64';
@@ -99,9 +100,10 @@ export interface PairResult {
   detail: string;
 }
 
+/** How the lab runs our flanneld: this node, with the node flags of flanneld's shebang. */
 export const ourFlanneld = (): string[] => {
   const here = dirname(fileURLToPath(import.meta.url));
-  return [process.execPath, join(here, '..', 'cli', 'flanneld.js')];
+  return [process.execPath, ...FLANNELD_NODE_FLAGS, join(here, '..', 'cli', 'flanneld.js')];
 };
 
 /** Parses subnet.env's KEY=VALUE lines (the CNI plugin's reading of it). */

@@ -6,7 +6,6 @@
 //    lock file holding the holder's PID (stale when that PID is dead), so a renewal cannot resurrect a
 //    lease another process has just reclaimed;
 //  - the watch combines fs.watch (fast) with a periodic re-scan (fs.watch can miss events) and diffs.
-import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeSync } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { join } from 'node:path';
@@ -77,6 +76,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
+let tempSeq = 0;
+/**
+ * PID, a per-process sequence number and 32 random bits: unique among writers of one store (names need
+ * no unpredictability, so no node:crypto, whose modules cost RSS in a daemon that has no other use for them).
+ */
+function uniqueSuffix(): string {
+  tempSeq = (tempSeq + 1) % 0x100000000;
+  return `${process.pid}.${tempSeq.toString(16)}${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0')}`;
+}
+
 function errnoCode(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
 }
@@ -97,7 +106,7 @@ export class FileManager implements Manager {
   private readonly rescanIntervalMs: number;
   private readonly watchCoalesceMs: number;
   /** Parsed lease files by name, valid while inode, mtime and size are unchanged (writes are renames). */
-  private readonly readCache = new Map<string, { stamp: string; entry: ScanEntry }>();
+  private readonly readCache = new Map<string, { ino: number; mtimeMs: number; size: number; entry: ScanEntry }>();
   private readonly lockTimeoutMs: number;
   private readonly now: () => number;
   private readonly random: RandomInt;
@@ -243,14 +252,21 @@ export class FileManager implements Manager {
   /** One lease file; undefined when absent or malformed (logged). */
   private readLease(name: string): ScanEntry | undefined {
     let text: string;
-    let stamp: string;
+    let ino: number;
+    let mtimeMs: number;
+    let size: number;
     try {
       // A stat is much cheaper than read + JSON decode, and a re-scan of 1,000 leases is mostly unchanged.
-      const st = statSync(join(this.dir, name), { bigint: true });
-      stamp = `${st.ino}:${st.mtimeNs}:${st.size}`;
+      // Plain numbers compared in place: this runs for every lease file every second, and a bigint stat
+      // plus a stamp string per file was most of the garbage the daemon made at 1,000 leases. mtimeMs
+      // keeps sub-microsecond resolution, and every write is a rename to a new inode anyway.
+      const path = join(this.dir, name);
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (!st) return undefined;
+      ({ ino, mtimeMs, size } = st);
       const hit = this.readCache.get(name);
-      if (hit && hit.stamp === stamp) return hit.entry;
-      text = readFileSync(join(this.dir, name), 'utf8');
+      if (hit && hit.ino === ino && hit.mtimeMs === mtimeMs && hit.size === size) return hit.entry;
+      text = readFileSync(path, 'utf8');
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') this.badFileLog.warning(`file store: cannot read lease file ${name}: ${(e as Error).message}; skipping`);
       return undefined;
@@ -258,7 +274,7 @@ export class FileManager implements Manager {
     try {
       const entry = { lease: decodeLeaseFile(name, text), text };
       // If the file changed between stat and read, the next stat differs and it is read again.
-      this.readCache.set(name, { stamp, entry });
+      this.readCache.set(name, { ino, mtimeMs, size, entry });
       return entry;
     } catch (e) {
       this.badFileLog.warning(`file store: ignoring malformed lease file ${join(this.dir, name)}: ${(e as Error).message}`);
@@ -267,7 +283,7 @@ export class FileManager implements Manager {
   }
 
   private tempPath(name: string): string {
-    return join(this.dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}`);
+    return join(this.dir, `.${name}.${uniqueSuffix()}`);
   }
 
   /** Atomically replaces (or creates) a lease file. */
@@ -372,7 +388,7 @@ export class FileManager implements Manager {
     const pid = readPid(lockPath);
     // An empty lock file is a holder between open and write; only a dead PID is stale.
     if (pid === undefined || isAlive(pid)) return;
-    const aside = `${lockPath}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+    const aside = `${lockPath}.stale.${uniqueSuffix()}`;
     try {
       renameSync(lockPath, aside);
     } catch {

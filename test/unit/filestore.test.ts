@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { fork, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -223,6 +223,27 @@ describe('file store (continued)', () => {
     await new FileManager({ dir }).acquireLease(attrs('198.18.0.14'));
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(events.length, count, 'no callbacks after close');
+  });
+
+  test('watch re-reads a lease file rewritten in place with the same size (same inode, new mtime)', async () => {
+    const dir = storeDir();
+    const mine = await new FileManager({ dir }).acquireLease(attrs('198.18.0.21'));
+    const events: LeaseEvent[] = [];
+    const w = await new FileManager({ dir, rescanIntervalMs: 50 }).watchLeases((evs) => events.push(...evs));
+    try {
+      const path = join(dir, keyOf(mine));
+      const before = statSync(path);
+      const text = readFileSync(path, 'utf8');
+      const changed = text.replace('198.18.0.21', '198.18.0.22');
+      assert.equal(changed.length, text.length);
+      writeFileSync(path, changed);
+      // A distinct mtime even on a coarse-clock filesystem; the inode and size stay the same.
+      utimesSync(path, before.atime, new Date(before.mtimeMs + 1));
+      assert.equal(statSync(path).ino, before.ino);
+      await eventsUntil(events, (evs) => evs.some((e) => e.type === 'added' && e.lease.attrs.publicIP?.value === mustParseIP('198.18.0.22').value));
+    } finally {
+      await w.close();
+    }
   });
 
   test('missing config is retried until it appears', async () => {

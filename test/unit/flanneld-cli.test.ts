@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../../src/version.js';
 import { readFileSync } from 'node:fs';
+import { FLANNELD_NODE_FLAGS, flanneldShebang } from '../../src/cli/node-flags.js';
+import { ourFlanneld } from '../../src/lab/lab.js';
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'flanneld.js');
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
@@ -61,4 +63,25 @@ test('-kube-subnet-mgr with an invalid -kube-annotation-prefix is refused before
   const r = run(['-kube-subnet-mgr', '-kube-api-url=http://127.0.0.1:1', '-kube-annotation-prefix=a/b/c'], { NODE_NAME: 'n1' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /invalid -kube-annotation-prefix "a\/b\/c": it can contain at most a single "\/"/);
+});
+
+test('the node flags flanneld runs with agree: its shebang (source and build) and how the lab spawns it', () => {
+  const src = join(dirname(bin), '..', '..', '..', 'src', 'cli', 'flanneld.ts');
+  for (const file of [src, bin]) {
+    const first = readFileSync(file, 'utf8').split('\n')[0];
+    assert.equal(first, flanneldShebang(), `${file} starts with the shebang for FLANNELD_NODE_FLAGS`);
+  }
+  assert.match(flanneldShebang(), /^#!\/usr\/bin\/env -S node --max-semi-space-size=\d+ --no-opt$/);
+  const cmd = ourFlanneld();
+  assert.deepEqual(cmd.slice(0, -1), [process.execPath, ...FLANNELD_NODE_FLAGS]);
+  assert.equal(cmd.at(-1), bin);
+});
+
+test('flanneld started through its shebang runs with those flags', () => {
+  // What the kernel does for `flanneld` run from the npm bin link (tsc does not mark the build
+  // executable, npm does): interpreter and its one argument from the shebang, then the script.
+  const [interp, arg] = flanneldShebang().slice(2).split(/ (.*)/s);
+  const r = spawnSync(interp!, [arg!, bin, '--version'], { encoding: 'utf8', env: { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` }, timeout: 15_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), VERSION);
 });

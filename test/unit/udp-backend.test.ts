@@ -51,6 +51,21 @@ test('peer table: each lease subnet maps to its public address; IPv6 inner rides
   assert.deepEqual(peerRoutes([l6], 8285, v6only), [{ subnet: '2001:db8:100:6::/64', publicIP: '2001:db8::13', port: 8285 }]);
 });
 
+test('peer table with a row cache: unchanged lease objects reuse their rows, a replaced lease is formatted anew', () => {
+  const cache = new WeakMap<Lease, ReturnType<typeof peerRoutes>>();
+  const a = lease('198.19.7.0/24', '198.18.0.14');
+  const b = lease('198.19.8.0/24', '198.18.0.15', '2001:db8:8::/64');
+  const first = peerRoutes([a, b], 8285, ext4, cache);
+  assert.deepEqual(first, peerRoutes([a, b], 8285, ext4), 'same table as without a cache');
+  const again = peerRoutes([a, b], 8285, ext4, cache);
+  assert.deepEqual(again, first);
+  assert.equal(again[0], first[0], 'row objects reused, not re-formatted');
+  const moved = lease('198.19.7.0/24', '198.18.0.99');
+  const after = peerRoutes([moved, b], 8285, ext4, cache);
+  assert.deepEqual(after[0], { subnet: '198.19.7.0/24', publicIP: '198.18.0.99', port: 8285 });
+  assert.equal(after[1], first[1]);
+});
+
 test('start configures the TUN (MTU, /32 address, up, network route), events update the engine table', async () => {
   const prev = setLogSink(() => {});
   const plane = new FakePlane();
