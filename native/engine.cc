@@ -324,7 +324,7 @@ void Engine::TunToUdp() {
 // request of a request/response exchange. A thread asleep in poll() is woken for it, and on a VM whose
 // idle vCPUs halt that cross-vCPU wake-up costs tens of microseconds (an IPI through the hypervisor on
 // the waker's side, a halt exit on the wakee's). So the TX thread, after a small send, keeps polling
-// every fd for up to windowUs (a quarter window more whenever it finds work) and handles what turns up itself: TUN
+// every fd for up to windowUs (a quarter window more after each answer from a socket) and handles what turns up itself: TUN
 // reads under txMu_, socket reads under rxMu_, so each fd still has one reader at a time and order is
 // kept. The RX thread calls this with windowUs == 0 after writing into the TUN: one pass, which
 // catches what the kernel queued synchronously during our own write (forwarding and the receiver's
@@ -339,25 +339,27 @@ bool Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScra
   bool found = false;
   pollfd fds[3] = {{tunFd, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
   while (!stop_.load(std::memory_order_relaxed)) {
-    bool worked = false;
+    bool answered = false;
     if (poll(fds, 3, 0) > 0) {
+      // More to send is handled too, but does not count: the window waits for answers from the network.
+      // (A one-way stream of small packets from a local pod would otherwise keep this thread polling
+      // for good, taking the vCPU the sender needs.)
       if ((fds[0].revents & POLLIN) && txMu_.try_lock()) {
         HandleTunBatch(tunFd, fd4, fd6, tx);
         txMu_.unlock();
-        worked = tx.packets > 0;
       }
       for (int i = 1; i <= 2; i++) {
         if (!(fds[i].revents & POLLIN) || !rxMu_.try_lock()) continue;
         HandleUdpBatch(fds[i].fd, tunFd, rx);
         rxMu_.unlock();
-        worked = worked || rx.packets > 0;
+        answered = answered || rx.packets > 0;
       }
     }
     qsbr_.Quiescent(me);
-    found = found || worked;
+    found = found || answered;
     if (windowUs <= 0) break;
     const int64_t now = nowUs();
-    if (worked) {
+    if (answered) {
       // More may follow (the rest of a burst, the next request), but an answer is usually the end of
       // an exchange: a quarter window is enough to catch a follow-up without polling a full window
       // after every reply.

@@ -172,7 +172,7 @@ class Engine {
   void HandleUdpBatch(int sock, int tunFd, RxScratch& s);
   std::unique_ptr<RxScratch> NewRxScratch(int tunFd, int batch);
   // After a batch: polls every fd (once, or for up to windowUs) and handles what turns up in this
-  // thread. True when it found work (engine.cc).
+  // thread. True when an answer came in on a socket (engine.cc).
   bool PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs);
   void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s);
   // VXLAN: answers an ARP request for our VTEP address back to the sender's VTEP port.
