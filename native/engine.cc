@@ -324,7 +324,7 @@ void Engine::TunToUdp() {
 // request of a request/response exchange. A thread asleep in poll() is woken for it, and on a VM whose
 // idle vCPUs halt that cross-vCPU wake-up costs tens of microseconds (an IPI through the hypervisor on
 // the waker's side, a halt exit on the wakee's). So the TX thread, after a small send, keeps polling
-// every fd for up to windowUs (a quarter window more after each answer from a socket) and handles what turns up itself: TUN
+// every fd for up to windowUs (renewed after each answer from a socket) and handles what turns up itself: TUN
 // reads under txMu_, socket reads under rxMu_, so each fd still has one reader at a time and order is
 // kept. The RX thread calls this with windowUs == 0 after writing into the TUN: one pass, which
 // catches what the kernel queued synchronously during our own write (forwarding and the receiver's
@@ -360,10 +360,9 @@ bool Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScra
     if (windowUs <= 0) break;
     const int64_t now = nowUs();
     if (answered) {
-      // More may follow (the rest of a burst, the next request), but an answer is usually the end of
-      // an exchange: a quarter window is enough to catch a follow-up without polling a full window
-      // after every reply.
-      deadline = now + std::max(windowUs / 4, 1);
+      // More may follow (the rest of a burst, the next request). A shorter renewal (a quarter window)
+      // saved ~100 us of polling per ping but measured worse: ping p50 ~141 vs ~74 us over 1,800 pings.
+      deadline = now + windowUs;
     } else if (now >= deadline) {
       break;
     } else {
