@@ -226,7 +226,7 @@ class Engine {
   std::atomic<bool> udpGso_{false};
   // Serializes TUN reads between the TX thread and the RX thread's opportunistic drain (see UdpToTun).
   std::mutex txMu_;
-  // Serializes socket reads between the RX thread and the TX thread's reply polling (see SpinForReplies).
+  // Serializes socket reads between the RX thread and the TX thread's reply polling (see PollAfterWork).
   std::mutex rxMu_;
   const int replyPollUs_;
   std::atomic<uint64_t> replyPollHits_{0}, replyPollMisses_{0}, replyPollSkipped_{0};
