@@ -307,10 +307,11 @@ void Engine::TunToUdp() {
           replyPollSkipped_.fetch_add(1, std::memory_order_relaxed);
         } else {
           if (!rx) rx = NewRxScratch(tunFd, kReplyPollRxBatch);
-          // An answer counts however it was handled: the RX thread, woken for the same datagram,
-          // may win the race for it, and polling still pays off while answers come this soon.
+          // An answer counts whichever thread handled it (the RX thread, woken for the same datagram,
+          // may win the race for it): polling still pays off while answers come this soon.
           const uint64_t rxBefore = rx_total_.packets.load(std::memory_order_relaxed);
-          const bool hit = PollAfterWork(&txReader_, tunFd, fd4, fd6, s, *rx, w) || rx_total_.packets.load(std::memory_order_relaxed) != rxBefore;
+          PollAfterWork(&txReader_, tunFd, fd4, fd6, s, *rx, w);
+          const bool hit = rx_total_.packets.load(std::memory_order_relaxed) != rxBefore;
           window.Done(hit);
           (hit ? replyPollHits_ : replyPollMisses_).fetch_add(1, std::memory_order_relaxed);
         }
@@ -329,14 +330,13 @@ void Engine::TunToUdp() {
 // kept. The RX thread calls this with windowUs == 0 after writing into the TUN: one pass, which
 // catches what the kernel queued synchronously during our own write (forwarding and the receiver's
 // softirq run inside writev), without waking the TX thread for it.
-bool Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs) {
+void Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs) {
   auto nowUs = [] {
     timespec t{};
     clock_gettime(CLOCK_MONOTONIC, &t);
     return static_cast<int64_t>(t.tv_sec) * 1000000 + t.tv_nsec / 1000;
   };
   int64_t deadline = windowUs > 0 ? nowUs() + windowUs : 0;
-  bool found = false;
   pollfd fds[3] = {{tunFd, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
   while (!stop_.load(std::memory_order_relaxed)) {
     bool answered = false;
@@ -356,7 +356,6 @@ bool Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScra
       }
     }
     qsbr_.Quiescent(me);
-    found = found || answered;
     if (windowUs <= 0) break;
     const int64_t now = nowUs();
     if (answered) {
@@ -371,7 +370,6 @@ bool Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScra
       sched_yield();
     }
   }
-  return found;
 }
 
 bool Engine::TunWrite(int tunFd, const uint8_t* p, size_t n) {

@@ -171,9 +171,9 @@ class Engine {
   void HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s);
   void HandleUdpBatch(int sock, int tunFd, RxScratch& s);
   std::unique_ptr<RxScratch> NewRxScratch(int tunFd, int batch);
-  // After a batch: polls every fd (once, or for up to windowUs) and handles what turns up in this
-  // thread. True when an answer came in on a socket (engine.cc).
-  bool PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs);
+  // After a batch: polls every fd (once, or for up to windowUs, renewed by each answer from a socket)
+  // and handles what turns up in this thread (engine.cc).
+  void PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs);
   void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s);
   // VXLAN: answers an ARP request for our VTEP address back to the sender's VTEP port.
   void HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const IpAddr& outer);

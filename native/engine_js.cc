@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "encap.h"
@@ -151,6 +152,16 @@ Napi::Buffer<uint8_t> NeedBuffer(const Napi::CallbackInfo& info) {
   return info[0].As<Napi::Buffer<uint8_t>>();
 }
 
+// EngineOptions.<key> as an integer in [lo, hi]; nothing when absent. loNote names what lo means.
+std::optional<int> OptIntIn(const Napi::Object& o, const char* key, int lo, int hi, const char* loNote = "") {
+  const Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return std::nullopt;
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : lo - 1.0;
+  if (!(d >= lo && d <= hi) || d != static_cast<double>(static_cast<int>(d)))
+    throw Napi::TypeError::New(o.Env(), std::string("EngineOptions.") + key + " must be an integer from " + std::to_string(lo) + loNote + " to " + std::to_string(hi));
+  return static_cast<int>(d);
+}
+
 // encap: "vxlan" with vni, mac (our VTEP MAC), optional vtep4 (our VTEP IPv4 address, for ARP) and
 // sendSockets (outer source ports to spread flows over); absent or "flannel-udp": the udp backend.
 void ParseEncap(const Napi::Object& o, EngineOptions* opts) {
@@ -175,30 +186,8 @@ void ParseEncap(const Napi::Object& o, EngineOptions* opts) {
     std::memcpy(opts->vtep4, a.bytes, 4);
     opts->hasVtep4 = true;
   }
-  const Napi::Value mtu = o.Get("innerMtu");
-  if (!mtu.IsUndefined()) {
-    const double d = mtu.IsNumber() ? mtu.As<Napi::Number>().DoubleValue() : -1;
-    if (!(d >= 68 && d <= 65535) || d != static_cast<double>(static_cast<int>(d)))
-      throw Napi::TypeError::New(env, "EngineOptions.innerMtu must be an integer from 68 to 65535");
-    opts->innerMtu = static_cast<size_t>(d);
-  }
-  const Napi::Value n = o.Get("sendSockets");
-  if (!n.IsUndefined()) {
-    const double d = n.IsNumber() ? n.As<Napi::Number>().DoubleValue() : -1;
-    if (!(d >= 0 && d <= 64) || d != static_cast<double>(static_cast<int>(d)))
-      throw Napi::TypeError::New(env, "EngineOptions.sendSockets must be an integer from 0 to 64");
-    opts->udp.sendSockets = static_cast<int>(d);
-  }
-}
-
-// replyPollUs: microseconds the TX thread polls for an answer after a small send; 0 = off.
-void ParseReplyPoll(Napi::Env env, const Napi::Object& o, EngineOptions* opts) {
-  const Napi::Value v = o.Get("replyPollUs");
-  if (v.IsUndefined()) return;
-  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= 0 && d <= kMaxReplyPollUs) || d != static_cast<double>(static_cast<int>(d)))
-    throw Napi::TypeError::New(env, "EngineOptions.replyPollUs must be an integer from 0 (off) to " + std::to_string(kMaxReplyPollUs));
-  opts->replyPollUs = static_cast<int>(d);
+  if (const std::optional<int> mtu = OptIntIn(o, "innerMtu", 68, 65535)) opts->innerMtu = static_cast<size_t>(*mtu);
+  if (const std::optional<int> n = OptIntIn(o, "sendSockets", 0, 64)) opts->udp.sendSockets = *n;
 }
 
 // ---- Engine ----
@@ -241,7 +230,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     opts.udp.gso = want("udpGso");
     opts.udp.gro = want("udpGro");
     ParseEncap(o, &opts);
-    ParseReplyPoll(env, o, &opts);
+    // After a small send the TX thread polls this long for the answer; 0 = off.
+    if (const std::optional<int> us = OptIntIn(o, "replyPollUs", 0, kMaxReplyPollUs, " (off)")) opts.replyPollUs = *us;
     Guard(env, [&] { engine_ = std::make_unique<Engine>(opts); });
     env_ = env;
     // Process exit: stop and join the threads before the runtime goes away, even if never closed.

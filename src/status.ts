@@ -4,6 +4,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Daemon } from './daemon.js';
+import type { ReplyPollStats } from './native/engine.js';
 import { formatCIDR, formatIP } from './ip/index.js';
 import { log } from './log.js';
 import { VERSION } from './version.js';
@@ -47,7 +48,7 @@ export interface StatusSnapshot {
   routes?: { expected: number; installed: number };
   offloads?: Record<string, boolean>;
   /** The engine's reply polling after small sends (-udp-reply-poll-us): window and outcomes. */
-  replyPoll?: ReplyPollView;
+  replyPoll?: ReplyPollStats;
   /** The userspace VXLAN VTEP: our VtepMAC, VNI and ARP requests answered. */
   vtep?: { mac?: string; vni?: number; arpReplies: number };
   /** Whether a `flannelctl capture` runs, and records lost to a full capture buffer (all captures). */
@@ -61,19 +62,13 @@ interface EnginePeerStats {
   rx: Traffic;
   lastRxMs?: number;
 }
-export interface ReplyPollView {
-  windowUs: number;
-  hits: number;
-  misses: number;
-  skipped: number;
-}
 interface EngineStatsView {
   tx: Traffic;
   rx: Traffic;
   drops: Record<string, number>;
   peers: EnginePeerStats[];
   offloads?: Record<string, boolean>;
-  replyPoll?: ReplyPollView;
+  replyPoll?: ReplyPollStats;
   arpReplies?: number;
   capture?: { active: boolean; lost: number };
 }

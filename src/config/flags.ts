@@ -4,6 +4,7 @@
 // Go flag rules reproduced here: `-name`, `--name`, `-name=value`, `-name value` (not for booleans),
 // booleans take only `-name` or `-name=bool`; parsing stops at `--` or the first non-flag argument;
 // repeated scalar flags keep the last value; list flags (-iface, -iface-regex) append.
+import { DEFAULT_REPLY_POLL_US, MAX_REPLY_POLL_US } from '../native/engine.js';
 
 export type FlagKind = 'string' | 'bool' | 'int' | 'list';
 
@@ -59,7 +60,7 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   S('log-format', 'text', 'flannelts: log format, "text" (klog lines) or "json"'),
   S('status-socket', '/run/flannel/flannelts.sock', 'flannelts: Unix socket (root only) that `flannelctl status` reads; "" to disable'),
   B('udp-offload', true, 'flannelts: udp backend offloads (TSO/USO through IFF_VNET_HDR, UDP_SEGMENT, UDP_GRO), each probed at start; false turns them all off (debugging)'),
-  I('udp-reply-poll-us', 300, 'flannelts: microseconds the udp/userspace-VXLAN engine keeps polling for the answer after a small send (ping, request/response) instead of sleeping; adaptive, shrinks while nothing answers; 0 turns it off (saves CPU, costs latency)'),
+  I('udp-reply-poll-us', DEFAULT_REPLY_POLL_US, 'flannelts: microseconds the udp/userspace-VXLAN engine keeps polling for the answer after a small send (ping, request/response) instead of sleeping; adaptive, shrinks while nothing answers; 0 turns it off (saves CPU, costs latency)'),
   B('vxlan-userspace', false, 'flannelts: vxlan backend uses the userspace VXLAN VTEP on this node (no kernel vxlan device); it is also used automatically when the kernel cannot create VXLAN devices'),
 ];
 
@@ -275,8 +276,8 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
   const v = num('v');
   if (v < 0) throw new FlagError(`invalid -v ${v}: verbosity must be 0 or more`);
   const replyPoll = num('udp-reply-poll-us');
-  if (!Number.isInteger(replyPoll) || replyPoll < 0 || replyPoll > 10000) {
-    throw new FlagError(`invalid -udp-reply-poll-us ${replyPoll}: must be an integer from 0 (off) to 10000 microseconds`);
+  if (!Number.isInteger(replyPoll) || replyPoll < 0 || replyPoll > MAX_REPLY_POLL_US) {
+    throw new FlagError(`invalid -udp-reply-poll-us ${replyPoll}: must be an integer from 0 (off) to ${MAX_REPLY_POLL_US} microseconds`);
   }
   const logFormat = str('log-format');
   if (logFormat !== 'text' && logFormat !== 'json') {

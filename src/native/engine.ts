@@ -36,13 +36,14 @@ export interface EngineOptions {
   /**
    * Microseconds the TX thread keeps polling for an answer after a small send (ping, request/response),
    * handling it without waking the sleeping RX thread; adaptive (shrinks while nothing answers).
-   * 0..10000, 0 turns it off. Default DEFAULT_REPLY_POLL_US.
+   * 0..MAX_REPLY_POLL_US, 0 turns it off. Default DEFAULT_REPLY_POLL_US.
    */
   replyPollUs?: number;
 }
 
-/** The engine's default reply-polling window (native/engine.h kDefaultReplyPollUs). */
+/** The engine's default and largest reply-polling windows (native/engine.h kDefaultReplyPollUs, kMaxReplyPollUs). */
 export const DEFAULT_REPLY_POLL_US = 300;
+export const MAX_REPLY_POLL_US = 10_000;
 
 /** Reply polling after small sends (see EngineOptions.replyPollUs). */
 export interface ReplyPollStats {
