@@ -206,6 +206,7 @@ export class Lab {
     await this.waitForSubnets();
     await this.waitForPeers();
     for (const node of this.nodes) this.attachPod(node);
+    await this.waitForForeignPaths();
   }
 
   /** The router of a routed lab: a namespace with a leg on br0 (segment 0) and on br1 (segment 1). */
@@ -530,6 +531,30 @@ export class Lab {
         if (known >= this.nodes.length - 1) break;
         if (Date.now() > deadline) throw new Error(`node ${node.name}: knows ${Math.max(known, 0)} of ${this.nodes.length - 1} peers after ${timeoutMs / 1000}s; daemon log:\n${this.daemonLog(node, 20)}`);
         await sleep(100);
+      }
+    }
+  }
+
+  /**
+   * Another flanneld has no status socket, so the only sign that it has learned its peers' leases is
+   * traffic: every pod reaches every other pod (IPv4). A stock flanneld can take a few seconds after
+   * writing subnet.env, and a measurement started before that sees only losses.
+   */
+  private async waitForForeignPaths(timeoutMs = 20_000): Promise<void> {
+    if (this.opts.flanneld === undefined) return;
+    const deadline = Date.now() + timeoutMs;
+    for (const a of this.nodes) {
+      for (const b of this.nodes) {
+        if (a === b) continue;
+        for (;;) {
+          try {
+            a.pod.exec('ping', ['-4', '-c', '1', '-W', '1', b.podIP], { timeoutMs: 5_000 });
+            break;
+          } catch {
+            if (Date.now() > deadline) throw new Error(`pod ${a.name} -> ${b.name} (${b.podIP}): no reply after ${timeoutMs / 1000}s; daemon log of ${b.name}:\n${this.daemonLog(b, 20)}`);
+            await sleep(200);
+          }
+        }
       }
     }
   }

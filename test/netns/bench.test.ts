@@ -4,17 +4,19 @@
 // are not a test); only their shape is.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { METRICS, type BenchReport } from '../../src/lab/bench.js';
+import { FLANNELD_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { run } from '../../src/lab/netns.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
+const flanneld = join(here, '..', '..', 'src', 'cli', 'flanneld.js');
 const netns = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 
 describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3'), binary('ping', 'iputils-ping')), () => {
@@ -68,6 +70,32 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
       assert.equal(report.prefixes.length, report.backends.length);
       const ours = [...report.prefixes, st.prefix];
       assert.deepEqual(netns().filter((n) => ours.some((p) => n.startsWith(p + '-'))), [], 'no namespace left behind');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  // `--flanneld PATH` as a user runs it against stock flannel: a foreign binary gets only flanneld's
+  // own flags, an etcd store inside the lab and no status socket, so the bench can learn that its
+  // paths work only from traffic. Our flanneld behind a shell script stands in for stock flanneld.
+  test('measures another flanneld binary given with --flanneld', { timeout: 180_000 }, (t) => {
+    if (!need(t, rootAndNetns(), binary('iperf3'), binary('etcd', 'etcd-server'))) return;
+    const out = mkdtempSync(join(tmpdir(), 'flannelts-bench-'));
+    try {
+      const wrapper = join(out, 'stock-flanneld');
+      writeFileSync(wrapper, `#!/bin/sh\nexec ${[process.execPath, ...FLANNELD_NODE_FLAGS, flanneld].join(' ')} "$@"\n`);
+      chmodSync(wrapper, 0o755);
+      const r = spawnSync(process.execPath, [flannelctl, 'bench', '--quick', '--only', 'flanneld-udp', '--flanneld', wrapper, '--out', out], { encoding: 'utf8', timeout: 170_000 });
+      t.diagnostic(r.stdout.split('\n').filter((l) => l.startsWith('|')).join('\n'));
+      assert.equal(r.status, 0, `bench exit ${r.status}: ${r.stderr}\n${r.stdout}`);
+      const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchReport;
+      assert.deepEqual(report.backends, ['flanneld-udp']);
+      assert.match(report.notes['flanneld-udp'] ?? '', /stock-flanneld with the same net-conf, etcd store$/);
+      for (const m of ['tcp1_gbps', 'tcp4_gbps', 'udp_kpps', 'rtt_us_p50', 'rtt_us_p99', 'cpu_s_per_gb', 'rss_mib'] as const) {
+        const res = report.results.find((x) => x.backend === 'flanneld-udp' && x.metric === m);
+        assert.ok(res && typeof res.value === 'number' && res.value > 0, `flanneld-udp ${m}: ${JSON.stringify(res)} (${report.notes['flanneld-udp']})`);
+      }
+      assert.deepEqual(netns().filter((n) => report.prefixes.some((p) => n.startsWith(p + '-'))), [], 'no namespace left behind');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
