@@ -83,7 +83,14 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
     const out = mkdtempSync(join(tmpdir(), 'flannelts-bench-'));
     try {
       const wrapper = join(out, 'stock-flanneld');
-      writeFileSync(wrapper, `#!/bin/sh\nexec ${[process.execPath, ...FLANNELD_NODE_FLAGS, flanneld].join(' ')} "$@"\n`);
+      // Both nodes share this host's /run: each daemon gets a status socket next to its subnet.env,
+      // as the lab gives our own flanneld (the default path would be bound by both).
+      const script = [
+        '#!/bin/sh',
+        'for a; do case "$a" in -subnet-file=*) dir=$(dirname "${a#-subnet-file=}") ;; esac; done',
+        `exec ${[process.execPath, ...FLANNELD_NODE_FLAGS, flanneld].join(' ')} "$@" "-status-socket=$dir/flannelts.sock"`,
+      ];
+      writeFileSync(wrapper, script.join('\n') + '\n');
       chmodSync(wrapper, 0o755);
       const r = spawnSync(process.execPath, [flannelctl, 'bench', '--quick', '--only', 'flanneld-udp', '--flanneld', wrapper, '--out', out], { encoding: 'utf8', timeout: 170_000 });
       t.diagnostic(r.stdout.split('\n').filter((l) => l.startsWith('|')).join('\n'));
