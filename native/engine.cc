@@ -302,7 +302,8 @@ void Engine::TunToUdp() {
         HandleTunBatch(tunFd, fd4, fd6, s);
       }
       if (replyPollUs_ > 0 && s.packets > 0 && s.packets <= kReplyPollAfterAtMost) {
-        const int w = window.Next();
+        const bool rxBusy = rxAwake_.load(std::memory_order_relaxed) || rxBulk_.load(std::memory_order_relaxed);
+        const int w = rxBusy ? 0 : window.Next();
         if (w == 0) {
           replyPollSkipped_.fetch_add(1, std::memory_order_relaxed);
         } else {
@@ -357,6 +358,7 @@ void Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScra
     }
     qsbr_.Quiescent(me);
     if (windowUs <= 0) break;
+    if (rxAwake_.load(std::memory_order_relaxed)) break;  // the RX thread is up: answers are its own
     const int64_t now = nowUs();
     if (answered) {
       // More may follow (the rest of a burst, the next request). A shorter renewal (a quarter window)
@@ -612,11 +614,14 @@ void Engine::UdpToTun() {
   pollfd fds[3] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
   while (!stop_.load(std::memory_order_relaxed)) {
     qsbr_.Offline(&rxReader_);
+    rxAwake_.store(false, std::memory_order_relaxed);
     const int r = poll(fds, 3, -1);
+    rxAwake_.store(true, std::memory_order_relaxed);
     qsbr_.Quiescent(&rxReader_);
     if (r < 0 && errno != EINTR) break;
     if (fds[0].revents) break;
     bool worked = false;
+    uint64_t handled = 0;
     for (int i = 1; i <= 2; i++) {
       if (fds[i].revents & POLLERR) {
         // A pending socket error (only with IP_RECVERR or a connected socket, neither used today)
@@ -634,9 +639,11 @@ void Engine::UdpToTun() {
       HandleUdpBatch(fds[i].fd, tunFd, *s);
       rxMu_.unlock();
       worked = worked || s->packets > 0;
+      handled += s->packets;
     }
     // What we wrote into the TUN is often answered at once (see PollAfterWork).
     if (worked) PollAfterWork(&rxReader_, tunFd, fd4, fd6, *inlineTx, *s, 0);
+    rxBulk_.store(handled > static_cast<uint64_t>(kReplyPollAfterAtMost), std::memory_order_relaxed);
   }
   qsbr_.Offline(&rxReader_);
 }

@@ -229,6 +229,15 @@ class Engine {
   // Serializes socket reads between the RX thread and the TX thread's reply polling (see PollAfterWork).
   std::mutex rxMu_;
   const int replyPollUs_;
+  // False while the RX thread sleeps in poll(). Reply polling only pays while it sleeps: an awake RX
+  // thread reads the answer as soon as the TX thread would, and polling then only competes with it
+  // for the sockets and the vCPU (a bulk receiver's TX thread, sending ACKs, polled away ~15 % of a
+  // core that way). Relaxed: a stale value costs one window or one missed shortcut, nothing else.
+  std::atomic<bool> rxAwake_{false};
+  // True while the RX thread's last wake-up found more than a reply's worth of datagrams: a stream is
+  // arriving, the RX thread keeps waking for it anyway, and a TX thread polling for "answers" (the next
+  // data after its ACK) would only take its work and its vCPU.
+  std::atomic<bool> rxBulk_{false};
   std::atomic<uint64_t> replyPollHits_{0}, replyPollMisses_{0}, replyPollSkipped_{0};
   std::mutex notesMu_;  // not ctl_: Close() holds ctl_ while joining the thread that may append
   std::string offloadNotes_;
