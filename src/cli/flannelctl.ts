@@ -290,7 +290,7 @@ program
   .option('--out <dir>', 'directory for the markdown, JSON and SVG results', 'bench/results')
   .option('--quick', '1 s per measurement (smoke run; the test suite uses it)', false)
   .addOption(new Option('--seconds <n>', 'seconds per throughput test').argParser(positiveInt).default(5))
-  .addOption(new Option('--repeat <n>', 'repetitions of each TCP test (median reported)').argParser(positiveInt).default(1))
+  .addOption(new Option('--repeat <n>', 'repetitions of the ping RTT and TCP tests (median reported)').argParser(positiveInt).default(1))
   .option('--flanneld <path>', 'also measure this flanneld-compatible binary (e.g. stock flannel) as flanneld-udp, with an etcd store')
   .option('--only <targets>', 'comma-separated subset: raw,vxlan,vxlan-userspace,host-gw,udp,udp-nooffload,flanneld-udp,steady-leases')
   .addOption(new Option('--steady-seconds <n>', 'length of the steady-lease step (1,000 leases, 100 events/s, RSS sampled); default 60, 10 with --quick').argParser(positiveInt))
