@@ -49,6 +49,19 @@ constexpr size_t kMaxGsoBytes = 65535 - 48;
 // Only a small batch (a request, a handful of ACKs) starts the TX thread's reply polling: bulk sends
 // keep the thread busy anyway, and polling between them takes a vCPU the receivers need.
 constexpr uint64_t kReplyPollAfterAtMost = 4;
+
+int64_t MonoNs() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+void DrainEventFd(int fd) {
+  uint64_t v;
+  ssize_t ignored = read(fd, &v, sizeof v);
+  (void)ignored;
+}
+
 // The polling TX thread reads sockets with fewer, smaller-footprint slots than the RX thread: it is
 // there for answers, and a bulk burst it finds is still handled, a batch at a time.
 constexpr int kReplyPollRxBatch = 8;
@@ -131,7 +144,9 @@ struct RxScratch {
 };
 
 Engine::Engine(const EngineOptions& o)
-    : allowUnknownSource_(o.allowUnknownSource), encap_(o.encap), vni_(o.vni), mac_(o.mac), hasVtep4_(o.hasVtep4), innerMtu_(o.innerMtu), replyPollUs_(o.replyPollUs > 0 ? o.replyPollUs : 0) {
+    : allowUnknownSource_(o.allowUnknownSource), encap_(o.encap), vni_(o.vni), mac_(o.mac), hasVtep4_(o.hasVtep4), innerMtu_(o.innerMtu), replyPollUs_(o.replyPollUs > 0 ? o.replyPollUs : 0),
+      dataThreads_(o.dataThreads == 1 || o.dataThreads == 2 ? o.dataThreads : 0), modeDecider_(o.splitAtPercent) {
+  split_.store(dataThreads_ == 2);
   std::memcpy(vtep4_, o.vtep4, 4);
   tun_ = std::make_unique<Tun>(o.tun);
   udp_ = std::make_unique<UdpConn>(o.udp);  // on throw, tun_ is closed by its destructor
@@ -139,6 +154,14 @@ Engine::Engine(const EngineOptions& o)
   pool6_ = udp_->pool6();
   stopFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (stopFd_ < 0) throw SysError("eventfd for engine " + tun_->name(), errno);
+  txWakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  rxWakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (txWakeFd_ < 0 || rxWakeFd_ < 0) {
+    const int err = errno;
+    for (int fd : {stopFd_, txWakeFd_, rxWakeFd_})
+      if (fd >= 0) ::close(fd);
+    throw SysError("eventfd for engine " + tun_->name(), err);
+  }
   tunName_ = tun_->name();
   tunIndex_ = tun_->ifindex();
   port_ = udp_->port();
@@ -203,8 +226,10 @@ void Engine::Close() {
   if (rx_.joinable()) rx_.join();
   if (tun_) tun_->Close();
   if (udp_) udp_->Close();
-  if (stopFd_ >= 0) ::close(stopFd_);
-  stopFd_ = -1;
+  for (int* fd : {&stopFd_, &txWakeFd_, &rxWakeFd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
   delete table_.exchange(nullptr);  // threads are gone: nobody can hold it
   delete capture_.exchange(nullptr);
 }
@@ -221,6 +246,8 @@ EngineStats Engine::Stats() {
   s.offloads = OffloadState{vnetHdr_, tso_, uso_, udpGso_.load(), udpGro_};
   s.replyPoll = ReplyPollCounters{replyPollUs_, replyPollHits_.load(std::memory_order_relaxed), replyPollMisses_.load(std::memory_order_relaxed),
                                   replyPollSkipped_.load(std::memory_order_relaxed)};
+  s.threads = ThreadModeCounters{dataThreads_, split_.load(std::memory_order_relaxed) ? 2 : 1, splits_.load(std::memory_order_relaxed),
+                                 merges_.load(std::memory_order_relaxed)};
   s.offload = OffloadCounters{gsoPackets_.load(std::memory_order_relaxed), gsoSegments_.load(std::memory_order_relaxed),
                               udpGsoSends_.load(std::memory_order_relaxed), groPackets_.load(std::memory_order_relaxed),
                               groSegments_.load(std::memory_order_relaxed), udpGroBatches_.load(std::memory_order_relaxed)};
@@ -285,13 +312,16 @@ void Engine::TunToUdp() {
   std::unique_ptr<RxScratch> rx;  // first used when reply polling finds a datagram to read
   ReplyPollWindow window(replyPollUs_);
   const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
-  pollfd fds[2] = {{tunFd, POLLIN, 0}, {stopFd_, POLLIN, 0}};
+  // The TUN only while the directions are split; the wake eventfd brings the TUN back into the set.
+  pollfd fds[3] = {{-1, POLLIN, 0}, {stopFd_, POLLIN, 0}, {txWakeFd_, POLLIN, 0}};
   while (!stop_.load(std::memory_order_relaxed)) {
+    fds[0].fd = split_.load(std::memory_order_relaxed) ? tunFd : -1;
     qsbr_.Offline(&txReader_);  // blocked in poll: holds no table
-    const int r = poll(fds, 2, -1);
+    const int r = poll(fds, 3, -1);
     qsbr_.Quiescent(&txReader_);
     if (r < 0 && errno != EINTR) break;  // only EFAULT/EINVAL/ENOMEM: nothing sane to retry
     if (fds[1].revents) break;
+    if (fds[2].revents & POLLIN) DrainEventFd(txWakeFd_);
     if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
       CountDrop(kDropTunReadError, CaptureDir::kTx);
       break;
@@ -301,25 +331,54 @@ void Engine::TunToUdp() {
         std::lock_guard<std::mutex> lock(txMu_);
         HandleTunBatch(tunFd, fd4, fd6, s);
       }
-      if (replyPollUs_ > 0 && s.packets > 0 && s.packets <= kReplyPollAfterAtMost) {
-        const bool rxBusy = rxAwake_.load(std::memory_order_relaxed) || rxBulk_.load(std::memory_order_relaxed);
-        const int w = rxBusy ? 0 : window.Next();
-        if (w == 0) {
-          replyPollSkipped_.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          if (!rx) rx = NewRxScratch(tunFd, kReplyPollRxBatch);
-          // An answer counts whichever thread handled it (the RX thread, woken for the same datagram,
-          // may win the race for it): polling still pays off while answers come this soon.
-          const uint64_t rxBefore = rx_total_.packets.load(std::memory_order_relaxed);
-          PollAfterWork(&txReader_, tunFd, fd4, fd6, s, *rx, w);
-          const bool hit = rx_total_.packets.load(std::memory_order_relaxed) != rxBefore;
-          window.Done(hit);
-          (hit ? replyPollHits_ : replyPollMisses_).fetch_add(1, std::memory_order_relaxed);
-        }
-      }
+      ReplyPollAfterSend(&txReader_, s, rx, window, true);
     }
+    MaybeSwitchMode();
   }
   qsbr_.Offline(&txReader_);
+}
+
+void Engine::ReplyPollAfterSend(Qsbr::Reader* me, TxScratch& tx, std::unique_ptr<RxScratch>& rx, ReplyPollWindow& window, bool forTx) {
+  if (replyPollUs_ == 0 || tx.packets == 0 || tx.packets > kReplyPollAfterAtMost) return;
+  // The TX thread polls only while the RX thread sleeps and no stream is arriving (see rxAwake_).
+  const bool rxBusy = forTx && (rxAwake_.load(std::memory_order_relaxed) || rxBulk_.load(std::memory_order_relaxed));
+  const int w = rxBusy ? 0 : window.Next();
+  if (w == 0) {
+    replyPollSkipped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const int tunFd = tun_->fd();
+  if (!rx) rx = NewRxScratch(tunFd, kReplyPollRxBatch);
+  // An answer counts whichever thread handled it (the RX thread, woken for the same datagram, may win
+  // the race for it): polling still pays off while answers come this soon.
+  const uint64_t rxBefore = rx_total_.packets.load(std::memory_order_relaxed);
+  PollAfterWork(me, tunFd, udp_->fd4(), udp_->fd6(), tx, *rx, w, forTx);
+  const bool hit = rx_total_.packets.load(std::memory_order_relaxed) != rxBefore;
+  window.Done(hit);
+  (hit ? replyPollHits_ : replyPollMisses_).fetch_add(1, std::memory_order_relaxed);
+}
+
+void Engine::MaybeSwitchMode() {
+  if (dataThreads_ != 0) return;
+  const int64_t now = MonoNs();
+  if (now - modeWindowStart_.load(std::memory_order_relaxed) < ThreadModeDecider::kWindowNs) return;
+  std::unique_lock<std::mutex> lock(modeMu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  const int64_t start = modeWindowStart_.load(std::memory_order_relaxed);
+  if (now - start < ThreadModeDecider::kWindowNs) return;  // the other thread just did
+  const int64_t tun = tunBusyNs_.load(std::memory_order_relaxed), sock = sockBusyNs_.load(std::memory_order_relaxed);
+  const bool split = split_.load(std::memory_order_relaxed);
+  const bool want = modeDecider_.Next(split, now - start, tun - modeTunBase_, sock - modeSockBase_);
+  modeWindowStart_.store(now, std::memory_order_relaxed);
+  modeTunBase_ = tun;
+  modeSockBase_ = sock;
+  if (want == split) return;
+  split_.store(want, std::memory_order_relaxed);
+  (want ? splits_ : merges_).fetch_add(1, std::memory_order_relaxed);
+  // The thread that takes the TUN over may be asleep in a poll() set without it.
+  const uint64_t one = 1;
+  ssize_t ignored = write(want ? txWakeFd_ : rxWakeFd_, &one, sizeof one);
+  (void)ignored;
 }
 
 // After a batch the answer often follows within microseconds: a ping reply, TCP ACKs, the next
@@ -331,7 +390,7 @@ void Engine::TunToUdp() {
 // kept. The RX thread calls this with windowUs == 0 after writing into the TUN: one pass, which
 // catches what the kernel queued synchronously during our own write (forwarding and the receiver's
 // softirq run inside writev), without waking the TX thread for it.
-void Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs) {
+void Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs, bool forTx) {
   auto nowUs = [] {
     timespec t{};
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -358,7 +417,7 @@ void Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScra
     }
     qsbr_.Quiescent(me);
     if (windowUs <= 0) break;
-    if (rxAwake_.load(std::memory_order_relaxed)) break;  // the RX thread is up: answers are its own
+    if (forTx && rxAwake_.load(std::memory_order_relaxed)) break;  // the RX thread is up: answers are its own
     const int64_t now = nowUs();
     if (answered) {
       // More may follow (the rest of a burst, the next request). A shorter renewal (a quarter window)
@@ -382,6 +441,7 @@ bool Engine::TunWrite(int tunFd, const uint8_t* p, size_t n) {
 }
 
 void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
+  const int64_t started = MonoNs();  // busy time of the TUN side, for the thread mode
   const RouteTable* t = table_.load();
   const size_t hdr = vnetHdr_ ? kVnetHdrLen : 0;
   const bool vxlan = encap_ == Encap::kVxlan;
@@ -473,6 +533,7 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
     tx_total_.packets.fetch_add(s.packets, std::memory_order_relaxed);
     tx_total_.bytes.fetch_add(s.bytes, std::memory_order_relaxed);
   }
+  tunBusyNs_.fetch_add(MonoNs() - started, std::memory_order_relaxed);
 }
 
 void Engine::FlushTx(int, int, TxScratch& s) {
@@ -609,17 +670,21 @@ void Engine::FlushSocket(int fd, TxScratch& s) {
 void Engine::UdpToTun() {
   const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
   std::unique_ptr<RxScratch> s = NewRxScratch(tunFd, kRxBatch);
-  // The TUN reads this thread makes after its own writes (PollAfterWork) have their own TX buffers.
+  // TUN reads in this thread (both directions on one thread, and PollAfterWork) have their own TX buffers.
   std::unique_ptr<TxScratch> inlineTx(new TxScratch);
-  pollfd fds[3] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
+  ReplyPollWindow window(replyPollUs_);
+  // fd -1 is ignored: the IPv6 socket when there is none, the TUN while the directions are split.
+  pollfd fds[5] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}, {-1, POLLIN, 0}, {rxWakeFd_, POLLIN, 0}};
   while (!stop_.load(std::memory_order_relaxed)) {
+    fds[3].fd = split_.load(std::memory_order_relaxed) ? -1 : tunFd;
     qsbr_.Offline(&rxReader_);
     rxAwake_.store(false, std::memory_order_relaxed);
-    const int r = poll(fds, 3, -1);
+    const int r = poll(fds, 5, -1);
     rxAwake_.store(true, std::memory_order_relaxed);
     qsbr_.Quiescent(&rxReader_);
     if (r < 0 && errno != EINTR) break;
     if (fds[0].revents) break;
+    if (fds[4].revents & POLLIN) DrainEventFd(rxWakeFd_);
     bool worked = false;
     uint64_t handled = 0;
     for (int i = 1; i <= 2; i++) {
@@ -641,9 +706,21 @@ void Engine::UdpToTun() {
       worked = worked || s->packets > 0;
       handled += s->packets;
     }
+    if (fds[3].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+      CountDrop(kDropTunReadError, CaptureDir::kTx);
+      break;
+    }
+    if (fds[3].revents & POLLIN) {  // one thread for both directions (thread_mode.h)
+      {
+        std::lock_guard<std::mutex> lock(txMu_);
+        HandleTunBatch(tunFd, fd4, fd6, *inlineTx);
+      }
+      ReplyPollAfterSend(&rxReader_, *inlineTx, s, window, false);
+    }
     // What we wrote into the TUN is often answered at once (see PollAfterWork).
-    if (worked) PollAfterWork(&rxReader_, tunFd, fd4, fd6, *inlineTx, *s, 0);
+    if (worked) PollAfterWork(&rxReader_, tunFd, fd4, fd6, *inlineTx, *s, 0, false);
     rxBulk_.store(handled > static_cast<uint64_t>(kReplyPollAfterAtMost), std::memory_order_relaxed);
+    MaybeSwitchMode();
   }
   qsbr_.Offline(&rxReader_);
 }
@@ -695,13 +772,14 @@ void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
     s.msgs[i].msg_hdr = msghdr{&s.addr[i], sizeof s.addr[i], &s.iov[i], 1, udpGro_ ? s.ctrl[i] : nullptr, udpGro_ ? sizeof s.ctrl[i] : 0, 0};
     s.msgs[i].msg_len = 0;
   }
+  s.packets = s.bytes = 0;  // also when nothing is read: callers look at them after every call
+  const int64_t started = MonoNs();  // busy time of the socket side (a read that finds nothing is not)
   const int n = recvmmsg(sock, s.msgs, static_cast<unsigned>(s.batch), MSG_DONTWAIT, nullptr);
   if (n < 0) {
     if (errno != EAGAIN && errno != EINTR) CountDrop(kDropSocketRecvError, CaptureDir::kRx);
     return;
   }
   const RouteTable* t = table_.load();
-  s.packets = s.bytes = 0;
   timespec now{};
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
   s.nowMs = static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
@@ -727,6 +805,7 @@ void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
     rx_total_.packets.fetch_add(s.packets, std::memory_order_relaxed);
     rx_total_.bytes.fetch_add(s.bytes, std::memory_order_relaxed);
   }
+  sockBusyNs_.fetch_add(MonoNs() - started, std::memory_order_relaxed);
 }
 
 void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s) {

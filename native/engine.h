@@ -15,7 +15,9 @@
 
 #include "capture.h"
 #include "qsbr.h"
+#include "reply_poll.h"
 #include "routes.h"
+#include "thread_mode.h"
 #include "tun.h"
 #include "udp.h"
 #include "vxlan.h"
@@ -78,6 +80,17 @@ struct EngineOptions {
   // After a small send the TX thread polls for the answer this long at most (adaptive, see
   // reply_poll.h); 0 turns reply polling off.
   int replyPollUs = kDefaultReplyPollUs;
+  // 0: one thread for both directions, two while both are busy (thread_mode.h); 1 or 2: fixed.
+  int dataThreads = 0;
+  // Automatic mode: split at this much busy time per window (thread_mode.h); lower only in tests.
+  int splitAtPercent = ThreadModeDecider::kDefaultSplitAtPercent;
+};
+
+// The data-plane threads: the mode asked for (0 auto, 1, 2), how many carry packets now, and how often
+// the automatic mode split into two and merged back into one.
+struct ThreadModeCounters {
+  int mode, current;
+  uint64_t splits, merges;
 };
 
 // Reply polling (PollAfterWork): windows that caught an answer, windows that ran out empty, and small
@@ -119,6 +132,7 @@ struct EngineStats {
   OffloadState offloads;
   OffloadCounters offload;
   ReplyPollCounters replyPoll;
+  ThreadModeCounters threads;
   std::string offloadNotes;
   std::vector<PeerStats> peers;
   bool captureActive;
@@ -173,7 +187,12 @@ class Engine {
   std::unique_ptr<RxScratch> NewRxScratch(int tunFd, int batch);
   // After a batch: polls every fd (once, or for up to windowUs, renewed by each answer from a socket)
   // and handles what turns up in this thread (engine.cc).
-  void PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs);
+  // forTx: the TX thread polling; it stops as soon as the RX thread is up (it takes its own answers).
+  void PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs, bool forTx);
+  // After a TUN batch: reply polling when it was a small send (see PollAfterWork); rx is made on first use.
+  void ReplyPollAfterSend(Qsbr::Reader* me, TxScratch& tx, std::unique_ptr<RxScratch>& rx, ReplyPollWindow& window, bool forTx);
+  // Automatic thread mode: once a window, either thread may switch it (thread_mode.h).
+  void MaybeSwitchMode();
   void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s);
   // VXLAN: answers an ARP request for our VTEP address back to the sender's VTEP port.
   void HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const IpAddr& outer);
@@ -238,6 +257,19 @@ class Engine {
   // arriving, the RX thread keeps waking for it anyway, and a TX thread polling for "answers" (the next
   // data after its ACK) would only take its work and its vCPU.
   std::atomic<bool> rxBulk_{false};
+  // Thread mode. split_: the TX thread reads the TUN; otherwise the RX thread carries both directions
+  // and the TX thread sleeps on txWakeFd_. The switch wakes the thread that takes the TUN over
+  // (txWakeFd_ or rxWakeFd_), so neither sleeps in a poll() set that no longer fits the mode; TUN
+  // reads stay serialized by txMu_, so a read in flight across a switch is harmless.
+  const int dataThreads_;
+  const ThreadModeDecider modeDecider_;
+  std::atomic<bool> split_{false};
+  int txWakeFd_ = -1, rxWakeFd_ = -1;
+  std::atomic<int64_t> tunBusyNs_{0}, sockBusyNs_{0};  // time inside TUN-side and socket-side batches
+  std::atomic<uint64_t> splits_{0}, merges_{0};
+  std::atomic<int64_t> modeWindowStart_{0};
+  std::mutex modeMu_;  // one evaluator at a time (try_lock); guards the two bases below
+  int64_t modeTunBase_ = 0, modeSockBase_ = 0;
   std::atomic<uint64_t> replyPollHits_{0}, replyPollMisses_{0}, replyPollSkipped_{0};
   std::mutex notesMu_;  // not ctl_: Close() holds ctl_ while joining the thread that may append
   std::string offloadNotes_;

@@ -232,6 +232,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     ParseEncap(o, &opts);
     // After a small send the TX thread polls this long for the answer; 0 = off.
     if (const std::optional<int> us = OptIntIn(o, "replyPollUs", 0, kMaxReplyPollUs, " (off)")) opts.replyPollUs = *us;
+    // 0: one thread for both directions, two while both are busy; 1 or 2 fixed (thread_mode.h).
+    if (const std::optional<int> n = OptIntIn(o, "dataThreads", 0, 2, " (automatic)")) opts.dataThreads = *n;
+    if (const std::optional<int> p = OptIntIn(o, "splitAtPercent", 1, 100)) opts.splitAtPercent = *p;
     Guard(env, [&] { engine_ = std::make_unique<Engine>(opts); });
     env_ = env;
     // Process exit: stop and join the threads before the runtime goes away, even if never closed.
@@ -324,6 +327,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     rp.Set("misses", Napi::Number::New(env, static_cast<double>(s.replyPoll.misses)));
     rp.Set("skipped", Napi::Number::New(env, static_cast<double>(s.replyPoll.skipped)));
     out.Set("replyPoll", rp);
+    Napi::Object th = Napi::Object::New(env);
+    th.Set("mode", Napi::Number::New(env, s.threads.mode));
+    th.Set("current", Napi::Number::New(env, s.threads.current));
+    th.Set("splits", Napi::Number::New(env, static_cast<double>(s.threads.splits)));
+    th.Set("merges", Napi::Number::New(env, static_cast<double>(s.threads.merges)));
+    out.Set("threads", th);
     out.Set("offloadNotes", s.offloadNotes);
     Napi::Array peers = Napi::Array::New(env, s.peers.size());
     for (size_t i = 0; i < s.peers.size(); i++) {
@@ -465,6 +474,16 @@ Napi::Value ReplyPollWindowsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// threadModeNext(splitAtPercent, split, wallNs, tunBusyNs, sockBusyNs): ThreadModeDecider::Next.
+Napi::Value ThreadModeNextJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsBoolean() || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber())
+    throw Napi::TypeError::New(env, "threadModeNext(splitAtPercent, split, wallNs, tunBusyNs, sockBusyNs) needs a number, a boolean and three numbers");
+  const ThreadModeDecider d(info[0].As<Napi::Number>().Int32Value());
+  return Napi::Boolean::New(env, d.Next(info[1].As<Napi::Boolean>().Value(), info[2].As<Napi::Number>().Int64Value(), info[3].As<Napi::Number>().Int64Value(),
+                                        info[4].As<Napi::Number>().Int64Value()));
+}
+
 }  // namespace
 
 void InitEngine(Napi::Env env, Napi::Object exports) {
@@ -474,6 +493,7 @@ void InitEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("decrementTTL", Napi::Function::New(env, DecrementTtlJs, "decrementTTL"));
   exports.Set("icmpUnreachable", Napi::Function::New(env, IcmpUnreachableJs, "icmpUnreachable"));
   exports.Set("replyPollWindows", Napi::Function::New(env, ReplyPollWindowsJs, "replyPollWindows"));
+  exports.Set("threadModeNext", Napi::Function::New(env, ThreadModeNextJs, "threadModeNext"));
   // The engine's drop reasons in enum order: capture records carry the index.
   Napi::Array reasons = Napi::Array::New(env, kDropCount);
   for (int i = 0; i < kDropCount; i++) reasons.Set(static_cast<uint32_t>(i), DropName(i));

@@ -133,6 +133,29 @@ export function createMetrics(d: Daemon): Registry {
     },
   });
   new Gauge({
+    name: 'flannel_dataplane_threads',
+    help: 'Data-plane threads carrying packets: 1 (both directions on one) or 2 (while both directions are busy).',
+    registers: [registry],
+    collect() {
+      const t = snap().threads;
+      if (t) this.set(t.current);
+    },
+  });
+  new Counter({
+    name: 'flannel_dataplane_thread_switches_total',
+    help: 'Automatic thread mode: switches to two data-plane threads (split) and back to one (merge).',
+    labelNames: ['to'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const t = snap().threads;
+      if (t) {
+        this.inc({ to: 'split' }, t.splits);
+        this.inc({ to: 'merge' }, t.merges);
+      }
+    },
+  });
+  new Gauge({
     name: 'flannel_peer_last_seen_timestamp_seconds',
     help: 'When the data plane last accepted a packet from the peer (Unix time); absent until the first one.',
     labelNames: ['peer'],

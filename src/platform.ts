@@ -69,6 +69,8 @@ export interface PlatformOptions {
   vxlanUserspace?: boolean;
   /** -udp-reply-poll-us: the engine's reply-polling window (0 off); default the engine's. */
   replyPollUs?: number;
+  /** -udp-threads: data-plane threads, 0 automatic (default), 1 or 2. */
+  dataThreads?: 0 | 1 | 2;
 }
 
 /** The native engine as the udp backend's data plane, with its offload report for the startup log. */
@@ -79,6 +81,7 @@ function engineDataPlane(o: DataPlaneOptions, opts: PlatformOptions): UdpDataPla
     ...rest,
     offload: udpOffload ? o.offload : false,
     ...(opts.replyPollUs !== undefined ? { replyPollUs: opts.replyPollUs } : {}),
+    ...(opts.dataThreads !== undefined ? { dataThreads: opts.dataThreads } : {}),
     ...(vxlan ? { encap: 'vxlan' as const, ...vxlan } : {}),
   });
   return {
@@ -105,7 +108,8 @@ function engineDataPlane(o: DataPlaneOptions, opts: PlatformOptions): UdpDataPla
       const s = engine.stats();
       const notes = s.offloadNotes.trim().replace(/;$/, '');
       const poll = s.replyPoll.windowUs > 0 ? `reply polling ${s.replyPoll.windowUs} us` : 'reply polling off';
-      return `offloads ${describeOffloads(s.offloads)}${udpOffload ? '' : ' (-udp-offload=false)'}${notes ? `; off: ${notes}` : ''}; ${poll}`;
+      const threads = s.threads.mode === 0 ? 'threads auto' : `threads ${s.threads.mode}`;
+      return `offloads ${describeOffloads(s.offloads)}${udpOffload ? '' : ' (-udp-offload=false)'}${notes ? `; off: ${notes}` : ''}; ${poll}; ${threads}`;
     },
   };
 }

@@ -4,7 +4,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Daemon } from './daemon.js';
-import type { ReplyPollStats } from './native/engine.js';
+import type { ReplyPollStats, ThreadStats } from './native/engine.js';
 import { formatCIDR, formatIP } from './ip/index.js';
 import { log } from './log.js';
 import { VERSION } from './version.js';
@@ -49,6 +49,8 @@ export interface StatusSnapshot {
   offloads?: Record<string, boolean>;
   /** The engine's reply polling after small sends (-udp-reply-poll-us): window and outcomes. */
   replyPoll?: ReplyPollStats;
+  /** The engine's data-plane threads: one for both directions, or two while both are busy. */
+  threads?: ThreadStats;
   /** The userspace VXLAN VTEP: our VtepMAC, VNI and ARP requests answered. */
   vtep?: { mac?: string; vni?: number; arpReplies: number };
   /** Whether a `flannelctl capture` runs, and records lost to a full capture buffer (all captures). */
@@ -69,6 +71,7 @@ interface EngineStatsView {
   peers: EnginePeerStats[];
   offloads?: Record<string, boolean>;
   replyPoll?: ReplyPollStats;
+  threads?: ThreadStats;
   arpReplies?: number;
   capture?: { active: boolean; lost: number };
 }
@@ -92,7 +95,12 @@ export function engineStatsOf(backendStats: Record<string, unknown>): EngineStat
     isObj(r) && typeof r.windowUs === 'number' && typeof r.hits === 'number' && typeof r.misses === 'number' && typeof r.skipped === 'number'
       ? { windowUs: r.windowUs, hits: r.hits, misses: r.misses, skipped: r.skipped }
       : undefined;
-  return { tx: e.tx, rx: e.rx, drops, peers, offloads, replyPoll, arpReplies: typeof e.arpReplies === 'number' ? e.arpReplies : undefined, capture };
+  const th = e.threads;
+  const threads =
+    isObj(th) && typeof th.mode === 'number' && typeof th.current === 'number' && typeof th.splits === 'number' && typeof th.merges === 'number'
+      ? { mode: th.mode, current: th.current, splits: th.splits, merges: th.merges }
+      : undefined;
+  return { tx: e.tx, rx: e.rx, drops, peers, offloads, replyPoll, threads, arpReplies: typeof e.arpReplies === 'number' ? e.arpReplies : undefined, capture };
 }
 
 /** A peer's last-seen time from its engine entries (v4 and v6 subnets): the latest, or "never". */
@@ -149,6 +157,7 @@ export function snapshot(d: Daemon): StatusSnapshot {
     routes: engine ? { expected, installed: engine.peers.length } : undefined,
     offloads: engine?.offloads,
     replyPoll: engine?.replyPoll,
+    threads: engine?.threads,
     vtep:
       backendStats.mode === 'userspace'
         ? {

@@ -102,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
   }
   log.info(`Created subnet manager: ${manager.name}`);
   const { nativePlatform } = await import('../platform.js');
-  const platform = nativePlatform({ udpOffload: opts.udpOffload, vxlanUserspace: opts.vxlanUserspace, replyPollUs: opts.replyPollUs });
+  const platform = nativePlatform({ udpOffload: opts.udpOffload, vxlanUserspace: opts.vxlanUserspace, replyPollUs: opts.replyPollUs, dataThreads: opts.dataThreads });
 
   const daemon = new Daemon(
     {

@@ -73,6 +73,11 @@ export function formatStatus(s: StatusSnapshot, rates?: Rates, now = Date.now())
     const r = s.replyPoll;
     out.push(r.windowUs > 0 ? `reply polling: up to ${r.windowUs} us after small sends; ${r.hits} answered, ${r.misses} ran out, ${r.skipped} skipped` : 'reply polling: off');
   }
+  if (s.threads) {
+    const t = s.threads;
+    const now = t.current === 1 ? '1 (both directions)' : '2 (TUN side, socket side)';
+    out.push(t.mode === 0 ? `data-plane threads: ${now}; automatic: split ${t.splits}x, merged ${t.merges}x` : `data-plane threads: ${now}; fixed`);
+  }
   if (s.routes) out.push(`data-plane routes: ${s.routes.installed} installed / ${s.routes.expected} expected${s.routes.installed !== s.routes.expected ? '  <-- MISMATCH' : ''}`);
   out.push('');
   if (s.capture?.active) out.push('capture: running (flannelctl capture)');

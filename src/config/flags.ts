@@ -61,6 +61,7 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   S('status-socket', '/run/flannel/flannelts.sock', 'flannelts: Unix socket (root only) that `flannelctl status` reads; "" to disable'),
   B('udp-offload', true, 'flannelts: udp backend offloads (TSO/USO through IFF_VNET_HDR, UDP_SEGMENT, UDP_GRO), each probed at start; false turns them all off (debugging)'),
   I('udp-reply-poll-us', DEFAULT_REPLY_POLL_US, 'flannelts: microseconds the udp/userspace-VXLAN engine keeps polling for the answer after a small send (ping, request/response) instead of sleeping; adaptive, shrinks while nothing answers; 0 turns it off (saves CPU, costs latency)'),
+  S('udp-threads', 'auto', 'flannelts: data-plane threads of the udp/userspace-VXLAN engine: "auto" runs both directions on one thread (an answer is read by the thread that delivered the request, no cross-CPU wake-up) and adds a second while both directions are busy; "1" or "2" fix the number (debugging, benchmarks)'),
   B('vxlan-userspace', false, 'flannelts: vxlan backend uses the userspace VXLAN VTEP on this node (no kernel vxlan device); it is also used automatically when the kernel cannot create VXLAN devices'),
 ];
 
@@ -254,6 +255,8 @@ export interface FlanneldOptions {
   udpOffload: boolean;
   /** -udp-reply-poll-us: the engine's reply-polling window, 0 off (EngineOptions.replyPollUs). */
   replyPollUs: number;
+  /** -udp-threads: the engine's data-plane threads, 0 automatic (EngineOptions.dataThreads). */
+  dataThreads: 0 | 1 | 2;
   /** -vxlan-userspace: this node's vxlan backend runs the userspace VTEP. */
   vxlanUserspace: boolean;
 }
@@ -278,6 +281,10 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
   const replyPoll = num('udp-reply-poll-us');
   if (!Number.isInteger(replyPoll) || replyPoll < 0 || replyPoll > MAX_REPLY_POLL_US) {
     throw new FlagError(`invalid -udp-reply-poll-us ${replyPoll}: must be an integer from 0 (off) to ${MAX_REPLY_POLL_US} microseconds`);
+  }
+  const threads = str('udp-threads');
+  if (threads !== 'auto' && threads !== '1' && threads !== '2') {
+    throw new FlagError(`invalid -udp-threads "${threads}": use "auto", "1" or "2"`);
   }
   const logFormat = str('log-format');
   if (logFormat !== 'text' && logFormat !== 'json') {
@@ -328,6 +335,7 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
     statusSocket: str('status-socket'),
     udpOffload: bool('udp-offload'),
     replyPollUs: replyPoll,
+    dataThreads: threads === 'auto' ? 0 : threads === '1' ? 1 : 2,
     vxlanUserspace: bool('vxlan-userspace'),
   };
 }

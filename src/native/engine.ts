@@ -39,6 +39,13 @@ export interface EngineOptions {
    * 0..MAX_REPLY_POLL_US, 0 turns it off. Default DEFAULT_REPLY_POLL_US.
    */
   replyPollUs?: number;
+  /**
+   * Data-plane threads: 0 (default) one thread carries both directions and a second takes the TUN
+   * side over while both directions are busy (native/thread_mode.h); 1 or 2 fix the number.
+   */
+  dataThreads?: 0 | 1 | 2;
+  /** Automatic threads: split at this much busy time per 100 ms window, 1..100 (default 80); tests lower it. */
+  splitAtPercent?: number;
 }
 
 /** The engine's default and largest reply-polling windows (native/engine.h kDefaultReplyPollUs, kMaxReplyPollUs). */
@@ -55,6 +62,17 @@ export interface ReplyPollStats {
   misses: number;
   /** Small sends after which the window, shrunk by misses, said not to poll. */
   skipped: number;
+}
+
+/** The data-plane threads (see EngineOptions.dataThreads). */
+export interface ThreadStats {
+  /** What was asked for: 0 automatic, 1 or 2 fixed. */
+  mode: number;
+  /** Threads carrying packets now: 1 (both directions on one) or 2. */
+  current: number;
+  /** Automatic mode: switches to two threads, and back to one. */
+  splits: number;
+  merges: number;
 }
 
 /** The offloads of the udp data plane (see native/offload.h). */
@@ -168,6 +186,7 @@ export interface EngineStats {
   offloads: OffloadFlags;
   offload: OffloadCounters;
   replyPoll: ReplyPollStats;
+  threads: ThreadStats;
   /** Why a requested offload is off, e.g. "uso: TUNSETOFFLOAD USO4|USO6 refused (EINVAL); "; empty when all are on. */
   offloadNotes: string;
   peers: PeerStats[];

@@ -28,10 +28,11 @@ interface PacketExports {
   icmpUnreachable(b: Buffer): Buffer | null;
   RouteTable: new () => NativeRouteTable;
   replyPollWindows(maxUs: number, outcomes: boolean[]): number[];
+  threadModeNext(splitAtPercent: number, split: boolean, wallNs: number, tunBusyNs: number, sockBusyNs: number): boolean;
 }
 
 function exportsOf(): PacketExports {
-  return addonFunctions<PacketExports>(['classifyPacket', 'decrementTTL', 'icmpUnreachable', 'RouteTable', 'replyPollWindows']);
+  return addonFunctions<PacketExports>(['classifyPacket', 'decrementTTL', 'icmpUnreachable', 'RouteTable', 'replyPollWindows', 'threadModeNext']);
 }
 
 /** Validates an IP packet header and extracts addresses; never throws on bad bytes. */
@@ -78,4 +79,13 @@ export class RouteTable {
   lookupMany(packedV4: Buffer): number {
     return this.native.lookupMany(packedV4);
   }
+}
+
+/**
+ * The engine's thread-mode decision (native/thread_mode.h): whether the next window runs the two
+ * directions on two threads, given the current mode and one window's wall time and busy time of the
+ * TUN side and the socket side (nanoseconds).
+ */
+export function threadModeNext(splitAtPercent: number, split: boolean, wallNs: number, tunBusyNs: number, sockBusyNs: number): boolean {
+  return exportsOf().threadModeNext(splitAtPercent, split, wallNs, tunBusyNs, sockBusyNs);
 }

@@ -85,61 +85,71 @@ async function waitFor(fn: () => Promise<boolean>, ms = 5000): Promise<boolean> 
   return fn();
 }
 
+const peersFor = (self: number): PeerRoute[] => {
+  const out: PeerRoute[] = [];
+  for (const n of [1, 2]) {
+    if (n === self) continue;
+    out.push({ subnet: `198.19.${n}.0/24`, publicIP: `198.18.0.1${n}`, port: PORT });
+    out.push({ subnet: `2001:db8:100:${n}::/64`, publicIP: `2001:db8:1::1${n}`, port: PORT });
+  }
+  // n1 only: a "stock" peer that is just a UDP listener on the underlay host, to capture the wire
+  // format. (n2 must not know 198.18.0.99, which plays the unknown underlay host there.)
+  if (self === 1) out.push({ subnet: '198.19.3.0/24', publicIP: '198.18.0.99', port: PORT });
+  return out;
+};
+
+/** The underlay bridge (198.18.0.99 on it) and two engine nodes on it, with extra engine options. */
+async function startNodes(set: NetnsSet, extra: Partial<NodeConfig> = {}): Promise<{ ul: Namespace; nodes: Node[] }> {
+  const ul = set.add('ul');
+  ul.ip('link', 'add', 'br0', 'type', 'bridge');
+  ul.ip('link', 'set', 'br0', 'up');
+  ul.ip('addr', 'add', '198.18.0.99/24', 'dev', 'br0');
+  ul.ip('-6', 'addr', 'add', '2001:db8:1::99/64', 'dev', 'br0', 'nodad');
+  const nodes: Node[] = [];
+  for (const n of [1, 2]) {
+    const ns = set.add(`n${n}`);
+    ns.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `v${n}`, 'netns', ul.name);
+    ul.ip('link', 'set', `v${n}`, 'master', 'br0', 'up');
+    ns.ip('addr', 'add', `198.18.0.1${n}/24`, 'dev', 'eth0');
+    ns.ip('-6', 'addr', 'add', `2001:db8:1::1${n}/64`, 'dev', 'eth0', 'nodad');
+    ns.ip('link', 'set', 'eth0', 'up');
+    const cfg: NodeConfig = {
+      bindV4: `198.18.0.1${n}`,
+      bindV6: `2001:db8:1::1${n}`,
+      port: PORT,
+      tunAddrs: [`198.19.${n}.0/32`, `2001:db8:100:${n}::1/128`],
+      mtu: 1472,
+      routes: ['198.19.0.0/16', '2001:db8:100::/56'],
+      peers: peersFor(n),
+      ...extra,
+    };
+    const proc = ns.spawn('node', [join(FIXTURES, 'engine-node.js'), JSON.stringify(cfg)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = new JsonChild(proc);
+    const ready = await child.take((o) => o.event === 'ready');
+    nodes.push({
+      ns,
+      child,
+      tun: String(ready.tunName),
+      stats: async () => {
+        proc.stdin!.write('stats\n');
+        return (await child.take((o) => o.event === 'stats')).stats as EngineStats;
+      },
+    });
+  }
+  return { ul, nodes };
+}
+
 describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
   const set = new NetnsSet();
   let ul: Namespace;
   const nodes: Node[] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'flannelts-engine-'));
 
-  const peersFor = (self: number): PeerRoute[] => {
-    const out: PeerRoute[] = [];
-    for (const n of [1, 2]) {
-      if (n === self) continue;
-      out.push({ subnet: `198.19.${n}.0/24`, publicIP: `198.18.0.1${n}`, port: PORT });
-      out.push({ subnet: `2001:db8:100:${n}::/64`, publicIP: `2001:db8:1::1${n}`, port: PORT });
-    }
-    // n1 only: a "stock" peer that is just a UDP listener on the underlay host, to capture the wire
-    // format. (n2 must not know 198.18.0.99, which plays the unknown underlay host there.)
-    if (self === 1) out.push({ subnet: '198.19.3.0/24', publicIP: '198.18.0.99', port: PORT });
-    return out;
-  };
-
   before(async () => {
     if (!rootAndNetns().ok) return;
-    ul = set.add('ul');
-    ul.ip('link', 'add', 'br0', 'type', 'bridge');
-    ul.ip('link', 'set', 'br0', 'up');
-    ul.ip('addr', 'add', '198.18.0.99/24', 'dev', 'br0');
-    ul.ip('-6', 'addr', 'add', '2001:db8:1::99/64', 'dev', 'br0', 'nodad');
-    for (const n of [1, 2]) {
-      const ns = set.add(`n${n}`);
-      ns.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `v${n}`, 'netns', ul.name);
-      ul.ip('link', 'set', `v${n}`, 'master', 'br0', 'up');
-      ns.ip('addr', 'add', `198.18.0.1${n}/24`, 'dev', 'eth0');
-      ns.ip('-6', 'addr', 'add', `2001:db8:1::1${n}/64`, 'dev', 'eth0', 'nodad');
-      ns.ip('link', 'set', 'eth0', 'up');
-      const cfg: NodeConfig = {
-        bindV4: `198.18.0.1${n}`,
-        bindV6: `2001:db8:1::1${n}`,
-        port: PORT,
-        tunAddrs: [`198.19.${n}.0/32`, `2001:db8:100:${n}::1/128`],
-        mtu: 1472,
-        routes: ['198.19.0.0/16', '2001:db8:100::/56'],
-        peers: peersFor(n),
-      };
-      const proc = ns.spawn('node', [join(FIXTURES, 'engine-node.js'), JSON.stringify(cfg)], { stdio: ['pipe', 'pipe', 'pipe'] });
-      const child = new JsonChild(proc);
-      const ready = await child.take((o) => o.event === 'ready');
-      nodes.push({
-        ns,
-        child,
-        tun: String(ready.tunName),
-        stats: async () => {
-          proc.stdin!.write('stats\n');
-          return (await child.take((o) => o.event === 'stats')).stats as EngineStats;
-        },
-      });
-    }
+    const pair = await startNodes(set);
+    ul = pair.ul;
+    nodes.push(...pair.nodes);
   });
 
   after(async () => {
@@ -422,8 +432,13 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
     // catches a reply brings the full window back, as phase one showed).
     r = sh(n1.ns, 'ping', ['-c', '150', '-i', '0.005', '-W', '1', '198.19.2.0']);
     assert.match(r.out, / 150 received/, r.out);
-    const back = poll(s2, await n1.stats());
+    const s3 = await n1.stats();
+    const back = poll(s2, s3);
     assert.ok(back.hits + back.misses >= 2, `probed again: ${JSON.stringify(back)}`);
+    // Pings never need a second data-plane thread: whatever the bulk tests before split, it merged back.
+    assert.equal(s3.threads.mode, 0, 'automatic by default');
+    assert.equal(s3.threads.current, 1, JSON.stringify(s3.threads));
+    assert.equal(s3.threads.splits, s3.threads.merges, JSON.stringify(s3.threads));
   });
 
   test('SIGTERM closes the engine cleanly', async (t) => {
@@ -434,6 +449,68 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
       const code = await new Promise<number | null>((r) => (n.child.proc.exitCode !== null ? r(n.child.proc.exitCode) : n.child.proc.once('exit', (c) => r(c))));
       assert.equal(code, 0);
       assert.doesNotMatch(n.ns.ip('link', 'show'), /flannel\d/, 'TUN removed with its fd');
+    }
+  });
+});
+
+/** Both directions at once: a content-checked TCP transfer from each node to the other. */
+async function transferBothWays(nodes: Node[], bytes: number): Promise<void> {
+  const [n1, n2] = nodes as [Node, Node];
+  const servers = [
+    new JsonChild(n2.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-server', '198.19.2.0', '5101'])),
+    new JsonChild(n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-server', '198.19.1.0', '5102'])),
+  ];
+  for (const srv of servers) await srv.take((o) => o.event === 'listening');
+  const clients = [
+    new JsonChild(n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-client', '198.19.2.0', '5101', String(bytes)])),
+    new JsonChild(n2.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-client', '198.19.1.0', '5102', String(bytes)])),
+  ];
+  const done = await Promise.all(clients.map((c) => c.take((o) => o.event === 'done', 60_000)));
+  for (const d of done) assert.equal(d.ok, true, JSON.stringify(d));
+}
+
+describe('engine thread mode', suiteNeeds(rootAndNetns()), () => {
+  const set = new NetnsSet();
+  after(async () => {
+    await set.destroy();
+  });
+
+  // A threshold of 1 % makes any two-way transfer split the directions, so the switch itself (the TUN
+  // handed from one thread to the other and back, with packets in flight) is what gets tested.
+  test('automatic: a two-way transfer splits the directions onto two threads, intact; idle merges them back', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const { nodes } = await startNodes(set, { splitAtPercent: 1 });
+    const [n1, n2] = nodes as [Node, Node];
+    for (const n of nodes) assert.deepEqual((await n.stats()).threads, { mode: 0, current: 1, splits: 0, merges: 0 });
+    await transferBothWays(nodes, 48 << 20);
+    for (const n of nodes) {
+      const th = (await n.stats()).threads;
+      assert.ok(th.splits >= 1, `${n.ns.name} split under two-way load: ${JSON.stringify(th)}`);
+    }
+    // Idle for more than a window; then light traffic lets each engine look at the mode again.
+    await new Promise((r) => setTimeout(r, 300));
+    const r = sh(n1.ns, 'ping', ['-c', '5', '-i', '0.2', '-W', '1', '198.19.2.0']);
+    assert.match(r.out, / 5 received/, r.out);
+    for (const n of [n1, n2]) {
+      const th = (await n.stats()).threads;
+      assert.equal(th.current, 1, `${n.ns.name} back on one thread: ${JSON.stringify(th)}`);
+      assert.ok(th.merges >= 1 && th.merges === th.splits, JSON.stringify(th));
+    }
+  });
+
+  test('fixed: -udp-threads 2 and 1 carry both directions and never switch', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    for (const dataThreads of [2, 1] as const) {
+      const sub = new NetnsSet();
+      try {
+        const { nodes } = await startNodes(sub, { dataThreads });
+        await transferBothWays(nodes, 8 << 20);
+        const r = sh(nodes[0]!.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', '198.19.2.0']);
+        assert.match(r.out, / 3 received/, r.out);
+        for (const n of nodes) assert.deepEqual((await n.stats()).threads, { mode: dataThreads, current: dataThreads, splits: 0, merges: 0 });
+      } finally {
+        await sub.destroy();
+      }
     }
   });
 });
