@@ -56,6 +56,13 @@ int64_t MonoNs() {
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
+// A thread's CPU time; 0 for the zero clock id Start() leaves when pthread_getcpuclockid failed.
+int64_t ThreadCpuNs(clockid_t c) {
+  timespec t{};
+  if (c == clockid_t{} || clock_gettime(c, &t) != 0) return 0;
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
 void DrainEventFd(int fd) {
   uint64_t v;
   ssize_t ignored = read(fd, &v, sizeof v);
@@ -205,10 +212,18 @@ void Engine::Start() {
   if (closed_) throw std::runtime_error("engine " + tunName_ + " is closed");
   if (started_) return;
   started_ = true;
+  modeWindowStart_.store(MonoNs());
   tx_ = std::thread([this] { TunToUdp(); });
   rx_ = std::thread([this] { UdpToTun(); });
   pthread_setname_np(tx_.native_handle(), "flannelts-tx");
   pthread_setname_np(rx_.native_handle(), "flannelts-rx");
+  // Either thread reads both clocks when it looks at the thread mode; a failure leaves the mode at one
+  // thread (the clock reads as 0), which is always correct, only slower under two-way load.
+  clockid_t txc{}, rxc{};
+  if (pthread_getcpuclockid(tx_.native_handle(), &txc) == 0 && pthread_getcpuclockid(rx_.native_handle(), &rxc) == 0) {
+    txCpuClock_.store(txc);
+    rxCpuClock_.store(rxc);
+  }
 }
 
 void Engine::Close() {
@@ -367,11 +382,13 @@ void Engine::MaybeSwitchMode() {
   const int64_t start = modeWindowStart_.load(std::memory_order_relaxed);
   if (now - start < ThreadModeDecider::kWindowNs) return;  // the other thread just did
   const int64_t tun = tunBusyNs_.load(std::memory_order_relaxed), sock = sockBusyNs_.load(std::memory_order_relaxed);
+  const int64_t cpu = ThreadCpuNs(txCpuClock_.load(std::memory_order_relaxed)) + ThreadCpuNs(rxCpuClock_.load(std::memory_order_relaxed));
   const bool split = split_.load(std::memory_order_relaxed);
-  const bool want = modeDecider_.Next(split, now - start, tun - modeTunBase_, sock - modeSockBase_);
+  const bool want = modeDecider_.Next(split, now - start, cpu - modeCpuBase_, tun - modeTunBase_, sock - modeSockBase_);
   modeWindowStart_.store(now, std::memory_order_relaxed);
   modeTunBase_ = tun;
   modeSockBase_ = sock;
+  modeCpuBase_ = cpu;
   if (want == split) return;
   split_.store(want, std::memory_order_relaxed);
   (want ? splits_ : merges_).fetch_add(1, std::memory_order_relaxed);

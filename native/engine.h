@@ -266,10 +266,11 @@ class Engine {
   std::atomic<bool> split_{false};
   int txWakeFd_ = -1, rxWakeFd_ = -1;
   std::atomic<int64_t> tunBusyNs_{0}, sockBusyNs_{0};  // time inside TUN-side and socket-side batches
+  std::atomic<clockid_t> txCpuClock_{}, rxCpuClock_{};  // the threads' CPU clocks (set in Start; 0 until then)
   std::atomic<uint64_t> splits_{0}, merges_{0};
   std::atomic<int64_t> modeWindowStart_{0};
   std::mutex modeMu_;  // one evaluator at a time (try_lock); guards the two bases below
-  int64_t modeTunBase_ = 0, modeSockBase_ = 0;
+  int64_t modeTunBase_ = 0, modeSockBase_ = 0, modeCpuBase_ = 0;
   std::atomic<uint64_t> replyPollHits_{0}, replyPollMisses_{0}, replyPollSkipped_{0};
   std::mutex notesMu_;  // not ctl_: Close() holds ctl_ while joining the thread that may append
   std::string offloadNotes_;

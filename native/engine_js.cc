@@ -474,14 +474,15 @@ Napi::Value ReplyPollWindowsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// threadModeNext(splitAtPercent, split, wallNs, tunBusyNs, sockBusyNs): ThreadModeDecider::Next.
+// threadModeNext(splitAtPercent, split, wallNs, cpuNs, tunBusyNs, sockBusyNs): ThreadModeDecider::Next.
 Napi::Value ThreadModeNextJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsBoolean() || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber())
-    throw Napi::TypeError::New(env, "threadModeNext(splitAtPercent, split, wallNs, tunBusyNs, sockBusyNs) needs a number, a boolean and three numbers");
+  bool ok = info.Length() >= 6 && info[0].IsNumber() && info[1].IsBoolean();
+  for (size_t i = 2; ok && i < 6; i++) ok = info[i].IsNumber();
+  if (!ok) throw Napi::TypeError::New(env, "threadModeNext(splitAtPercent, split, wallNs, cpuNs, tunBusyNs, sockBusyNs) needs a number, a boolean and four numbers");
   const ThreadModeDecider d(info[0].As<Napi::Number>().Int32Value());
-  return Napi::Boolean::New(env, d.Next(info[1].As<Napi::Boolean>().Value(), info[2].As<Napi::Number>().Int64Value(), info[3].As<Napi::Number>().Int64Value(),
-                                        info[4].As<Napi::Number>().Int64Value()));
+  auto ns = [&](size_t i) { return info[i].As<Napi::Number>().Int64Value(); };
+  return Napi::Boolean::New(env, d.Next(info[1].As<Napi::Boolean>().Value(), ns(2), ns(3), ns(4), ns(5)));
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ interface PacketExports {
   icmpUnreachable(b: Buffer): Buffer | null;
   RouteTable: new () => NativeRouteTable;
   replyPollWindows(maxUs: number, outcomes: boolean[]): number[];
-  threadModeNext(splitAtPercent: number, split: boolean, wallNs: number, tunBusyNs: number, sockBusyNs: number): boolean;
+  threadModeNext(splitAtPercent: number, split: boolean, wallNs: number, cpuNs: number, tunBusyNs: number, sockBusyNs: number): boolean;
 }
 
 function exportsOf(): PacketExports {
@@ -83,9 +83,9 @@ export class RouteTable {
 
 /**
  * The engine's thread-mode decision (native/thread_mode.h): whether the next window runs the two
- * directions on two threads, given the current mode and one window's wall time and busy time of the
- * TUN side and the socket side (nanoseconds).
+ * directions on two threads, given the current mode, one window's wall time, the CPU time the engine's
+ * threads used in it, and the time spent on the TUN side and the socket side (nanoseconds).
  */
-export function threadModeNext(splitAtPercent: number, split: boolean, wallNs: number, tunBusyNs: number, sockBusyNs: number): boolean {
-  return exportsOf().threadModeNext(splitAtPercent, split, wallNs, tunBusyNs, sockBusyNs);
+export function threadModeNext(splitAtPercent: number, split: boolean, wallNs: number, cpuNs: number, tunBusyNs: number, sockBusyNs: number): boolean {
+  return exportsOf().threadModeNext(splitAtPercent, split, wallNs, cpuNs, tunBusyNs, sockBusyNs);
 }

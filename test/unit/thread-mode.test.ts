@@ -12,31 +12,31 @@ import { engineStatsOf, type StatusSnapshot } from '../../src/status.js';
 const MS = 1_000_000;
 const WINDOW = 100 * MS;
 
-test('thread mode: split when the work fills 80 % of a window and each direction a quarter of that; merge below half', () => {
-  // One thread: both directions busy enough.
-  assert.equal(threadModeNext(80, false, WINDOW, 40 * MS, 40 * MS), true);
-  assert.equal(threadModeNext(80, false, WINDOW, 60 * MS, 20 * MS), true, 'the smaller direction at exactly a quarter of 80 %');
-  // Busy, but one way: a second thread would have nothing to take over.
-  assert.equal(threadModeNext(80, false, WINDOW, 95 * MS, 5 * MS), false);
-  assert.equal(threadModeNext(80, false, WINDOW, 61 * MS, 19 * MS), false);
-  // Both directions, but room left on the one thread.
-  assert.equal(threadModeNext(80, false, WINDOW, 39 * MS, 39 * MS), false);
-  // Two threads: stay while the work of both together fills 40 % of the window, merge below.
-  assert.equal(threadModeNext(80, true, WINDOW, 20 * MS, 20 * MS), true);
-  assert.equal(threadModeNext(80, true, WINDOW, 30 * MS, 0), false, 'a one-way stream at 30 % fits one thread');
-  assert.equal(threadModeNext(80, true, WINDOW, 19 * MS, 20 * MS), false);
-  // Two threads can be busy for more than the window's wall time together.
-  assert.equal(threadModeNext(80, true, WINDOW, 90 * MS, 90 * MS), true);
-  // A long idle stretch counts as one window: it merges.
-  assert.equal(threadModeNext(80, true, 60_000 * MS, 50 * MS, 50 * MS), false);
+test('thread mode: split when the threads use 80 % of a window in CPU and each direction does a quarter of the work; merge below half', () => {
+  // One thread, saturated by both directions.
+  assert.equal(threadModeNext(80, false, WINDOW, 80 * MS, 40 * MS, 40 * MS), true);
+  assert.equal(threadModeNext(80, false, WINDOW, 95 * MS, 60 * MS, 20 * MS), true, 'the smaller direction at exactly a quarter of the work');
+  // Saturated, but (nearly) one way: a second thread would have next to nothing to take over.
+  assert.equal(threadModeNext(80, false, WINDOW, 100 * MS, 95 * MS, 5 * MS), false);
+  assert.equal(threadModeNext(80, false, WINDOW, 100 * MS, 61 * MS, 19 * MS), false);
+  // Both directions, but CPU to spare: time inside the handlers counts a thread preempted by the pod it
+  // woke as busy, CPU time does not.
+  assert.equal(threadModeNext(80, false, WINDOW, 79 * MS, 50 * MS, 50 * MS), false);
+  assert.equal(threadModeNext(80, false, WINDOW, 90 * MS, 0, 0), false, 'no work measured: nothing to split');
+  // Two threads: stay while both together use 40 % of the window, merge below.
+  assert.equal(threadModeNext(80, true, WINDOW, 40 * MS, 30 * MS, 0), true);
+  assert.equal(threadModeNext(80, true, WINDOW, 39 * MS, 20 * MS, 20 * MS), false);
+  assert.equal(threadModeNext(80, true, WINDOW, 180 * MS, 90 * MS, 90 * MS), true, 'two threads use up to twice the wall time');
+  // A long idle stretch is one window: it merges.
+  assert.equal(threadModeNext(80, true, 60_000 * MS, 100 * MS, 50 * MS, 50 * MS), false);
   // No time passed: keep the mode.
-  assert.equal(threadModeNext(80, true, 0, 0, 0), true);
-  assert.equal(threadModeNext(80, false, 0, 0, 0), false);
+  assert.equal(threadModeNext(80, true, 0, 0, 0, 0), true);
+  assert.equal(threadModeNext(80, false, 0, 0, 0, 0), false);
   // The threshold is clamped to 1..100 (tests use 1 to force a split).
-  assert.equal(threadModeNext(1, false, WINDOW, 0.5 * MS, 0.5 * MS), true);
-  assert.equal(threadModeNext(0, false, WINDOW, 0.5 * MS, 0.5 * MS), true);
-  assert.equal(threadModeNext(500, false, WINDOW, 90 * MS, 10 * MS), false, '100 % at most: 100 ms of work in 100 ms would still split only with each side >= 25 %');
-  assert.equal(threadModeNext(500, false, WINDOW, 70 * MS, 30 * MS), true);
+  assert.equal(threadModeNext(1, false, WINDOW, 1 * MS, 0.5 * MS, 0.5 * MS), true);
+  assert.equal(threadModeNext(0, false, WINDOW, 1 * MS, 0.5 * MS, 0.5 * MS), true);
+  assert.equal(threadModeNext(500, false, WINDOW, 99 * MS, 50 * MS, 50 * MS), false, 'at most 100 %');
+  assert.equal(threadModeNext(500, false, WINDOW, 100 * MS, 50 * MS, 50 * MS), true);
 });
 
 test('EngineOptions.dataThreads and splitAtPercent are checked before anything is opened', () => {
