@@ -4,7 +4,7 @@
 import { cpus, loadavg, release } from 'node:os';
 import { runSteadyLeases, type SteadyLeasesOptions, type SteadyLeasesResult } from './bench-leases.js';
 import { daemonTarget, kernelTarget, type Target } from './bench-targets.js';
-import { cpuSeconds, rssMiB } from './procstat.js';
+import { cpuSeconds, machineJiffies, rssMiB } from './procstat.js';
 
 export const METRICS = ['tcp1_gbps', 'tcp4_gbps', 'udp_kpps', 'rtt_us_p50', 'rtt_us_p99', 'cpu_s_per_gb', 'rss_mib', 'rss_mib_1000peers'] as const;
 export type Metric = (typeof METRICS)[number];
@@ -152,6 +152,22 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
 
+/**
+ * Waits (at most maxMs) until the machine is quiet: at least 90 % idle over 250 ms. The previous
+ * target's teardown leaves the kernel deleting its namespaces and devices in a worker for a second or
+ * two, a daemon that just started is still busy, and an iperf3 run leaves sockets closing; a test
+ * started then measures some of that too.
+ */
+async function waitQuiet(maxMs: number): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  while (Date.now() < deadline) {
+    const a = machineJiffies();
+    await sleep(250);
+    const b = machineJiffies();
+    if (b.total > a.total && (b.idle - a.idle) / (b.total - a.total) >= 0.9) return;
+  }
+}
+
 async function measure(name: string, t: Target, o: BenchOptions, add: (m: Metric, runs: number[]) => void): Promise<void> {
   const secs = o.quick ? 1 : (o.secondsPerTest ?? 5);
   const repeat = o.quick ? 1 : (o.repeat ?? 1);
@@ -162,6 +178,8 @@ async function measure(name: string, t: Target, o: BenchOptions, add: (m: Metric
   // UDP flood the 8 MiB socket buffers of a userspace data plane still hold a backlog for a while,
   // which would be measured instead. One RTT sample set per repetition, like the TCP figures: a single
   // set of 200 pings on a shared 2-vCPU machine moved kernel vxlan's p50 between 9 and 34 us.
+  // Before every test: the previous one's teardown (iperf3 exiting, sockets closing) settles first.
+  const quietMs = o.quick ? 1000 : 5000;
   const rttP50: number[] = [];
   const rttP99: number[] = [];
   const omit = secs >= 3 ? ['-O', '1'] : [];
@@ -171,13 +189,16 @@ async function measure(name: string, t: Target, o: BenchOptions, add: (m: Metric
   const tcp1: number[] = [];
   const tcp4: number[] = [];
   for (let r = 0; r < repeat; r++) {
+    await waitQuiet(quietMs);
     const rtts = pingRtts(t, o.quick ? 50 : 200);
     if (rtts.length === 0) throw new Error('ping: no replies');
     rttP50.push(percentile(rtts, 50));
     rttP99.push(percentile(rtts, 99));
+    await waitQuiet(quietMs);
     const one = await iperf(t, omit, secs);
     tcp1.push(one.bps / 1e9);
     bytes += one.bytes;
+    await waitQuiet(quietMs);
     const four = await iperf(t, ['-P', '4', ...omit], secs);
     tcp4.push(four.bps / 1e9);
     bytes += four.bytes;
@@ -191,6 +212,7 @@ async function measure(name: string, t: Target, o: BenchOptions, add: (m: Metric
   log(`  ${name}: tcp1 ${median(tcp1).toFixed(2)} Gbit/s, tcp4 ${median(tcp4).toFixed(2)} Gbit/s`);
   if (pids.length) add('cpu_s_per_gb', [(cpu1 - cpu0) / (bytes / 1e9)]);
   // Small-packet rate: 64-byte payloads at an unreachable target rate; what arrives is the figure.
+  await waitQuiet(quietMs);
   const udp = await iperf(t, ['-u', '-l', '64', '-b', '0'], secs);
   add('udp_kpps', [(udp.pps ?? 0) / 1000]);
   log(`  ${name}: udp ${((udp.pps ?? 0) / 1000).toFixed(0)} kpps`);
