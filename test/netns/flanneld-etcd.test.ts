@@ -93,6 +93,11 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-ser
     assert.equal(s.replyPoll?.windowUs, 300);
     const polls = (x: typeof s) => (x.replyPoll ? x.replyPoll.hits + x.replyPoll.misses + x.replyPoll.skipped : 0);
     assert.ok(polls(s) - polls(before) >= 20, `reply polling ${JSON.stringify(before.replyPoll)} -> ${JSON.stringify(s.replyPoll)}`);
+    // Pings are light: the automatic thread mode has both directions on one thread (a split under some
+    // earlier load would have merged back by now).
+    assert.equal(s.threads?.mode, 0);
+    assert.equal(s.threads?.current, 1);
+    assert.equal(s.threads?.splits, s.threads?.merges);
   });
 
   test('/metrics counts traffic and drops by reason', async (t) => {
@@ -112,6 +117,8 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-ser
     assert.match(m1, /^flannel_leases 2$/m);
     assert.match(m1, /^flannel_dataplane_capture_active 0$/m);
     for (const result of ['hit', 'miss', 'skipped']) assert.match(m1, new RegExp(`^flannel_dataplane_reply_poll_total\\{result="${result}"\\} \\d+$`, 'm'));
+    assert.match(m1, /^flannel_dataplane_threads 1$/m);
+    for (const to of ['split', 'merge']) assert.match(m1, new RegExp(`^flannel_dataplane_thread_switches_total\\{to="${to}"\\} \\d+$`, 'm'));
     assert.match(m1, new RegExp(`^flannel_peer_last_seen_timestamp_seconds\\{peer="${peer.replace(/\./g, '\\.')}"\\} \\d+(\\.\\d+)?$`, 'm'));
     assert.match(m1, /^flannel_lease_info\{subnet="198\.19\.\d+\.0\/24",ipv6_subnet="",backend="udp"\} 1$/m);
     assert.ok(value(m1, txRe) - value(m0, txRe) >= 10, `tx ${value(m0, txRe)} -> ${value(m1, txRe)}`);
