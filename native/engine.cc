@@ -50,17 +50,19 @@ constexpr size_t kMaxGsoBytes = 65535 - 48;
 // keep the thread busy anyway, and polling between them takes a vCPU the receivers need.
 constexpr uint64_t kReplyPollAfterAtMost = 4;
 
-int64_t MonoNs() {
+// Nanoseconds on clock c; 0 for the zero clock id Start() leaves when pthread_getcpuclockid failed.
+int64_t ClockNs(clockid_t c) {
   timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  if (clock_gettime(c, &t) != 0) return 0;
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
+int64_t MonoNs() { return ClockNs(CLOCK_MONOTONIC); }
+int64_t ThreadCpuNs(clockid_t c) { return c == clockid_t{} ? 0 : ClockNs(c); }
 
-// A thread's CPU time; 0 for the zero clock id Start() leaves when pthread_getcpuclockid failed.
-int64_t ThreadCpuNs(clockid_t c) {
-  timespec t{};
-  if (c == clockid_t{} || clock_gettime(c, &t) != 0) return 0;
-  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+void SignalEventFd(int fd) {
+  const uint64_t one = 1;
+  ssize_t ignored = write(fd, &one, sizeof one);
+  (void)ignored;
 }
 
 void DrainEventFd(int fd) {
@@ -231,12 +233,8 @@ void Engine::Close() {
   if (closed_) return;
   closed_ = true;
   stop_.store(true);
-  if (stopFd_ >= 0) {
-    // The eventfd stays readable (never read back), so every poll() in both threads returns.
-    const uint64_t one = 1;
-    ssize_t ignored = write(stopFd_, &one, sizeof one);
-    (void)ignored;
-  }
+  // The eventfd stays readable (never read back), so every poll() in both threads returns.
+  if (stopFd_ >= 0) SignalEventFd(stopFd_);
   if (tx_.joinable()) tx_.join();
   if (rx_.joinable()) rx_.join();
   if (tun_) tun_->Close();
@@ -326,7 +324,7 @@ void Engine::TunToUdp() {
   TxScratch s;
   std::unique_ptr<RxScratch> rx;  // first used when reply polling finds a datagram to read
   ReplyPollWindow window(replyPollUs_);
-  const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
+  const int tunFd = tun_->fd();
   // The TUN only while the directions are split; the wake eventfd brings the TUN back into the set.
   pollfd fds[3] = {{-1, POLLIN, 0}, {stopFd_, POLLIN, 0}, {txWakeFd_, POLLIN, 0}};
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -341,16 +339,18 @@ void Engine::TunToUdp() {
       CountDrop(kDropTunReadError, CaptureDir::kTx);
       break;
     }
-    if (fds[0].revents & POLLIN) {
-      {
-        std::lock_guard<std::mutex> lock(txMu_);
-        HandleTunBatch(tunFd, fd4, fd6, s);
-      }
-      ReplyPollAfterSend(&txReader_, s, rx, window, true);
-    }
+    if (fds[0].revents & POLLIN) TunSide(&txReader_, s, rx, window, true);
     MaybeSwitchMode();
   }
   qsbr_.Offline(&txReader_);
+}
+
+void Engine::TunSide(Qsbr::Reader* me, TxScratch& tx, std::unique_ptr<RxScratch>& rx, ReplyPollWindow& window, bool forTx) {
+  {
+    std::lock_guard<std::mutex> lock(txMu_);
+    HandleTunBatch(tun_->fd(), udp_->fd4(), udp_->fd6(), tx);
+  }
+  ReplyPollAfterSend(me, tx, rx, window, forTx);
 }
 
 void Engine::ReplyPollAfterSend(Qsbr::Reader* me, TxScratch& tx, std::unique_ptr<RxScratch>& rx, ReplyPollWindow& window, bool forTx) {
@@ -393,9 +393,7 @@ void Engine::MaybeSwitchMode() {
   split_.store(want, std::memory_order_relaxed);
   (want ? splits_ : merges_).fetch_add(1, std::memory_order_relaxed);
   // The thread that takes the TUN over may be asleep in a poll() set without it.
-  const uint64_t one = 1;
-  ssize_t ignored = write(want ? txWakeFd_ : rxWakeFd_, &one, sizeof one);
-  (void)ignored;
+  SignalEventFd(want ? txWakeFd_ : rxWakeFd_);
 }
 
 // After a batch the answer often follows within microseconds: a ping reply, TCP ACKs, the next
@@ -408,12 +406,8 @@ void Engine::MaybeSwitchMode() {
 // catches what the kernel queued synchronously during our own write (forwarding and the receiver's
 // softirq run inside writev), without waking the TX thread for it.
 void Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs, bool forTx) {
-  auto nowUs = [] {
-    timespec t{};
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return static_cast<int64_t>(t.tv_sec) * 1000000 + t.tv_nsec / 1000;
-  };
-  int64_t deadline = windowUs > 0 ? nowUs() + windowUs : 0;
+  const int64_t windowNs = static_cast<int64_t>(windowUs) * 1000;
+  int64_t deadline = windowUs > 0 ? MonoNs() + windowNs : 0;
   pollfd fds[3] = {{tunFd, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}};  // fd -1 is ignored
   while (!stop_.load(std::memory_order_relaxed)) {
     bool answered = false;
@@ -435,11 +429,11 @@ void Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScra
     qsbr_.Quiescent(me);
     if (windowUs <= 0) break;
     if (forTx && rxAwake_.load(std::memory_order_relaxed)) break;  // the RX thread is up: answers are its own
-    const int64_t now = nowUs();
+    const int64_t now = MonoNs();
     if (answered) {
       // More may follow (the rest of a burst, the next request). A shorter renewal (a quarter window)
       // saved ~100 us of polling per ping but measured worse: ping p50 ~141 vs ~74 us over 1,800 pings.
-      deadline = now + windowUs;
+      deadline = now + windowNs;
     } else if (now >= deadline) {
       break;
     } else {
@@ -702,7 +696,6 @@ void Engine::UdpToTun() {
     if (r < 0 && errno != EINTR) break;
     if (fds[0].revents) break;
     if (fds[4].revents & POLLIN) DrainEventFd(rxWakeFd_);
-    bool worked = false;
     uint64_t handled = 0;
     for (int i = 1; i <= 2; i++) {
       if (fds[i].revents & POLLERR) {
@@ -720,22 +713,15 @@ void Engine::UdpToTun() {
       }
       HandleUdpBatch(fds[i].fd, tunFd, *s);
       rxMu_.unlock();
-      worked = worked || s->packets > 0;
       handled += s->packets;
     }
     if (fds[3].revents & (POLLERR | POLLHUP | POLLNVAL)) {
       CountDrop(kDropTunReadError, CaptureDir::kTx);
       break;
     }
-    if (fds[3].revents & POLLIN) {  // one thread for both directions (thread_mode.h)
-      {
-        std::lock_guard<std::mutex> lock(txMu_);
-        HandleTunBatch(tunFd, fd4, fd6, *inlineTx);
-      }
-      ReplyPollAfterSend(&rxReader_, *inlineTx, s, window, false);
-    }
+    if (fds[3].revents & POLLIN) TunSide(&rxReader_, *inlineTx, s, window, false);  // both directions on one thread
     // What we wrote into the TUN is often answered at once (see PollAfterWork).
-    if (worked) PollAfterWork(&rxReader_, tunFd, fd4, fd6, *inlineTx, *s, 0, false);
+    if (handled > 0) PollAfterWork(&rxReader_, tunFd, fd4, fd6, *inlineTx, *s, 0, false);
     rxBulk_.store(handled > static_cast<uint64_t>(kReplyPollAfterAtMost), std::memory_order_relaxed);
     MaybeSwitchMode();
   }

@@ -189,6 +189,8 @@ class Engine {
   // and handles what turns up in this thread (engine.cc).
   // forTx: the TX thread polling; it stops as soon as the RX thread is up (it takes its own answers).
   void PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs, bool forTx);
+  // One TUN batch (under txMu_), then reply polling if it was a small send; in either thread.
+  void TunSide(Qsbr::Reader* me, TxScratch& tx, std::unique_ptr<RxScratch>& rx, ReplyPollWindow& window, bool forTx);
   // After a TUN batch: reply polling when it was a small send (see PollAfterWork); rx is made on first use.
   void ReplyPollAfterSend(Qsbr::Reader* me, TxScratch& tx, std::unique_ptr<RxScratch>& rx, ReplyPollWindow& window, bool forTx);
   // Automatic thread mode: once a window, either thread may switch it (thread_mode.h).
@@ -250,8 +252,8 @@ class Engine {
   const int replyPollUs_;
   // False while the RX thread sleeps in poll(). Reply polling only pays while it sleeps: an awake RX
   // thread reads the answer as soon as the TX thread would, and polling then only competes with it
-  // for the sockets and the vCPU (a bulk receiver's TX thread, sending ACKs, polled away ~15 % of a
-  // core that way). Relaxed: a stale value costs one window or one missed shortcut, nothing else.
+  // for the sockets and the vCPU (a bulk receiver's TX thread, sending ACKs, used a third of a core
+  // that way, 9 % without). Relaxed: a stale value costs one window or one missed shortcut, nothing else.
   std::atomic<bool> rxAwake_{false};
   // True while the RX thread's last wake-up found more than a reply's worth of datagrams: a stream is
   // arriving, the RX thread keeps waking for it anyway, and a TX thread polling for "answers" (the next
@@ -269,7 +271,7 @@ class Engine {
   std::atomic<clockid_t> txCpuClock_{}, rxCpuClock_{};  // the threads' CPU clocks (set in Start; 0 until then)
   std::atomic<uint64_t> splits_{0}, merges_{0};
   std::atomic<int64_t> modeWindowStart_{0};
-  std::mutex modeMu_;  // one evaluator at a time (try_lock); guards the two bases below
+  std::mutex modeMu_;  // one evaluator at a time (try_lock); guards the three bases below
   int64_t modeTunBase_ = 0, modeSockBase_ = 0, modeCpuBase_ = 0;
   std::atomic<uint64_t> replyPollHits_{0}, replyPollMisses_{0}, replyPollSkipped_{0};
   std::mutex notesMu_;  // not ctl_: Close() holds ctl_ while joining the thread that may append

@@ -4,7 +4,9 @@
 
 #include <cstring>
 #include <memory>
+#include <initializer_list>
 #include <optional>
+#include <utility>
 #include <stdexcept>
 
 #include "encap.h"
@@ -77,11 +79,15 @@ std::vector<RouteSpec> ToSpecs(const Napi::Value& v) {
   return specs;
 }
 
-Napi::Object Direction(Napi::Env env, uint64_t packets, uint64_t bytes) {
+// An object of number fields, e.g. {hits: 7, misses: 2}; counters are exact in a double up to 2^53.
+Napi::Object NumberFields(Napi::Env env, std::initializer_list<std::pair<const char*, double>> fields) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("packets", Napi::Number::New(env, static_cast<double>(packets)));
-  o.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes)));
+  for (const auto& [name, value] : fields) o.Set(name, Napi::Number::New(env, value));
   return o;
+}
+
+Napi::Object Direction(Napi::Env env, uint64_t packets, uint64_t bytes) {
+  return NumberFields(env, {{"packets", static_cast<double>(packets)}, {"bytes", static_cast<double>(bytes)}});
 }
 
 // startCapture's options; every field optional. Unknown drop reasons and bad prefixes are TypeErrors.
@@ -313,26 +319,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     offloads.Set("udpGso", s.offloads.udpGso);
     offloads.Set("udpGro", s.offloads.udpGro);
     out.Set("offloads", offloads);
-    Napi::Object oc = Napi::Object::New(env);
-    oc.Set("gsoPackets", Napi::Number::New(env, static_cast<double>(s.offload.gsoPackets)));
-    oc.Set("gsoSegments", Napi::Number::New(env, static_cast<double>(s.offload.gsoSegments)));
-    oc.Set("udpGsoSends", Napi::Number::New(env, static_cast<double>(s.offload.udpGsoSends)));
-    oc.Set("groPackets", Napi::Number::New(env, static_cast<double>(s.offload.groPackets)));
-    oc.Set("groSegments", Napi::Number::New(env, static_cast<double>(s.offload.groSegments)));
-    oc.Set("udpGroBatches", Napi::Number::New(env, static_cast<double>(s.offload.udpGroBatches)));
-    out.Set("offload", oc);
-    Napi::Object rp = Napi::Object::New(env);
-    rp.Set("windowUs", Napi::Number::New(env, s.replyPoll.windowUs));
-    rp.Set("hits", Napi::Number::New(env, static_cast<double>(s.replyPoll.hits)));
-    rp.Set("misses", Napi::Number::New(env, static_cast<double>(s.replyPoll.misses)));
-    rp.Set("skipped", Napi::Number::New(env, static_cast<double>(s.replyPoll.skipped)));
-    out.Set("replyPoll", rp);
-    Napi::Object th = Napi::Object::New(env);
-    th.Set("mode", Napi::Number::New(env, s.threads.mode));
-    th.Set("current", Napi::Number::New(env, s.threads.current));
-    th.Set("splits", Napi::Number::New(env, static_cast<double>(s.threads.splits)));
-    th.Set("merges", Napi::Number::New(env, static_cast<double>(s.threads.merges)));
-    out.Set("threads", th);
+    const auto d = [](uint64_t v) { return static_cast<double>(v); };
+    out.Set("offload", NumberFields(env, {{"gsoPackets", d(s.offload.gsoPackets)}, {"gsoSegments", d(s.offload.gsoSegments)},
+                                          {"udpGsoSends", d(s.offload.udpGsoSends)}, {"groPackets", d(s.offload.groPackets)},
+                                          {"groSegments", d(s.offload.groSegments)}, {"udpGroBatches", d(s.offload.udpGroBatches)}}));
+    out.Set("replyPoll", NumberFields(env, {{"windowUs", s.replyPoll.windowUs}, {"hits", d(s.replyPoll.hits)}, {"misses", d(s.replyPoll.misses)},
+                                            {"skipped", d(s.replyPoll.skipped)}}));
+    out.Set("threads", NumberFields(env, {{"mode", s.threads.mode}, {"current", s.threads.current}, {"splits", d(s.threads.splits)},
+                                          {"merges", d(s.threads.merges)}}));
     out.Set("offloadNotes", s.offloadNotes);
     Napi::Array peers = Napi::Array::New(env, s.peers.size());
     for (size_t i = 0; i < s.peers.size(); i++) {

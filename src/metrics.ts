@@ -77,16 +77,20 @@ export function createMetrics(d: Daemon): Registry {
   };
   trafficCounter('flannel_dataplane_packets_total', 'Packets moved by the userspace data plane, by direction and peer subnet.', 'packets');
   trafficCounter('flannel_dataplane_bytes_total', 'Inner-packet bytes moved by the userspace data plane, by direction and peer subnet.', 'bytes');
-  new Counter({
-    name: 'flannel_dataplane_drops_total',
-    help: 'Packets dropped by the userspace data plane, by reason.',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [reason, n] of Object.entries(snap().drops ?? {})) this.inc({ reason }, n);
-    },
-  });
+  /** A counter with one label, its values per label value read from the snapshot (none: absent). */
+  const labelledCounter = (name: string, help: string, label: string, values: (s: StatusSnapshot) => Record<string, number> | undefined): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, n] of Object.entries(values(snap()) ?? {})) this.inc({ [label]: value }, n);
+      },
+    });
+  };
+  labelledCounter('flannel_dataplane_drops_total', 'Packets dropped by the userspace data plane, by reason.', 'reason', (s) => s.drops);
   new Gauge({
     name: 'flannel_dataplane_offload_enabled',
     help: 'Offloads the data plane uses (1) or not (0).',
@@ -117,21 +121,12 @@ export function createMetrics(d: Daemon): Registry {
       if (c) this.inc(c.lost);
     },
   });
-  new Counter({
-    name: 'flannel_dataplane_reply_poll_total',
-    help: 'Reply polling after small sends: windows answered (hit), run out (miss), or not polled because misses shrank the window (skipped).',
-    labelNames: ['result'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const r = snap().replyPoll;
-      if (r) {
-        this.inc({ result: 'hit' }, r.hits);
-        this.inc({ result: 'miss' }, r.misses);
-        this.inc({ result: 'skipped' }, r.skipped);
-      }
-    },
-  });
+  labelledCounter(
+    'flannel_dataplane_reply_poll_total',
+    'Reply polling after small sends: windows answered (hit), run out (miss), or not polled because misses shrank the window (skipped).',
+    'result',
+    ({ replyPoll: r }) => r && { hit: r.hits, miss: r.misses, skipped: r.skipped },
+  );
   new Gauge({
     name: 'flannel_dataplane_threads',
     help: 'Data-plane threads carrying packets: 1 (both directions on one) or 2 (while both directions are busy).',
@@ -141,20 +136,12 @@ export function createMetrics(d: Daemon): Registry {
       if (t) this.set(t.current);
     },
   });
-  new Counter({
-    name: 'flannel_dataplane_thread_switches_total',
-    help: 'Automatic thread mode: switches to two data-plane threads (split) and back to one (merge).',
-    labelNames: ['to'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const t = snap().threads;
-      if (t) {
-        this.inc({ to: 'split' }, t.splits);
-        this.inc({ to: 'merge' }, t.merges);
-      }
-    },
-  });
+  labelledCounter(
+    'flannel_dataplane_thread_switches_total',
+    'Automatic thread mode: switches to two data-plane threads (split) and back to one (merge).',
+    'to',
+    ({ threads: t }) => t && { split: t.splits, merge: t.merges },
+  );
   new Gauge({
     name: 'flannel_peer_last_seen_timestamp_seconds',
     help: 'When the data plane last accepted a packet from the peer (Unix time); absent until the first one.',

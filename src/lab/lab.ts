@@ -546,14 +546,9 @@ export class Lab {
     for (const a of this.nodes) {
       for (const b of this.nodes) {
         if (a === b) continue;
-        for (;;) {
-          try {
-            a.pod.exec('ping', ['-4', '-c', '1', '-W', '1', b.podIP], { timeoutMs: 5_000 });
-            break;
-          } catch {
-            if (Date.now() > deadline) throw new Error(`pod ${a.name} -> ${b.name} (${b.podIP}): no reply after ${timeoutMs / 1000}s; daemon log of ${b.name}:\n${this.daemonLog(b, 20)}`);
-            await sleep(200);
-          }
+        // ping() itself retries a few times; keep at it until the deadline.
+        while (!(await this.ping(a, b, 4, b.podIP, 1)).ok) {
+          if (Date.now() > deadline) throw new Error(`pod ${a.name} -> ${b.name} (${b.podIP}): no reply after ${timeoutMs / 1000}s; daemon log of ${b.name}:\n${this.daemonLog(b, 20)}`);
         }
       }
     }

@@ -56,6 +56,9 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
     managers.push(m);
     return m;
   };
+  /** A udp lease for 198.19.<third>.0/24 with public IP 198.18.0.<pub> (default: the same number). */
+  const putLease = (c: ReturnType<TestEtcd['client']>, third: number | string, pub: number | string = third) =>
+    c.put(`${prefix}/subnets/198.19.${third}.0-24`).value(`{"PublicIP":"198.18.0.${pub}","PublicIPv6":null,"BackendType":"udp"}`);
   const fresh = async (config = '{"Network":"198.19.0.0/16","Backend":{"Type":"udp"}}'): Promise<void> => {
     prefix = `${PREFIX}-t${++prefixCounter}`;
     const c = etcd.client();
@@ -167,7 +170,7 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
     assert.deepEqual(w.snapshot.map(keyOf), [keyOf(own)]);
     const c = etcd.client();
     try {
-      await c.put(`${prefix}/subnets/198.19.77.0-24`).value('{"PublicIP":"198.18.0.12","PublicIPv6":null,"BackendType":"udp"}');
+      await putLease(c, 77, 12);
       await until('add', () => events.some((e) => e.type === 'added' && keyOf(e.lease) === '198.19.77.0-24'));
       const added = events.find((e) => keyOf(e.lease) === '198.19.77.0-24');
       assert.equal(added?.lease.attrs.publicIP?.value, mustParseIP('198.18.0.12').value);
@@ -191,7 +194,7 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
       const w = await m.watchLeases((evs) => events.push(...evs));
       assert.deepEqual(w.snapshot, []);
       await c.put(`${prefix}/subnets/198.19.6.0-24`).value('{"PublicIP":42}');
-      await c.put(`${prefix}/subnets/198.19.7.0-24`).value('{"PublicIP":"198.18.0.12","PublicIPv6":null,"BackendType":"udp"}');
+      await putLease(c, 7, 12);
       await until('valid lease after garbage', () => events.some((e) => keyOf(e.lease) === '198.19.7.0-24'));
       assert.deepEqual(events.map((e) => [e.type, keyOf(e.lease)]), [['added', '198.19.7.0-24']]);
       assert.ok(logLines.some((l) => l.includes('Ignoring bad subnet node') && l.includes('198.19.5.0-24')));
@@ -214,9 +217,9 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
     logLines = [];
     const c = etcd.client();
     try {
-      for (let i = 10; i < 15; i++) await c.put(`${prefix}/subnets/198.19.${i}.0-24`).value(`{"PublicIP":"198.18.0.${i}","PublicIPv6":null,"BackendType":"udp"}`);
+      for (let i = 10; i < 15; i++) await putLease(c, i);
       await etcd.compact();
-      for (let i = 15; i < 20; i++) await c.put(`${prefix}/subnets/198.19.${i}.0-24`).value(`{"PublicIP":"198.18.0.${i}","PublicIPv6":null,"BackendType":"udp"}`);
+      for (let i = 15; i < 20; i++) await putLease(c, i);
       await c.delete().key(`${prefix}/subnets/198.19.10.0-24`);
       const expected = Array.from({ length: 9 }, (_, i) => `198.19.${11 + i}.0-24`);
       // The events, applied to the snapshot, must reach etcd's state, each one a real change.
@@ -254,8 +257,8 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
         // Between the list and the watch: changes, then compaction past the list revision. 198.19.39.0
         // comes and goes in that window: the re-list cannot see it and rightly reports nothing for it
         // (what happened under load in the compaction-during-a-watch test).
-        await c.put(`${prefix}/subnets/198.19.39.0-24`).value('{"PublicIP":"198.18.0.39","PublicIPv6":null,"BackendType":"udp"}');
-        for (let i = 40; i < 43; i++) await c.put(`${prefix}/subnets/198.19.${i}.0-24`).value(`{"PublicIP":"198.18.0.${i}","PublicIPv6":null,"BackendType":"udp"}`);
+        await putLease(c, 39);
+        for (let i = 40; i < 43; i++) await putLease(c, i);
         await c.delete().key(`${prefix}/subnets/198.19.39.0-24`);
         await c.put(`${prefix}/unrelated`).value('x');
         await etcd.compact();
@@ -267,7 +270,7 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
       const w = await m.watchLeases((evs) => events.push(...evs));
       assert.deepEqual(w.snapshot, []);
       await until('re-listed leases', () => events.length >= 3);
-      await c.put(`${prefix}/subnets/198.19.43.0-24`).value('{"PublicIP":"198.18.0.43","PublicIPv6":null,"BackendType":"udp"}');
+      await putLease(c, 43);
       await until('event after resume', () => events.length >= 4);
       await sleep(300);
       assert.deepEqual(events.map((e) => [e.type, keyOf(e.lease)]), [40, 41, 42, 43].map((i) => ['added', `198.19.${i}.0-24`]));
@@ -290,7 +293,7 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
       beforeWatchStart: async () => {
         if (!armed) return;
         armed = false;
-        for (let i = 50; i < 53; i++) await c.put(`${prefix}/subnets/198.19.${i}.0-24`).value(`{"PublicIP":"198.18.0.${i}","PublicIPv6":null,"BackendType":"udp"}`);
+        for (let i = 50; i < 53; i++) await putLease(c, i);
         await etcd.compact();
       },
     });
@@ -306,12 +309,12 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
     try {
       const wa = await m.watchLeases((evs) => a.push(...evs));
       // Make sure the first watch is registered on the stream before the second one is cancelled.
-      await c.put(`${prefix}/subnets/198.19.49.0-24`).value('{"PublicIP":"198.18.0.49","PublicIPv6":null,"BackendType":"udp"}');
+      await putLease(c, 49);
       await until('first watch live', () => a.length >= 1);
       armed = true;
       const wb = await m.watchLeases((evs) => b.push(...evs));
       await until('second watch re-listed', () => b.length >= 3);
-      await c.put(`${prefix}/subnets/198.19.53.0-24`).value('{"PublicIP":"198.18.0.53","PublicIPv6":null,"BackendType":"udp"}');
+      await putLease(c, 53);
       await until('both watches see the next change', () => a.length >= 5 && b.length >= 4);
       await sleep(500);
       assert.deepEqual(uncaught.map((e) => e.message), []);
@@ -378,7 +381,7 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
     const m = manager();
     const events: LeaseEvent[] = [];
     const c0 = etcd.client();
-    await c0.put(`${prefix}/subnets/198.19.30.0-24`).value('{"PublicIP":"198.18.0.30","PublicIPv6":null,"BackendType":"udp"}');
+    await putLease(c0, 30);
     c0.close();
     const w = await m.watchLeases((evs) => events.push(...evs));
     assert.equal(w.snapshot.length, 1);
@@ -389,10 +392,10 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-serv
     // Changes right after the restart: picked up by the re-list diff or the new watch, exactly once.
     const c = etcd.client();
     try {
-      await c.put(`${prefix}/subnets/198.19.31.0-24`).value('{"PublicIP":"198.18.0.31","PublicIPv6":null,"BackendType":"udp"}');
+      await putLease(c, 31);
       await c.delete().key(`${prefix}/subnets/198.19.30.0-24`);
       await until('changes after restart', () => events.length >= 2, 20_000);
-      await c.put(`${prefix}/subnets/198.19.32.0-24`).value('{"PublicIP":"198.18.0.32","PublicIPv6":null,"BackendType":"udp"}');
+      await putLease(c, 32);
       await until('event after resume', () => events.some((e) => keyOf(e.lease) === '198.19.32.0-24'), 20_000);
       await sleep(300);
       assert.deepEqual(
