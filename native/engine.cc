@@ -119,10 +119,13 @@ class TunWriter : public TunSink {
  public:
   TunWriter(int fd, Engine* engine, std::atomic<uint64_t>* groPackets, std::atomic<uint64_t>* groSegs)
       : fd_(fd), engine_(engine), groPackets_(groPackets), groSegs_(groSegs) {}
-  void Write(const uint8_t* hdr, const uint8_t* pkt, size_t len, size_t segments) override {
-    iovec v[2] = {{const_cast<uint8_t*>(hdr), kVnetHdrLen}, {const_cast<uint8_t*>(pkt), len}};
-    if (writev(fd_, v, 2) < 0) {
-      engine_->CountDrop(kDropTunWriteError, CaptureDir::kRx, pkt, len, {}, segments);
+  void Write(const uint8_t* hdr, const iovec* parts, int nparts, size_t len, size_t segments) override {
+    iovec v[1 + kMaxGroParts];
+    v[0] = iovec{const_cast<uint8_t*>(hdr), kVnetHdrLen};
+    nparts = std::min(nparts, kMaxGroParts);
+    std::copy(parts, parts + nparts, v + 1);
+    if (writev(fd_, v, 1 + nparts) < 0) {
+      CountWriteError(parts, nparts, len, segments);
       return;
     }
     if (segments > 1) {
@@ -132,9 +135,26 @@ class TunWriter : public TunSink {
   }
 
  private:
+  // The capture wants the lost packet in one piece: gathered here, on the error path only.
+  void CountWriteError(const iovec* parts, int nparts, size_t len, size_t segments) {
+    if (nparts == 1) {
+      engine_->CountDrop(kDropTunWriteError, CaptureDir::kRx, static_cast<const uint8_t*>(parts[0].iov_base), len, {}, segments);
+      return;
+    }
+    if (!lost_) lost_.reset(new uint8_t[kMaxPacket]);
+    size_t at = 0;
+    for (int i = 0; i < nparts && at < kMaxPacket; i++) {
+      const size_t n = std::min(parts[i].iov_len, kMaxPacket - at);
+      std::memcpy(lost_.get() + at, parts[i].iov_base, n);
+      at += n;
+    }
+    engine_->CountDrop(kDropTunWriteError, CaptureDir::kRx, lost_.get(), at, {}, segments);
+  }
+
   int fd_;
   Engine* engine_;
   std::atomic<uint64_t>*groPackets_, *groSegs_;
+  std::unique_ptr<uint8_t[]> lost_;
 };
 
 struct RxScratch {
@@ -891,7 +911,7 @@ bool Engine::WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s) {
     s.gro->Flush();  // whatever of the flow is open goes first, so the stream stays in order
     uint8_t hdr[kVnetHdrLen];
     WriteVnetHdr(hdr, h);
-    s.writer->Write(hdr, p, n, segs);
+    s.writer->WritePacket(hdr, p, n, segs);
     return true;
   }
   constexpr size_t kSplitBytes = kMaxPacket + kMaxGsoSegments * 120;

@@ -365,22 +365,21 @@ struct GroTable::Item {
   uint64_t age = 0;
   uint8_t key[40];
   size_t keyLen = 0;
-  uint8_t* buf = nullptr;  // kVnetHdrLen of room, then the packet
-  size_t len = 0;          // packet length so far
+  // Room for the virtio header, then a copy of the first segment's IP + TCP header, edited on emit.
+  uint8_t head[kVnetHdrLen + kMaxHeaderBytes];
+  uint8_t* first = nullptr;  // the first segment where it lies (written as is when nothing merged)
+  iovec parts[kMaxGroParts];  // [0] the header in head, then each segment's payload where it lies
+  size_t len = 0;             // packet length so far
   size_t l3 = 0, hl = 0;
   uint16_t gsoSize = 0;
   uint32_t nextSeq = 0;
   int segs = 0;
 };
+static_assert(kMaxGroParts >= kMaxCoalesce + 1, "a coalesced packet is its header and up to kMaxCoalesce payloads");
 
-GroTable::GroTable(TunSink* sink) : sink_(sink), items_(new Item[kSlots]), mem_(new uint8_t[kSlots * kSlotBytes]) {
-  for (int i = 0; i < kSlots; i++) items_[i].buf = mem_ + static_cast<size_t>(i) * kSlotBytes;
-}
+GroTable::GroTable(TunSink* sink) : sink_(sink), items_(new Item[kSlots]) {}
 
-GroTable::~GroTable() {
-  delete[] items_;
-  delete[] mem_;
-}
+GroTable::~GroTable() { delete[] items_; }
 
 GroTable::Item* GroTable::Find(const uint8_t* key, size_t keyLen) {
   for (int i = 0; i < kSlots; i++) {
@@ -402,7 +401,7 @@ GroTable::Item* GroTable::FreeSlot() {
 
 void GroTable::PassThrough(const uint8_t* p, size_t n) {
   static const uint8_t kPlain[kVnetHdrLen] = {};
-  sink_->Write(kPlain, p, n, 1);
+  sink_->WritePacket(kPlain, p, n, 1);
 }
 
 void GroTable::Pass(uint8_t* p, size_t n) {
@@ -410,16 +409,16 @@ void GroTable::Pass(uint8_t* p, size_t n) {
   if (!partial_ || !MakeChecksumPartial(p, n, &h)) return PassThrough(p, n);
   uint8_t hdr[kVnetHdrLen];
   WriteVnetHdr(hdr, h);
-  sink_->Write(hdr, p, n, 1);
+  sink_->WritePacket(hdr, p, n, 1);
 }
 
 void GroTable::Emit(Item& it) {
   it.used = false;
-  uint8_t* pkt = it.buf + kVnetHdrLen;
   if (it.segs == 1) {  // untouched: its own checksums are still valid
-    Pass(pkt, it.len);
+    Pass(it.first, it.len);
     return;
   }
+  uint8_t* pkt = it.head + kVnetHdrLen;
   const bool v4 = (pkt[0] >> 4) == 4;
   if (v4) {
     Wr16(pkt + 2, static_cast<uint16_t>(it.len));
@@ -436,8 +435,8 @@ void GroTable::Emit(Item& it) {
   h.gsoSize = it.gsoSize;
   h.csumStart = static_cast<uint16_t>(it.l3);
   h.csumOffset = 16;
-  WriteVnetHdr(it.buf, h);
-  sink_->Write(it.buf, pkt, it.len, static_cast<size_t>(it.segs));
+  WriteVnetHdr(it.head, h);
+  sink_->Write(it.head, it.parts, it.segs + 1, it.len, static_cast<size_t>(it.segs));
 }
 
 void GroTable::Add(uint8_t* p, size_t n) {
@@ -472,7 +471,7 @@ void GroTable::Add(uint8_t* p, size_t n) {
   const uint32_t seq = Rd32(th + 4);
   Item* it = Find(key, keyLen);
   if (it) {
-    const uint8_t* q = it->buf + kVnetHdrLen;
+    const uint8_t* q = it->head + kVnetHdrLen;
     const uint8_t* qth = q + it->l3;
     bool ok = mergeable && it->hl == hl && seq == it->nextSeq && payload <= it->gsoSize && it->len + payload <= 65535 &&
               it->segs < kMaxCoalesce && std::memcmp(th + 8, qth + 8, 4) == 0 /* ack */ &&
@@ -480,12 +479,12 @@ void GroTable::Add(uint8_t* p, size_t n) {
     if (ok && v4) ok = p[1] == q[1] && p[8] == q[8] && (p[6] & 0x40) == (q[6] & 0x40);  // TOS, TTL, DF
     if (ok && !v4) ok = std::memcmp(p, q, 4) == 0 && p[7] == q[7];  // version/class/flow, hop limit
     if (ok) {
-      std::memcpy(it->buf + kVnetHdrLen + it->len, p + hl, payload);
+      it->parts[it->segs + 1] = iovec{p + hl, payload};
       it->len += payload;
       it->nextSeq += static_cast<uint32_t>(payload);
       it->segs++;
       coalesced_++;
-      if (flags & kTcpPsh) it->buf[kVnetHdrLen + it->l3 + 13] |= kTcpPsh;
+      if (flags & kTcpPsh) it->head[kVnetHdrLen + it->l3 + 13] |= kTcpPsh;
       // A short segment or PSH ends what the sender meant as one burst: nothing may follow it.
       if ((flags & kTcpPsh) || payload < it->gsoSize) Emit(*it);
       return;
@@ -498,7 +497,10 @@ void GroTable::Add(uint8_t* p, size_t n) {
   slot->age = ++tick_;
   std::memcpy(slot->key, key, keyLen);
   slot->keyLen = keyLen;
-  std::memcpy(slot->buf + kVnetHdrLen, p, n);
+  std::memcpy(slot->head + kVnetHdrLen, p, hl);
+  slot->first = p;
+  slot->parts[0] = iovec{slot->head + kVnetHdrLen, hl};
+  slot->parts[1] = iovec{p + hl, payload};
   slot->len = n;
   slot->l3 = l3;
   slot->hl = hl;

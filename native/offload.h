@@ -7,6 +7,8 @@
 // Why userspace GSO and not "send the super-packet as is": the wire format must stay flannel-udp (one
 // inner IP packet per UDP datagram) so stock flanneld peers keep interoperating; UDP_SEGMENT then lets
 // one sendmsg carry up to 64 of those datagrams.
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -83,12 +85,21 @@ struct SplitResult {
 // segLen, lastLen and bytes include them, so the result is still one UDP_SEGMENT run.
 SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap, size_t headroom = 0);
 
-// Receives finished packets from the coalescer. `hdr` is the virtio_net_hdr to write in front of pkt.
+// Receives finished packets from the coalescer. `hdr` is the virtio_net_hdr to write in front of the
+// packet, whose len bytes are `parts` in order: a coalesced packet is its edited header followed by
+// every segment's payload where it lies in the receive buffers (writev gathers them; no copy here).
 class TunSink {
  public:
   virtual ~TunSink() = default;
-  virtual void Write(const uint8_t* hdr, const uint8_t* pkt, size_t len, size_t segments) = 0;
+  virtual void Write(const uint8_t* hdr, const iovec* parts, int nparts, size_t len, size_t segments) = 0;
+  void WritePacket(const uint8_t* hdr, const uint8_t* pkt, size_t len, size_t segments) {
+    const iovec one{const_cast<uint8_t*>(pkt), len};
+    Write(hdr, &one, 1, len, segments);
+  }
 };
+
+// Most pieces a TunSink::Write gets: the header and up to 64 segments' payloads.
+constexpr int kMaxGroParts = 65;
 
 // GRO: coalesces consecutive in-order TCP segments of a flow (same addresses, ports, ACK, options,
 // IPv4 TOS/TTL/DF or IPv6 traffic class/flow/hop limit, only ACK(+PSH on the last) set) into one
@@ -98,15 +109,15 @@ class TunSink {
 class GroTable {
  public:
   static constexpr int kSlots = 8;
-  static constexpr size_t kSlotBytes = kVnetHdrLen + 65535;
 
   explicit GroTable(TunSink* sink);
   ~GroTable();
   GroTable(const GroTable&) = delete;
   GroTable& operator=(const GroTable&) = delete;
 
-  // p: a validated IPv4/IPv6 packet of exactly n bytes (copied; the caller may reuse the buffer). With
-  // SetPartialChecksums a passed-through packet's checksum field is rewritten in place.
+  // p: a validated IPv4/IPv6 packet of exactly n bytes. Only its headers are copied: the payload is
+  // written from where it lies, so p must stay valid and unchanged until Flush() (the receive batch's
+  // buffers do). With SetPartialChecksums a passed-through packet's checksum field is rewritten in place.
   void Add(uint8_t* p, size_t n);
   void Flush();
 
@@ -127,7 +138,6 @@ class GroTable {
   TunSink* sink_;
   bool partial_ = false;
   Item* items_;
-  uint8_t* mem_;
   uint64_t tick_ = 0, coalesced_ = 0;
 };
 

@@ -86,9 +86,12 @@ class CollectSink : public TunSink {
  public:
   std::vector<std::vector<uint8_t>> packets;
   std::vector<size_t> segments;
-  void Write(const uint8_t* hdr, const uint8_t* pkt, size_t len, size_t segs) override {
+  void Write(const uint8_t* hdr, const iovec* parts, int nparts, size_t, size_t segs) override {
     std::vector<uint8_t> v(hdr, hdr + kVnetHdrLen);
-    v.insert(v.end(), pkt, pkt + len);
+    for (int i = 0; i < nparts; i++) {
+      const uint8_t* b = static_cast<const uint8_t*>(parts[i].iov_base);
+      v.insert(v.end(), b, b + parts[i].iov_len);
+    }
     packets.push_back(std::move(v));
     segments.push_back(segs);
   }
@@ -97,7 +100,7 @@ class CollectSink : public TunSink {
 class CountSink : public TunSink {
  public:
   size_t writes = 0;
-  void Write(const uint8_t*, const uint8_t*, size_t, size_t) override { writes++; }
+  void Write(const uint8_t*, const iovec*, int, size_t, size_t) override { writes++; }
 };
 
 // groCoalesce(packets: Buffer[]) -> { packets: Buffer[] (virtio header + packet), segments: number[],
