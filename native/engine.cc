@@ -375,8 +375,8 @@ void Engine::TunSide(Qsbr::Reader* me, TxScratch& tx, std::unique_ptr<RxScratch>
 
 void Engine::ReplyPollAfterSend(Qsbr::Reader* me, TxScratch& tx, std::unique_ptr<RxScratch>& rx, ReplyPollWindow& window, bool forTx) {
   if (replyPollUs_ == 0 || tx.packets == 0 || tx.packets > kReplyPollAfterAtMost) return;
-  // The TX thread polls only while the RX thread sleeps and no stream is arriving (see rxAwake_).
-  const bool rxBusy = forTx && (rxAwake_.load(std::memory_order_relaxed) || rxBulk_.load(std::memory_order_relaxed));
+  // No polling while a stream arrives (rxBulk_), nor in the TX thread while the RX thread is awake.
+  const bool rxBusy = rxBulk_.load(std::memory_order_relaxed) || (forTx && rxAwake_.load(std::memory_order_relaxed));
   const int w = rxBusy ? 0 : window.Next();
   if (w == 0) {
     replyPollSkipped_.fetch_add(1, std::memory_order_relaxed);
@@ -739,10 +739,10 @@ void Engine::UdpToTun() {
       CountDrop(kDropTunReadError, CaptureDir::kTx);
       break;
     }
+    if (handled > 0) rxBulk_.store(handled > static_cast<uint64_t>(kReplyPollAfterAtMost), std::memory_order_relaxed);
     if (fds[3].revents & POLLIN) TunSide(&rxReader_, *inlineTx, s, window, false);  // both directions on one thread
     // What we wrote into the TUN is often answered at once (see PollAfterWork).
     if (handled > 0) PollAfterWork(&rxReader_, tunFd, fd4, fd6, *inlineTx, *s, 0, false);
-    rxBulk_.store(handled > static_cast<uint64_t>(kReplyPollAfterAtMost), std::memory_order_relaxed);
     MaybeSwitchMode();
   }
   qsbr_.Offline(&rxReader_);
