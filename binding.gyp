@@ -16,7 +16,8 @@
         "native/offload.cc",
         "native/offload_js.cc",
         "native/netlink.cc",
-        "native/caps.cc"
+        "native/caps.cc",
+        "native/wake_probe.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

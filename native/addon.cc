@@ -8,6 +8,7 @@
 namespace flannelts {
 void InitOffload(Napi::Env env, Napi::Object exports);  // offload_js.cc
 void InitVxlan(Napi::Env env, Napi::Object exports);    // vxlan_js.cc
+void InitWakeProbe(Napi::Env env, Napi::Object exports);  // wake_probe.cc
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -16,6 +17,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flannelts::InitOffload(env, exports);
   flannelts::InitVxlan(env, exports);
   flannelts::InitCaps(env, exports);
+  flannelts::InitWakeProbe(env, exports);
   return exports;
 }
 

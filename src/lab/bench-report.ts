@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatSteadyLeases } from './bench-leases.js';
 import { LOWER_IS_BETTER, METRICS, STEADY_LEASES, type BenchReport, type Metric } from './bench.js';
+import type { WakeLatency } from '../native/wake-probe.js';
 
 function valueOf(r: BenchReport, backend: string, m: Metric): number | null | undefined {
   return r.results.find((x) => x.backend === backend && x.metric === m)?.value;
@@ -11,6 +12,20 @@ function valueOf(r: BenchReport, backend: string, m: Metric): number | null | un
 
 function fmt(x: number): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
+
+function wakeFigures(w: WakeLatency): string {
+  if (w.error) return `not measured (${w.error})`;
+  const us = (x: number | null): string => (x === null ? 'n/a' : `${fmt(x)} us`);
+  return `${us(w.sameCpuUs)} on one CPU, ${us(w.crossCpuUs)} across two`;
+}
+
+/**
+ * The wake-up line: a userspace data plane pays a thread wake-up per hand-off, so its RTT and single
+ * stream move with the cross-CPU figure (tens of us on a VM whose idle vCPUs halt), unlike kernel vxlan.
+ */
+export function formatWake(start: WakeLatency, end?: WakeLatency): string {
+  return `thread wake-up round trip: ${wakeFigures(start)} at start${end ? `; ${wakeFigures(end)} at end` : ''}`;
 }
 
 /** The markdown table: one row per backend, each figure with its ratio to kernel vxlan. */
@@ -37,6 +52,7 @@ export function formatMarkdown(r: BenchReport): string {
     `flannelctl bench, ${r.started}, ${r.quick ? 'quick (1 s per test)' : `${r.secondsPerTest} s per test`}`,
     `machine: Linux ${m.kernel}, ${m.cpu}, ${m.cores} cores, node ${m.node}, load average ${m.loadavgStart.join(' ')} at start, ${(m.loadavgEnd ?? []).join(' ')} at end`,
   ];
+  if (m.wakeStart) lines.push(formatWake(m.wakeStart, m.wakeEnd));
   if (r.backends.length > 0) {
     lines.push('', table, '', 'Ratios in parentheses are against kernel vxlan in the same run. cpu_s_per_gb: daemon CPU seconds (all nodes) per GB moved by the TCP tests; rss: largest daemon VmRSS.');
   }

@@ -5,6 +5,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { runSteadyLeases, type SteadyLeasesOptions, type SteadyLeasesResult } from './bench-leases.js';
 import { daemonTarget, kernelTarget, type Target } from './bench-targets.js';
 import { cpuSeconds, machineJiffies, rssMiB } from './procstat.js';
+import { wakeLatency, type WakeLatency } from '../native/wake-probe.js';
 
 export const METRICS = ['tcp1_gbps', 'tcp4_gbps', 'udp_kpps', 'rtt_us_p50', 'rtt_us_p99', 'cpu_s_per_gb', 'rss_mib', 'rss_mib_1000peers'] as const;
 export type Metric = (typeof METRICS)[number];
@@ -32,6 +33,9 @@ export interface MachineInfo {
   node: string;
   loadavgStart: number[];
   loadavgEnd?: number[];
+  /** Thread wake-up round trips at the start and at the end of the run (see native/wake-probe.ts). */
+  wakeStart?: WakeLatency;
+  wakeEnd?: WakeLatency;
 }
 
 export interface BenchReport {
@@ -75,7 +79,14 @@ const median = (xs: number[]): number => {
 
 export function machineInfo(): MachineInfo {
   const c = cpus();
-  return { kernel: release(), cpu: c[0]?.model.trim() ?? 'unknown', cores: c.length, node: process.version, loadavgStart: loadavg().map((x) => Math.round(x * 100) / 100) };
+  return {
+    kernel: release(),
+    cpu: c[0]?.model.trim() ?? 'unknown',
+    cores: c.length,
+    node: process.version,
+    loadavgStart: loadavg().map((x) => Math.round(x * 100) / 100),
+    wakeStart: wakeLatency(c.length),
+  };
 }
 
 // ---- measurements ----
@@ -273,6 +284,7 @@ export async function runBench(o: BenchOptions, onTarget?: (teardown: (() => Pro
     }
   }
   report.machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+  report.machine.wakeEnd = wakeLatency(report.machine.cores);
   return report;
 }
 

@@ -33,6 +33,11 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
       assert.deepEqual(report.backends, ['raw', 'vxlan', 'vxlan-userspace', 'host-gw', 'udp', 'udp-nooffload']);
       assert.equal(report.quick, true);
       assert.ok(report.machine.kernel && report.machine.cpu && report.machine.cores > 0 && report.machine.node.startsWith('v'));
+      // The wake-up probe ran at both ends of the run (what a userspace plane's hand-offs cost here).
+      for (const w of [report.machine.wakeStart, report.machine.wakeEnd]) {
+        assert.ok(w && !w.error && w.sameCpuUs !== null && w.sameCpuUs > 0, JSON.stringify(w));
+        if (report.machine.cores >= 2) assert.ok(w.crossCpuUs !== null && w.crossCpuUs > 0, JSON.stringify(w));
+      }
       for (const b of report.backends) {
         for (const m of ['tcp1_gbps', 'tcp4_gbps', 'udp_kpps', 'rtt_us_p50', 'rtt_us_p99'] as const) {
           const res = report.results.find((x) => x.backend === b && x.metric === m);
@@ -50,6 +55,7 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
       for (const res of report.results) assert.ok((METRICS as readonly string[]).includes(res.metric));
       const md = readFileSync(join(out, 'latest.md'), 'utf8');
       assert.match(md, /\| udp +\| [\d.]+ \([\d.]+x\)/, 'udp figures carry a ratio to vxlan');
+      assert.match(md, /^thread wake-up round trip: [\d.]+ us on one CPU, ([\d.]+ us|n\/a) across two at start; .* at end$/m);
       assert.match(md, /\| vxlan-userspace +\| [\d.]+ \([\d.]+x\)/, 'userspace VTEP figures next to kernel vxlan, with ratios');
       assert.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
       // The steady-lease step: ~1,000 leases under 100 events/s; both daemons end exactly at the store

@@ -1,0 +1,104 @@
+// How much one thread waking another costs on this machine, on the same CPU and across two CPUs: a
+// userspace data plane pays it for every hand-off (pod -> engine, engine -> engine, engine -> pod)
+// that kernel vxlan, running in the sender's softirq, never makes. On a VM whose idle vCPUs halt at
+// once it is tens of microseconds across vCPUs and varies with the host's load, which is what makes
+// two bench runs of the same code differ, so the bench prints it next to the machine's details.
+//
+// wakeProbe(cpuA, cpuB, rounds) -> { medianUs, p90Us }: two threads pinned to cpuA and cpuB pass a
+// token through two pipes (as `perf bench sched pipe` does); each round is one write that wakes the
+// other thread's blocking read and one back, so a round is two wake-ups. Blocks the calling thread
+// for rounds x the round trip (bounded by the rounds limit): a bench tool call, not for the daemon.
+#include <napi.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "syserr.h"
+
+namespace flannelts {
+namespace {
+
+constexpr int kWarmup = 50;
+constexpr int kMaxRounds = 100000;
+
+int64_t NowNs() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+int PinSelf(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+struct Pipes {
+  int there[2] = {-1, -1}, back[2] = {-1, -1};
+  ~Pipes() {
+    for (int fd : {there[0], there[1], back[0], back[1]})
+      if (fd >= 0) close(fd);
+  }
+};
+
+Napi::Value WakeProbe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
+    throw Napi::TypeError::New(env, "wakeProbe(cpuA, cpuB, rounds): three numbers expected");
+  const int cpuA = info[0].As<Napi::Number>().Int32Value(), cpuB = info[1].As<Napi::Number>().Int32Value();
+  const int rounds = info[2].As<Napi::Number>().Int32Value();
+  const int cpus = static_cast<int>(std::thread::hardware_concurrency());
+  for (int c : {cpuA, cpuB})
+    if (c < 0 || c >= CPU_SETSIZE || (cpus > 0 && c >= cpus))
+      throw Napi::RangeError::New(env, "wakeProbe: CPU " + std::to_string(c) + " does not exist (this machine has " + std::to_string(cpus) + ")");
+  if (rounds < 1 || rounds > kMaxRounds) throw Napi::RangeError::New(env, "wakeProbe: rounds must be 1.." + std::to_string(kMaxRounds));
+
+  Pipes p;
+  if (pipe(p.there) != 0 || pipe(p.back) != 0) throw Napi::Error::New(env, SysError("wakeProbe: pipe", errno).what());
+  std::atomic<int> pinErr{0};
+  std::vector<int64_t> ns(static_cast<size_t>(rounds));
+  // Echo side: reads the token and writes it back until the first side closes its end.
+  std::thread echo([&] {
+    if (const int e = PinSelf(cpuB)) pinErr.store(e);
+    char c;
+    while (read(p.there[0], &c, 1) == 1)
+      if (write(p.back[1], &c, 1) != 1) break;
+  });
+  // Timing side, on its own thread too: pinning the JS thread would outlive the call.
+  std::thread timer([&] {
+    if (const int e = PinSelf(cpuA)) pinErr.store(e);
+    char c = 't';
+    for (int i = -kWarmup; i < rounds && pinErr.load() == 0; i++) {
+      const int64_t t0 = NowNs();
+      if (write(p.there[1], &c, 1) != 1 || read(p.back[0], &c, 1) != 1) {
+        pinErr.store(errno ? errno : EIO);
+        break;
+      }
+      if (i >= 0) ns[static_cast<size_t>(i)] = NowNs() - t0;
+    }
+    close(p.there[1]);  // ends the echo thread's loop
+    p.there[1] = -1;
+  });
+  timer.join();
+  echo.join();
+  if (const int e = pinErr.load()) throw Napi::Error::New(env, SysError("wakeProbe: pin to CPU " + std::to_string(cpuA) + "/" + std::to_string(cpuB), e).what());
+  std::sort(ns.begin(), ns.end());
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("medianUs", Napi::Number::New(env, static_cast<double>(ns[ns.size() / 2]) / 1000.0));
+  out.Set("p90Us", Napi::Number::New(env, static_cast<double>(ns[ns.size() * 9 / 10]) / 1000.0));
+  return out;
+}
+
+}  // namespace
+
+void InitWakeProbe(Napi::Env env, Napi::Object exports) { exports.Set("wakeProbe", Napi::Function::New(env, WakeProbe, "wakeProbe")); }
+
+}  // namespace flannelts
