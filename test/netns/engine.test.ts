@@ -202,6 +202,38 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
     }
   });
 
+  test('an underlay MTU below the segments: GSO sends fall back to one datagram per segment, fragmented by the kernel; TCP arrives intact', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [n1, n2] = nodes as [Node, Node];
+    const before = await n1.stats();
+    const counter = (name: string): number => Number(new RegExp(`${name}\\s+(\\d+)`).exec(n1.ns.exec('nstat', ['-az', name]))?.[1] ?? NaN);
+    const frags = (): number => counter('IpFragCreates');
+    const fragsBefore = frags();
+    const retransBefore = counter('TcpRetransSegs');
+    // flannel0 keeps its 1472-byte MTU, so the segments (1500 bytes with IP + UDP) no longer fit a
+    // UDP_SEGMENT send (EINVAL); each is resent alone and the kernel fragments it, as for stock flannel.
+    n1.ns.ip('link', 'set', 'eth0', 'mtu', '1300');
+    try {
+      const srv = new JsonChild(n2.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-server', '198.19.2.0', '5003']));
+      await srv.take((o) => o.event === 'listening');
+      const cli = new JsonChild(n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-client', '198.19.2.0', '5003', String(8 << 20)]));
+      const done = await cli.take((o) => o.event === 'done', 30_000);
+      assert.equal(done.ok, true, JSON.stringify(done));
+    } finally {
+      n1.ns.ip('link', 'set', 'eth0', 'mtu', '1500');
+    }
+    const after = await n1.stats();
+    assert.ok(frags() - fragsBefore >= 1000, `the per-segment resends were fragmented: ${frags() - fragsBefore} fragments`);
+    // Every segment went out once, in order: TCP had nothing to repair (a resend of the wrong segments
+    // still completes the transfer, through retransmissions).
+    const retrans = counter('TcpRetransSegs') - retransBefore;
+    t.diagnostic(`${frags() - fragsBefore} fragments, ${retrans} TCP retransmissions`);
+    assert.ok(retrans <= 20, `${retrans} TCP retransmissions`);
+    assert.ok(after.offload.gsoPackets - before.offload.gsoPackets >= 10, 'the transfer came from the TUN as super-packets');
+    assert.equal(after.offloads.udpGso, true, 'EINVAL is not EIO: UDP_SEGMENT stays on for the next sends');
+    assert.equal(after.drops.socket_send_error, before.drops.socket_send_error, "nothing lost");
+  });
+
   test('the datagram on the underlay is exactly the inner packet with TTL one less', async (t) => {
     if (!need(t, rootAndNetns(), binary('tcpdump'))) return;
     const n1 = nodes[0]!;
