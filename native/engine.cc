@@ -20,6 +20,7 @@
 
 #include <algorithm>
 
+#include "clock.h"
 #include "encap.h"
 #include "offload.h"
 #include "reply_poll.h"
@@ -50,13 +51,6 @@ constexpr size_t kMaxGsoBytes = 65535 - 48;
 // keep the thread busy anyway, and polling between them takes a vCPU the receivers need.
 constexpr uint64_t kReplyPollAfterAtMost = 4;
 
-// Nanoseconds on clock c; 0 for the zero clock id Start() leaves when pthread_getcpuclockid failed.
-int64_t ClockNs(clockid_t c) {
-  timespec t{};
-  if (clock_gettime(c, &t) != 0) return 0;
-  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
-int64_t MonoNs() { return ClockNs(CLOCK_MONOTONIC); }
 int64_t ThreadCpuNs(clockid_t c) { return c == clockid_t{} ? 0 : ClockNs(c); }
 
 void SignalEventFd(int fd) {
@@ -137,18 +131,18 @@ class TunWriter : public TunSink {
  private:
   // The capture wants the lost packet in one piece: gathered here, on the error path only.
   void CountWriteError(const iovec* parts, int nparts, size_t len, size_t segments) {
-    if (nparts == 1) {
-      engine_->CountDrop(kDropTunWriteError, CaptureDir::kRx, static_cast<const uint8_t*>(parts[0].iov_base), len, {}, segments);
-      return;
+    const uint8_t* pkt = static_cast<const uint8_t*>(parts[0].iov_base);
+    if (nparts > 1) {
+      if (!lost_) lost_.reset(new uint8_t[kMaxPacket]);
+      len = 0;
+      for (int i = 0; i < nparts && len < kMaxPacket; i++) {
+        const size_t n = std::min(parts[i].iov_len, kMaxPacket - len);
+        std::memcpy(lost_.get() + len, parts[i].iov_base, n);
+        len += n;
+      }
+      pkt = lost_.get();
     }
-    if (!lost_) lost_.reset(new uint8_t[kMaxPacket]);
-    size_t at = 0;
-    for (int i = 0; i < nparts && at < kMaxPacket; i++) {
-      const size_t n = std::min(parts[i].iov_len, kMaxPacket - at);
-      std::memcpy(lost_.get() + at, parts[i].iov_base, n);
-      at += n;
-    }
-    engine_->CountDrop(kDropTunWriteError, CaptureDir::kRx, lost_.get(), at, {}, segments);
+    engine_->CountDrop(kDropTunWriteError, CaptureDir::kRx, pkt, len, {}, segments);
   }
 
   int fd_;

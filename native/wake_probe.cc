@@ -11,7 +11,6 @@
 #include <napi.h>
 #include <pthread.h>
 #include <sched.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "clock.h"
 #include "syserr.h"
 
 namespace flannelts {
@@ -27,12 +27,6 @@ namespace {
 
 constexpr int kWarmup = 50;
 constexpr int kMaxRounds = 100000;
-
-int64_t NowNs() {
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
 
 int PinSelf(int cpu) {
   cpu_set_t set;
@@ -63,33 +57,33 @@ Napi::Value WakeProbe(const Napi::CallbackInfo& info) {
 
   Pipes p;
   if (pipe(p.there) != 0 || pipe(p.back) != 0) throw Napi::Error::New(env, SysError("wakeProbe: pipe", errno).what());
-  std::atomic<int> pinErr{0};
+  std::atomic<int> err{0};  // the first errno: pinning a thread, or a pipe read/write
   std::vector<int64_t> ns(static_cast<size_t>(rounds));
   // Echo side: reads the token and writes it back until the first side closes its end.
   std::thread echo([&] {
-    if (const int e = PinSelf(cpuB)) pinErr.store(e);
+    if (const int e = PinSelf(cpuB)) err.store(e);
     char c;
     while (read(p.there[0], &c, 1) == 1)
       if (write(p.back[1], &c, 1) != 1) break;
   });
   // Timing side, on its own thread too: pinning the JS thread would outlive the call.
   std::thread timer([&] {
-    if (const int e = PinSelf(cpuA)) pinErr.store(e);
+    if (const int e = PinSelf(cpuA)) err.store(e);
     char c = 't';
-    for (int i = -kWarmup; i < rounds && pinErr.load() == 0; i++) {
-      const int64_t t0 = NowNs();
+    for (int i = -kWarmup; i < rounds && err.load() == 0; i++) {
+      const int64_t t0 = MonoNs();
       if (write(p.there[1], &c, 1) != 1 || read(p.back[0], &c, 1) != 1) {
-        pinErr.store(errno ? errno : EIO);
+        err.store(errno ? errno : EIO);
         break;
       }
-      if (i >= 0) ns[static_cast<size_t>(i)] = NowNs() - t0;
+      if (i >= 0) ns[static_cast<size_t>(i)] = MonoNs() - t0;
     }
     close(p.there[1]);  // ends the echo thread's loop
     p.there[1] = -1;
   });
   timer.join();
   echo.join();
-  if (const int e = pinErr.load()) throw Napi::Error::New(env, SysError("wakeProbe: pin to CPU " + std::to_string(cpuA) + "/" + std::to_string(cpuB), e).what());
+  if (const int e = err.load()) throw Napi::Error::New(env, SysError("wakeProbe: CPUs " + std::to_string(cpuA) + "/" + std::to_string(cpuB), e).what());
   std::sort(ns.begin(), ns.end());
   Napi::Object out = Napi::Object::New(env);
   out.Set("medianUs", Napi::Number::New(env, static_cast<double>(ns[ns.size() / 2]) / 1000.0));

@@ -25,23 +25,20 @@ export function createMetrics(d: Daemon): Registry {
       if (s.lease) this.set({ subnet: s.lease.subnet ?? '', ipv6_subnet: s.lease.ipv6Subnet ?? '', backend: s.backend ?? '' }, 1);
     },
   });
-  new Gauge({
-    name: 'flannel_lease_expiration_timestamp_seconds',
-    help: 'When this node\'s lease expires unless renewed (Unix time).',
-    registers: [registry],
-    collect() {
-      const s = snap();
-      if (s.lease) this.set(Date.parse(s.lease.expiration) / 1000);
-    },
-  });
-  new Gauge({
-    name: 'flannel_leases',
-    help: 'Leases of other nodes known to this daemon.',
-    registers: [registry],
-    collect() {
-      this.set(snap().peers.length);
-    },
-  });
+  /** A gauge without labels, set from the snapshot at each scrape (undefined: left as it was). */
+  const snapshotGauge = (name: string, help: string, value: (s: StatusSnapshot) => number | undefined): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const v = value(snap());
+        if (v !== undefined) this.set(v);
+      },
+    });
+  };
+  snapshotGauge('flannel_lease_expiration_timestamp_seconds', 'When this node\'s lease expires unless renewed (Unix time).', (s) => s.lease && Date.parse(s.lease.expiration) / 1000);
+  snapshotGauge('flannel_leases', 'Leases of other nodes known to this daemon.', (s) => s.peers.length);
   const daemonCounter = (name: string, help: string, key: keyof Daemon['counters']): void => {
     new Counter({
       name,
@@ -101,16 +98,8 @@ export function createMetrics(d: Daemon): Registry {
       for (const [offload, on] of Object.entries(snap().offloads ?? {})) this.set({ offload }, on ? 1 : 0);
     },
   });
-  new Gauge({
-    name: 'flannel_dataplane_capture_active',
-    help: 'Whether a flannelctl capture is running in the data plane (1) or not (0).',
-    registers: [registry],
-    collect() {
-      this.reset();
-      const c = snap().capture;
-      if (c) this.set(c.active ? 1 : 0);
-    },
-  });
+  // Without an engine there is no capture: the gauge stays at its initial 0.
+  snapshotGauge('flannel_dataplane_capture_active', 'Whether a flannelctl capture is running in the data plane (1) or not (0).', ({ capture: c }) => c && (c.active ? 1 : 0));
   new Counter({
     name: 'flannel_dataplane_capture_lost_total',
     help: 'Capture records the data plane could not keep because the capture buffer was full.',
@@ -123,19 +112,15 @@ export function createMetrics(d: Daemon): Registry {
   });
   labelledCounter(
     'flannel_dataplane_reply_poll_total',
-    'Reply polling after small sends: windows answered (hit), run out (miss), or not polled because misses shrank the window (skipped).',
+    'Reply polling after small sends: windows answered (hit), run out (miss), or not polled (skipped: misses had shrunk the window, or a stream was arriving and the send was its ACKs).',
     'result',
     ({ replyPoll: r }) => r && { hit: r.hits, miss: r.misses, skipped: r.skipped },
   );
-  new Gauge({
-    name: 'flannel_dataplane_threads',
-    help: 'Data-plane threads carrying packets: 1 (both directions on one) or 2 (while both directions are busy).',
-    registers: [registry],
-    collect() {
-      const t = snap().threads;
-      if (t) this.set(t.current);
-    },
-  });
+  snapshotGauge(
+    'flannel_dataplane_threads',
+    'Data-plane threads carrying packets: 1 (both directions on one) or 2 (while both directions are busy).',
+    (s) => s.threads?.current,
+  );
   labelledCounter(
     'flannel_dataplane_thread_switches_total',
     'Automatic thread mode: switches to two data-plane threads (split) and back to one (merge).',
