@@ -7,6 +7,7 @@ import type { BackendRegistry } from './backend/registry.js';
 import type { NetworkConfig } from './config/types.js';
 import { formatCIDR, formatIP, netEqual, type IPNet } from './ip/index.js';
 import { log } from './log.js';
+import { sleepUnlessAborted } from './util/sleep.js';
 import type { PreviousSubnets, SubnetEnvInput } from './subnet/subnetenv.js';
 import { leaseKey } from './subnet/lease.js';
 import type { Lease, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from './subnet/types.js';
@@ -45,12 +46,6 @@ export interface DaemonFirewall {
   setup(config: NetworkConfig, lease: Lease): Promise<void>;
   teardown(): Promise<void>;
 }
-
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-  });
 
 function sameSubnets(a: Lease, b: Lease): boolean {
   const eq = (x?: IPNet, y?: IPNet): boolean => (x === undefined ? y === undefined : y !== undefined && netEqual(x, y));
@@ -150,7 +145,7 @@ export class Daemon {
       } catch (e) {
         log.error(`Couldn't fetch network config: ${(e as Error).message}`);
       }
-      await sleep(retryMs, this.signal);
+      await sleepUnlessAborted(retryMs, this.signal);
     }
     return undefined;
   }

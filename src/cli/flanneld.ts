@@ -29,7 +29,7 @@ function dropPrivileges(firewall: boolean): void {
 
 async function createManager(opts: FlanneldOptions): Promise<Manager> {
   if (opts.kubeSubnetMgr) {
-    const { createKubeManager } = await import('../subnet/kube.js');
+    const { createKubeManager } = await import('../subnet/kube/kube-manager.js');
     return createKubeManager({
       apiUrl: opts.kubeApiUrl,
       kubeconfigFile: opts.kubeConfigFile,
@@ -40,10 +40,10 @@ async function createManager(opts: FlanneldOptions): Promise<Manager> {
     });
   }
   if (opts.subnetStoreDir !== '') {
-    const { FileManager } = await import('../subnet/file.js');
+    const { FileManager } = await import('../subnet/file/file-manager.js');
     return new FileManager({ dir: opts.subnetStoreDir });
   }
-  const { EtcdManager } = await import('../subnet/etcd.js');
+  const { EtcdManager } = await import('../subnet/etcd/etcd-manager.js');
   return new EtcdManager({
     endpoints: opts.etcdEndpoints,
     prefix: opts.etcdPrefix,

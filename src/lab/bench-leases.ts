@@ -7,7 +7,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatCIDR, mustParseIP, parseCIDR } from '../ip/index.js';
-import { encodeLeaseFile } from '../subnet/file.js';
+import { encodeLeaseFile } from '../subnet/file/lease-file.js';
 import { makeSubnetKey } from '../subnet/lease.js';
 import { writeFileAtomic } from '../subnet/subnetenv.js';
 import { fetchStatus } from '../status.js';

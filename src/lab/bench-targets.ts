@@ -4,7 +4,7 @@
 // away in teardown(), also on failure or Ctrl-C.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeLeaseFile } from '../subnet/file.js';
+import { encodeLeaseFile } from '../subnet/file/lease-file.js';
 import { parseIP } from '../ip/index.js';
 import type { BenchOptions } from './bench.js';
 import { rssMiB } from './procstat.js';

@@ -2,30 +2,12 @@
 // start (the operator may write it a moment later); log "Couldn't fetch network config" and retry.
 import type { NetworkConfig } from '../config/types.js';
 import { log } from '../log.js';
+import { sleepUnlessAborted } from '../util/sleep.js';
 
 export interface ConfigWaitOptions {
   signal?: AbortSignal;
   initialDelayMs?: number;
   maxDelayMs?: number;
-}
-
-/** Sleeps for `ms`, rejecting early with the signal's reason when it aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**
@@ -46,7 +28,7 @@ export async function waitForNetworkConfig(
       opts.signal?.throwIfAborted();
       log.error(`Couldn't fetch network config: ${(e as Error).message}`);
     }
-    await sleep(delay, opts.signal);
+    if (!(await sleepUnlessAborted(delay, opts.signal))) opts.signal?.throwIfAborted();
     delay = Math.min(delay * 2, maxDelay);
   }
 }

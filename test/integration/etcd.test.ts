@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Watcher } from 'etcd3';
 import { formatCIDR, mustParseIP, parseCIDR } from '../../src/ip/index.js';
 import { setLogSink } from '../../src/log.js';
-import { EtcdManager } from '../../src/subnet/etcd.js';
+import { EtcdManager } from '../../src/subnet/etcd/etcd-manager.js';
 import { encodeLeaseAttrs, makeSubnetKey } from '../../src/subnet/lease.js';
 import type { Lease, LeaseAttrs, LeaseEvent, Manager } from '../../src/subnet/types.js';
 import { TestEtcd } from '../helpers/etcd.js';

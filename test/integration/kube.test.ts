@@ -10,9 +10,9 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatCIDR, mustParseIP } from '../../src/ip/index.js';
 import { setLogSink } from '../../src/log.js';
-import { KubeConfigError } from '../../src/subnet/kube-annotations.js';
-import { loadKubeConfig } from '../../src/subnet/kube-client.js';
-import { createKubeManager, type KubeManager } from '../../src/subnet/kube.js';
+import { KubeConfigError } from '../../src/subnet/kube/annotations.js';
+import { loadKubeConfig } from '../../src/subnet/kube/client.js';
+import { createKubeManager, type KubeManager } from '../../src/subnet/kube/kube-manager.js';
 import type { LeaseAttrs, LeaseEvent, LeaseWatch } from '../../src/subnet/types.js';
 import { FakeApiServer, writeKubeconfig } from '../helpers/fake-apiserver.js';
 

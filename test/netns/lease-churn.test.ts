@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { Lab, type LabNode } from '../../src/lab/lab.js';
 import { fetchStatus } from '../../src/status.js';
 import { formatCIDR, mustParseIP, parseCIDR } from '../../src/ip/index.js';
-import { encodeLeaseFile } from '../../src/subnet/file.js';
+import { encodeLeaseFile } from '../../src/subnet/file/lease-file.js';
 import { makeSubnetKey } from '../../src/subnet/lease.js';
 import { writeFileAtomic } from '../../src/subnet/subnetenv.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';

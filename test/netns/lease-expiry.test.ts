@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, LAB_ETCD_PREFIX, type LabNode } from '../../src/lab/lab.js';
 import { fetchStatus } from '../../src/status.js';
-import { decodeLeaseFile, encodeLeaseFile } from '../../src/subnet/file.js';
+import { decodeLeaseFile, encodeLeaseFile } from '../../src/subnet/file/lease-file.js';
 import { writeFileAtomic } from '../../src/subnet/subnetenv.js';
 import { binary, need, rootAndNetns, suiteNeeds, type Prereq } from '../helpers/prereq.js';
 import { fdbOn, macOf, neighsOn, routesOn, sleep, subnetAddr } from '../helpers/lab-probe.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setLogSink } from '../../src/log.js';
 import { createServer } from 'node:net';
-import { DEFAULT_ETCD_ENDPOINTS, EtcdManager, etcdClientOptions, splitEndpoints } from '../../src/subnet/etcd.js';
+import { DEFAULT_ETCD_ENDPOINTS, EtcdManager, etcdClientOptions, splitEndpoints } from '../../src/subnet/etcd/etcd-manager.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flannelts-etcdopts-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { formatCIDR, mustParseIP, parseCIDR } from '../../src/ip/index.js';
 import { setLogSink } from '../../src/log.js';
-import { FileManager } from '../../src/subnet/file.js';
+import { FileManager } from '../../src/subnet/file/file-manager.js';
 import { makeSubnetKey } from '../../src/subnet/lease.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from '../../src/subnet/types.js';
 

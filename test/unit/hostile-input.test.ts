@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseNetworkConfig } from '../../src/config/netconf.js';
 import { FLANNELD_FLAGS, FlagError, parseFlags, toOptions } from '../../src/config/flags.js';
-import { decodeLeaseFile } from '../../src/subnet/file.js';
+import { decodeLeaseFile } from '../../src/subnet/file/lease-file.js';
 import { decodeLeaseAttrs, LeaseFormatError, parseSubnetKey } from '../../src/subnet/lease.js';
-import { annotationNames, NodeLeaseError, nodeToLease, ownNodeAnnotations, type NodeLike } from '../../src/subnet/kube-annotations.js';
+import { annotationNames, NodeLeaseError, nodeToLease, ownNodeAnnotations, type NodeLike } from '../../src/subnet/kube/annotations.js';
 import { assertNoPollution, ENGINE_ERROR, leaf, mutate, pick, prng, text, tree, type Rand } from '../helpers/hostile.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261125);

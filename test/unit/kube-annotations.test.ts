@@ -12,8 +12,8 @@ import {
   nodeToLease,
   ownNodeAnnotations,
   type NodeLike,
-} from '../../src/subnet/kube-annotations.js';
-import { NodeLeaseTracker } from '../../src/subnet/kube.js';
+} from '../../src/subnet/kube/annotations.js';
+import { NodeLeaseTracker } from '../../src/subnet/kube/kube-manager.js';
 import type { LeaseAttrs } from '../../src/subnet/types.js';
 
 const names = annotationNames();

@@ -1,7 +1,7 @@
 // The kube retry pacing: exponential, capped, and jittered so a cluster's nodes do not retry in step.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay } from '../../src/subnet/kube-client.js';
+import { backoffDelay } from '../../src/util/backoff.js';
 
 test('backoffDelay doubles from the initial delay up to the cap, within [cap/2, cap]', () => {
   const hi = (a: number): number => backoffDelay(a, 1000, 30_000, () => 1);

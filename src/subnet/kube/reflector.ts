@@ -4,24 +4,10 @@
 // Here every failure ends in "list again and diff against what we had", so no add, update or delete is
 // lost across a broken watch; a clean server-side close resumes the watch from the last version; and a
 // periodic full re-list (flannel's 5 min resync) repairs anything a silently hung watch missed.
-import { log } from '../log.js';
-import type { NodeLike } from './kube-annotations.js';
-import { backoffDelay, formatDelay } from './kube-client.js';
-
-export interface NodeList {
-  items: NodeLike[];
-  resourceVersion: string;
-}
-
-/** How the reflector talks to the API server; the library-backed implementation is in kube-client.ts. */
-export interface NodeSource {
-  list(): Promise<NodeList>;
-  /**
-   * Starts a watch from `resourceVersion`. `onEvent` gets each decoded line; `onDone` is called once
-   * when the stream ends (no error: closed by the server). Returns a function that aborts it.
-   */
-  watch(resourceVersion: string, onEvent: (type: string, object: unknown) => void, onDone: (err?: unknown) => void): Promise<() => void>;
-}
+import { log } from '../../log.js';
+import type { NodeLike } from './annotations.js';
+import { backoffDelay, formatDelay } from '../../util/backoff.js';
+import type { NodeSource } from './node-source.js';
 
 export type NodeChange = { type: 'upsert'; node: NodeLike; old?: NodeLike } | { type: 'delete'; node: NodeLike };
 

@@ -2,25 +2,26 @@
 // `config` (net-conf.json) and one file per lease named like the etcd key (`198.19.90.0-24`) holding
 // flannel's lease JSON plus "Expiration". Several daemon processes share the directory, so:
 //  - creation is create-if-absent via link(tmp, final), which fails with EEXIST atomically;
-//  - replacing a file that is not ours (reclaiming an expired lease) and renewing ours happen under a
-//    lock file holding the holder's PID (stale when that PID is dead), so a renewal cannot resurrect a
-//    lease another process has just reclaimed;
+//  - replacing a file that is not ours (reclaiming an expired lease) and renewing ours happen under
+//    the directory lock (dir-lock.ts);
 //  - the watch combines fs.watch (fast) with a periodic re-scan (fs.watch can miss events) and diffs.
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { parseNetworkConfig } from '../config/netconf.js';
-import type { NetworkConfig } from '../config/types.js';
-import { mathRandomInt } from '../ip/cidr.js';
-import type { RandomInt } from '../ip/cidr.js';
-import type { IPNet } from '../ip/types.js';
-import { log, RateLimitedLog } from '../log.js';
-import { acquireFromStore, isOwnLease } from './allocate.js';
-import type { LeaseStoreOps } from './allocate.js';
-import { waitForNetworkConfig } from './config-wait.js';
-import { decodeLeaseAttrs, encodeLeaseAttrs, LeaseFormatError, makeSubnetKey, parseSubnetKey } from './lease.js';
-import { writeFileAtomic } from './subnetenv.js';
-import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager } from './types.js';
+import { parseNetworkConfig } from '../../config/netconf.js';
+import type { NetworkConfig } from '../../config/types.js';
+import { mathRandomInt } from '../../ip/cidr.js';
+import type { RandomInt } from '../../ip/cidr.js';
+import type { IPNet } from '../../ip/types.js';
+import { log, RateLimitedLog } from '../../log.js';
+import { acquireFromStore, isOwnLease } from '../allocate.js';
+import type { LeaseStoreOps } from '../allocate.js';
+import { waitForNetworkConfig } from '../config-wait.js';
+import { makeSubnetKey } from '../lease.js';
+import { writeFileAtomic } from '../subnetenv.js';
+import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager } from '../types.js';
+import { DirLock } from './dir-lock.js';
+import { decodeLeaseFile, diffScans, encodeLeaseFile, uniqueSuffix, writeFileAtomicAt, type ScanEntry } from './lease-file.js';
 
 export const DEFAULT_LEASE_TTL_MS = 24 * 60 * 60 * 1000;
 const LOCK_NAME = '.lock';
@@ -45,58 +46,8 @@ export interface FileManagerOptions {
   configRetryMs?: number;
 }
 
-/** A lease file's content: flannel's LeaseAttrs JSON with "Expiration" appended. */
-export function encodeLeaseFile(attrs: LeaseAttrs, expiration: Date): string {
-  return `${encodeLeaseAttrs(attrs).slice(0, -1)},"Expiration":${JSON.stringify(expiration.toISOString())}}\n`;
-}
-
-/** Parses a lease file; throws LeaseFormatError for anything malformed. */
-export function decodeLeaseFile(name: string, text: string): Lease {
-  const key = parseSubnetKey(name);
-  if (!key) throw new LeaseFormatError(`lease file name ${JSON.stringify(name)} is not a subnet key like 198.19.90.0-24`);
-  const attrs = decodeLeaseAttrs(text);
-  // decodeLeaseAttrs validated the JSON object already; read the one extra field.
-  const raw = JSON.parse(text) as Record<string, unknown>;
-  const exp = raw['Expiration'];
-  const when = typeof exp === 'string' ? new Date(exp) : undefined;
-  if (!when || Number.isNaN(when.getTime())) throw new LeaseFormatError(`lease file ${name}: Expiration ${JSON.stringify(exp)} is not a timestamp`);
-  const lease: Lease = { attrs, expiration: when };
-  if (key.subnet) lease.subnet = key.subnet;
-  if (key.ipv6Subnet) lease.ipv6Subnet = key.ipv6Subnet;
-  return lease;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-let tempSeq = 0;
-/**
- * PID, a per-process sequence number and 32 random bits: unique among writers of one store (names need
- * no unpredictability, so no node:crypto, whose modules cost RSS in a daemon that has no other use for them).
- */
-function uniqueSuffix(): string {
-  tempSeq = (tempSeq + 1) % 0x100000000;
-  return `${process.pid}.${tempSeq.toString(16)}${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0')}`;
-}
-
 function errnoCode(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
-}
-
-function sleepMs(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export interface ScanEntry {
-  lease: Lease;
-  text: string;
 }
 
 export class FileManager implements Manager {
@@ -107,7 +58,7 @@ export class FileManager implements Manager {
   private readonly watchCoalesceMs: number;
   /** Parsed lease files by name, valid while inode, mtime and size are unchanged (writes are renames). */
   private readonly readCache = new Map<string, { ino: number; mtimeMs: number; size: number; entry: ScanEntry }>();
-  private readonly lockTimeoutMs: number;
+  private readonly lock: DirLock;
   private readonly now: () => number;
   private readonly random: RandomInt;
   private readonly configRetryMs: number;
@@ -120,7 +71,7 @@ export class FileManager implements Manager {
     this.ttlMs = opts.ttlMs ?? DEFAULT_LEASE_TTL_MS;
     this.rescanIntervalMs = opts.rescanIntervalMs ?? 1000;
     this.watchCoalesceMs = opts.watchCoalesceMs ?? 50;
-    this.lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
+    this.lock = new DirLock(join(this.dir, LOCK_NAME), opts.lockTimeoutMs ?? 10_000);
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? mathRandomInt;
     this.configRetryMs = opts.configRetryMs ?? 1000;
@@ -160,7 +111,7 @@ export class FileManager implements Manager {
   async renewLease(lease: Lease): Promise<Lease> {
     const config = this.configCache ?? (await this.getNetworkConfig());
     const name = makeSubnetKey(lease.subnet, lease.ipv6Subnet);
-    return this.withLock(() => {
+    return this.lock.run(() => {
       const current = this.readLease(name);
       // Renewing a lease someone else now holds would steal it back; report the loss instead.
       if (current && !isOwnLease(config, current.lease, lease.attrs)) {
@@ -318,7 +269,7 @@ export class FileManager implements Manager {
       createIfAbsent: async (subnet, ipv6Subnet, attrs) => this.createLease(subnet, ipv6Subnet, attrs),
       reattach: async (lease, attrs) => {
         const name = makeSubnetKey(lease.subnet, lease.ipv6Subnet);
-        return this.withLock(() => {
+        return this.lock.run(() => {
           const current = this.readLease(name);
           if (current && !isOwnLease(config, current.lease, attrs)) throw new Error(`lease ${name} changed hands while re-attaching; retry`);
           const expiration = new Date(this.now() + this.ttlMs);
@@ -327,7 +278,7 @@ export class FileManager implements Manager {
         });
       },
       remove: async (lease) => {
-        await this.withLock(() => rmSync(join(this.dir, makeSubnetKey(lease.subnet, lease.ipv6Subnet)), { force: true }));
+        await this.lock.run(() => rmSync(join(this.dir, makeSubnetKey(lease.subnet, lease.ipv6Subnet)), { force: true }));
       },
     };
   }
@@ -342,7 +293,7 @@ export class FileManager implements Manager {
     if (this.createFile(name, text)) return lease;
     // The file exists. If it is expired or garbage the subnet is free: reclaim it under the lock,
     // re-checking there because another process may have reclaimed or renewed it meanwhile.
-    return this.withLock(() => {
+    return this.lock.run(() => {
       const current = this.readLease(name);
       if (current && current.lease.expiration.getTime() > this.now()) return undefined;
       log.info(`file store: reclaiming ${current ? 'expired' : 'unreadable'} lease file ${name}`);
@@ -350,91 +301,5 @@ export class FileManager implements Manager {
       return lease;
     });
   }
-
-  /** Runs `fn` holding the directory lock (a file with our PID, created with O_EXCL). */
-  private async withLock<T>(fn: () => T): Promise<T> {
-    const lockPath = join(this.dir, LOCK_NAME);
-    const deadline = Date.now() + this.lockTimeoutMs;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      try {
-        const fd = openSync(lockPath, 'wx', 0o644);
-        try {
-          writeSync(fd, `${process.pid}\n`);
-        } finally {
-          closeSync(fd);
-        }
-        break;
-      } catch (e) {
-        if (errnoCode(e) !== 'EEXIST') throw e;
-      }
-      this.breakStaleLock(lockPath);
-      if (Date.now() > deadline) {
-        throw new Error(`file store: lock ${lockPath} held too long by PID ${readPid(lockPath) ?? '?'}; remove it if that process is gone`);
-      }
-      await sleepMs(delay);
-    }
-    try {
-      return fn();
-    } finally {
-      rmSync(lockPath, { force: true });
-    }
-  }
-
-  /**
-   * Removes the lock if its holder is dead. Rename (atomic, one winner) rather than unlink, then re-check
-   * the renamed file's PID: if a live process had re-taken the lock in between, put it back.
-   */
-  private breakStaleLock(lockPath: string): void {
-    const pid = readPid(lockPath);
-    // An empty lock file is a holder between open and write; only a dead PID is stale.
-    if (pid === undefined || isAlive(pid)) return;
-    const aside = `${lockPath}.stale.${uniqueSuffix()}`;
-    try {
-      renameSync(lockPath, aside);
-    } catch {
-      return;
-    }
-    const movedPid = readPid(aside);
-    if (movedPid !== undefined && movedPid !== pid && isAlive(movedPid)) {
-      try {
-        linkSync(aside, lockPath);
-      } catch {
-        // Someone else holds a new lock now; the live holder we moved will remove its lock path anyway.
-      }
-    } else {
-      log.warning(`file store: removed stale lock of dead PID ${pid}`);
-    }
-    rmSync(aside, { force: true });
-  }
 }
 
-function readPid(path: string): number | undefined {
-  try {
-    const n = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
-    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Writes a new file at an exact path (no rename), failing if it exists. */
-function writeFileAtomicAt(path: string, text: string): void {
-  const fd = openSync(path, 'wx', 0o644);
-  try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Events turning `before` into `after`: new or changed files are "added" (as flannel reports updates). */
-export function diffScans(before: ReadonlyMap<string, ScanEntry>, after: ReadonlyMap<string, ScanEntry>): LeaseEvent[] {
-  const events: LeaseEvent[] = [];
-  for (const [name, entry] of before) {
-    if (!after.has(name)) events.push({ type: 'removed', lease: entry.lease });
-  }
-  for (const [name, entry] of after) {
-    if (before.get(name)?.text !== entry.text) events.push({ type: 'added', lease: entry.lease });
-  }
-  return events;
-}

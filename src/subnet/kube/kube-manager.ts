@@ -3,10 +3,10 @@
 // annotations and learns the other nodes' leases from theirs. There is no TTL: renew is a no-op and a
 // lease goes away when its node object does. The net-conf comes from a file (-net-config-path).
 import { readFileSync } from 'node:fs';
-import { parseNetworkConfig } from '../config/netconf.js';
-import type { NetworkConfig } from '../config/types.js';
-import { containsNet, formatCIDR } from '../ip/cidr.js';
-import { log } from '../log.js';
+import { parseNetworkConfig } from '../../config/netconf.js';
+import type { NetworkConfig } from '../../config/types.js';
+import { containsNet, formatCIDR } from '../../ip/cidr.js';
+import { log } from '../../log.js';
 import {
   annotationNames,
   annotationPatch,
@@ -20,10 +20,11 @@ import {
   type AnnotationNames,
   type Families,
   type NodeLike,
-} from './kube-annotations.js';
-import { apiStatus, backoffDelay, checkKubeConfig, describeKubeError, formatDelay, KubeNodeApi, loadKubeConfig, type NodeApi } from './kube-client.js';
-import { DEFAULT_RESYNC_MS, NodeReflector, type NodeChange } from './kube-reflector.js';
-import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from './types.js';
+} from './annotations.js';
+import { backoffDelay, formatDelay } from '../../util/backoff.js';
+import { apiStatus, checkKubeConfig, describeKubeError, KubeNodeApi, loadKubeConfig, type NodeApi } from './client.js';
+import { DEFAULT_RESYNC_MS, NodeReflector, type NodeChange } from './reflector.js';
+import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from '../types.js';
 
 /** flannel's kube leases carry a nominal 24 h expiration; nothing enforces it. */
 const KUBE_LEASE_TTL_MS = 24 * 60 * 60 * 1000;

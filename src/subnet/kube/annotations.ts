@@ -2,10 +2,10 @@
 // pure codec: annotation names from the prefix, the annotations our node must carry for a lease, a
 // node object -> peer lease, and the NodeNetworkUnavailable condition patch. No I/O here, so the exact
 // value formats are unit-tested key by key against stock flanneld's.
-import { formatIP, parseIP } from '../ip/addr.js';
-import { formatCIDR, parseIPWithPrefix, networkOf } from '../ip/cidr.js';
-import type { IPNet } from '../ip/types.js';
-import type { Lease, LeaseAttrs } from './types.js';
+import { formatIP, parseIP } from '../../ip/addr.js';
+import { formatCIDR, parseIPWithPrefix, networkOf } from '../../ip/cidr.js';
+import type { IPNet } from '../../ip/types.js';
+import type { Lease, LeaseAttrs } from '../types.js';
 
 export const DEFAULT_ANNOTATION_PREFIX = 'flannel.alpha.coreos.com';
 
