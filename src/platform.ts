@@ -1,7 +1,8 @@
 // The real platform behind the daemon: netlink for interfaces, addresses and routes, the native engine
 // for packets. Everything above this file is tested with in-memory doubles of these adapters.
 import { BackendRegistry } from './backend/registry.js';
-import { udpBackendFactory, type DataPlaneOptions, type LinkOps, type UdpDataPlane } from './backend/udp.js';
+import { udpBackendFactory } from './backend/udp.js';
+import type { DataPlaneOptions, LinkOps, TunDataPlane } from './backend/tun/data-plane.js';
 import type { VxlanOps } from './backend/kernel-ops.js';
 import type { SystemView } from './iface.js';
 import { netEqual, type IPAddr, type IPNet } from './ip/index.js';
@@ -74,7 +75,7 @@ export interface PlatformOptions {
 }
 
 /** The native engine as the udp backend's data plane, with its offload report for the startup log. */
-function engineDataPlane(o: DataPlaneOptions, opts: PlatformOptions): UdpDataPlane {
+function engineDataPlane(o: DataPlaneOptions, opts: PlatformOptions): TunDataPlane {
   const { vxlan, ...rest } = o;
   const udpOffload = opts.udpOffload ?? true;
   const engine = Engine.open({
@@ -120,7 +121,7 @@ export function nativePlatform(opts: PlatformOptions = {}): Platform {
   const backends = new BackendRegistry().register(
     'udp',
     udpBackendFactory({
-      openDataPlane: (o): UdpDataPlane => engineDataPlane(o, opts),
+      openDataPlane: (o): TunDataPlane => engineDataPlane(o, opts),
       links: () => links,
     }),
   );
@@ -134,10 +135,10 @@ export function nativePlatform(opts: PlatformOptions = {}): Platform {
     }
     return kernel;
   };
-  const userspace = { openDataPlane: (o: DataPlaneOptions): UdpDataPlane => engineDataPlane(o, opts), links: () => links };
+  const userspace = { openDataPlane: (o: DataPlaneOptions): TunDataPlane => engineDataPlane(o, opts), links: () => links };
   backends
     .register('vxlan', async (ctx) => {
-      const [{ vxlanBackendFactory }, ops] = await Promise.all([import('./backend/vxlan.js'), kernelOps()]);
+      const [{ vxlanBackendFactory }, ops] = await Promise.all([import('./backend/vxlan/vxlan-backend.js'), kernelOps()]);
       return vxlanBackendFactory({ ops: () => ops, userspace, forceUserspace: opts.vxlanUserspace ?? false })(ctx);
     })
     .register('host-gw', async (ctx) => {

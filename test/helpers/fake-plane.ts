@@ -1,9 +1,9 @@
-// In-memory doubles of the native engine (UdpDataPlane) and the TUN's link operations, for the udp
+// In-memory doubles of the native engine (TunDataPlane) and the TUN's link operations, for the udp
 // backend and the userspace VXLAN VTEP unit tests.
 import { formatCIDR, formatIP, type IPAddr, type IPNet } from '../../src/ip/index.js';
-import type { LinkOps, PeerRoute, UdpDataPlane } from '../../src/backend/udp.js';
+import type { LinkOps, PeerRoute, TunDataPlane } from '../../src/backend/tun/data-plane.js';
 
-export class FakePlane implements UdpDataPlane {
+export class FakePlane implements TunDataPlane {
   constructor(
     readonly tunName = 'flannel0',
     readonly tunIndex = 7,

@@ -4,27 +4,21 @@
 // TUN device takes the place of flannel.<VNI> and the native engine speaks VXLAN on the wire: every
 // inner packet becomes one Ethernet frame from our VtepMAC to the peer's, in one UDP datagram.
 import { createHash } from 'node:crypto';
-import type { CaptureSource } from '../capture/session.js';
-import type { ExternalInterface, RunningNetwork } from './types.js';
-import type { NetworkConfig } from '../config/types.js';
-import { formatCIDR, formatIP, type IPAddr, type IPNet } from '../ip/index.js';
-import { log, RateLimitedLog } from '../log.js';
-import { leaseKey } from '../subnet/lease.js';
-import type { Lease, LeaseEvent } from '../subnet/types.js';
-import { applyPlans, installPeer, ownedRoute, removePeer, type SyncCounters } from './entry-sync.js';
-import type { RouteOps } from './kernel-ops.js';
-import { entryKey, planRoutes, type PeerEntries, type RouteEntry } from './peer-entries.js';
-import type { LinkOps, PeerRoute, UdpDataPlane } from './udp.js';
-import { vxlanPeerEntries, type PeerContext, type VxlanOptions } from './vxlan.js';
+import type { Backend, BackendContext, ExternalInterface, RunningNetwork } from '../types.js';
+import type { NetworkConfig } from '../../config/types.js';
+import { formatCIDR, formatIP, type IPAddr, type IPNet } from '../../ip/index.js';
+import { log, RateLimitedLog } from '../../log.js';
+import { leaseKey } from '../../subnet/lease.js';
+import type { Lease, LeaseEvent } from '../../subnet/types.js';
+import { applyPlans, installPeer, ownedRoute, removePeer, type SyncCounters } from '../entry-sync.js';
+import type { RouteOps, VxlanOps } from '../kernel-ops.js';
+import { entryKey, planRoutes, type PeerEntries, type RouteEntry } from '../peer-entries.js';
+import { bringUpOrClose, type LinkOps, type PeerRoute, type TunDataPlane, type TunPlatform } from '../tun/data-plane.js';
+import { TunNetwork } from '../tun/tun-network.js';
+import { VXLAN_DEFAULT_PORT, VXLAN_ENCAP_OVERHEAD, vxlanBackendData, vxlanDeviceName, type VxlanOptions } from './vxlan-options.js';
+import { vxlanPeerEntries, type PeerContext } from './vxlan-peers.js';
 
-/** The Linux kernel's IANA-unassigned default VXLAN port, which flannel keeps (Port 0). */
-export const VXLAN_DEFAULT_PORT = 8472;
-/** Outer IPv4 + UDP + VXLAN + Ethernet, as flannel subtracts (vxlan.ts VXLAN_ENCAP_OVERHEAD). */
-const VXLAN_V4_ENCAP_OVERHEAD = 50;
-/**
- * An IPv6 underlay costs 20 bytes more (the kernel caps flannel-v6.<VNI> at underlay - 70). Literals,
- * not imports: vxlan.ts imports this module, so its constants are not initialised yet at load time.
- */
+/** An IPv6 underlay costs 20 bytes more (the kernel caps flannel-v6.<VNI> at underlay - 70). */
 const VXLAN_V6_ENCAP_OVERHEAD = 70;
 /**
  * Outer source ports the engine spreads inner flows over (one send socket each). The kernel picks from
@@ -49,71 +43,48 @@ export function userspaceVtepMac(vni: number, ext: ExternalInterface): string {
  * no outer packet needs fragmenting.
  */
 export function userspaceVxlanMtu(opts: VxlanOptions, ext: ExternalInterface, ipv6Underlay: boolean): number {
-  return (opts.mtu ?? ext.mtu) - (ipv6Underlay || !ext.publicIP ? VXLAN_V6_ENCAP_OVERHEAD : VXLAN_V4_ENCAP_OVERHEAD);
+  return (opts.mtu ?? ext.mtu) - (ipv6Underlay || !ext.publicIP ? VXLAN_V6_ENCAP_OVERHEAD : VXLAN_ENCAP_OVERHEAD);
 }
 
 /** What the VTEP needs from the kernel besides the TUN: plain routes (DirectRouting) and route lookups. */
 export type VtepRouteOps = RouteOps;
 
 export interface VtepParts {
-  plane: UdpDataPlane;
+  plane: TunDataPlane;
   links: LinkOps;
   ops: VtepRouteOps;
 }
 
-export class UserspaceVxlanNetwork implements RunningNetwork {
-  readonly mtu: number;
-  private readonly peers = new Map<string, Lease>();
+/**
+ * Closing it removes the TUN with its address and network routes; direct routes stay, as a kernel vxlan
+ * node's entries stay across a restart (reconcile fixes them on the next start).
+ */
+export class UserspaceVxlanNetwork extends TunNetwork {
   /** DirectRouting routes installed per peer lease (the only kernel entries besides the TUN's). */
   private readonly direct = new Map<string, PeerEntries>();
   private readonly warned = new Set<string>();
   private readonly badData = new RateLimitedLog(5, 60_000);
   private readonly counters: SyncCounters & { skippedLeases: number; directPeers: number } = { repairs: 0, errors: 0, skippedLeases: 0, directPeers: 0 };
-  private closed = false;
+  private readonly ops: VtepRouteOps;
 
   constructor(
-    private readonly config: NetworkConfig,
-    private readonly ext: ExternalInterface,
-    private readonly lease: Lease,
+    config: NetworkConfig,
+    ext: ExternalInterface,
+    lease: Lease,
     private readonly opts: VxlanOptions,
     readonly mac: string,
-    private readonly parts: VtepParts,
+    parts: VtepParts,
   ) {
-    this.mtu = userspaceVxlanMtu(opts, ext, config.enableIPv6 && ext.publicIPv6 !== undefined);
+    super(config, ext, lease, parts.plane, parts.links, userspaceVxlanMtu(opts, ext, config.enableIPv6 && ext.publicIPv6 !== undefined));
+    this.ops = parts.ops;
   }
 
   private get port(): number {
     return this.opts.port || VXLAN_DEFAULT_PORT;
   }
 
-  /** TUN like flannel.<VNI>: MTU, the lease network address (/32, /128), up, a route per overlay network. */
-  bringUp(): void {
-    const { plane, links } = this.parts;
-    links.setMtu(plane.tunIndex, this.mtu);
-    this.ensureDevice();
-    links.setUp(plane.tunIndex);
-    this.ensureRoutes();
-    plane.start();
-    log.info(
-      `vxlan: userspace VTEP ${plane.tunName} up, MTU ${this.mtu}, VNI ${this.opts.vni}, port ${this.port}, VtepMAC ${this.mac}` +
-        (plane.offloadReport ? `, ${plane.offloadReport()}` : ''),
-    );
-  }
-
-  private ensureDevice(): number {
-    let repairs = 0;
-    const { plane, links } = this.parts;
-    if (this.lease.subnet && links.ensureAddr(plane.tunIndex, { family: 4, value: this.lease.subnet.value }, 32)) repairs++;
-    if (this.lease.ipv6Subnet && links.ensureAddr(plane.tunIndex, { family: 6, value: this.lease.ipv6Subnet.value }, 128)) repairs++;
-    return repairs;
-  }
-
-  private ensureRoutes(): number {
-    let repairs = 0;
-    const { plane, links } = this.parts;
-    if (this.config.enableIPv4 && this.config.network && links.ensureRoute(plane.tunIndex, this.config.network)) repairs++;
-    if (this.config.enableIPv6 && this.config.ipv6Network && links.ensureRoute(plane.tunIndex, this.config.ipv6Network)) repairs++;
-    return repairs;
+  protected describeUp(): string {
+    return `vxlan: userspace VTEP ${this.plane.tunName} up, MTU ${this.mtu}, VNI ${this.opts.vni}, port ${this.port}, VtepMAC ${this.mac}`;
   }
 
   /**
@@ -121,15 +92,15 @@ export class UserspaceVxlanNetwork implements RunningNetwork {
    * via its public IP; every other peer is an engine table row instead of neighbour + FDB + route.
    */
   private ctx(): PeerContext {
-    const dev = { index: this.parts.plane.tunIndex, name: this.parts.plane.tunName, mac: this.mac, mtu: this.mtu };
+    const dev = { index: this.plane.tunIndex, name: this.plane.tunName, mac: this.mac, mtu: this.mtu };
     return {
       v4: this.config.enableIPv4 ? dev : undefined,
       v6: this.config.enableIPv6 ? dev : undefined,
       directRouting: this.opts.directRouting,
       directOif: (ip) => {
         try {
-          const r = this.parts.ops.routeGet(ip);
-          return r.gateway === undefined && r.oif !== this.parts.plane.tunIndex ? r.oif : undefined;
+          const r = this.ops.routeGet(ip);
+          return r.gateway === undefined && r.oif !== this.plane.tunIndex ? r.oif : undefined;
         } catch (e) {
           log.error(`couldn't lookup route to ${formatIP(ip)}: ${(e as Error).message}`);
           return undefined;
@@ -169,87 +140,63 @@ export class UserspaceVxlanNetwork implements RunningNetwork {
     return { rows, direct };
   }
 
-  private apply(fromReconcile: boolean): void {
+  protected apply(fromReconcile: boolean): void {
     const { rows, direct } = this.plan(fromReconcile);
-    this.parts.plane.setPeers(rows);
+    this.plane.setPeers(rows);
     if (!fromReconcile) {
-      for (const [key, e] of this.direct) if (!direct.has(key)) removePeer(this.parts.ops, e, this.counters);
-      for (const [key, e] of direct) if (entryKey(this.direct.get(key)) !== entryKey(e)) installPeer(this.parts.ops, e, this.counters);
+      for (const [key, e] of this.direct) if (!direct.has(key)) removePeer(this.ops, e, this.counters);
+      for (const [key, e] of direct) if (entryKey(this.direct.get(key)) !== entryKey(e)) installPeer(this.ops, e, this.counters);
     }
     this.direct.clear();
     for (const [k, v] of direct) this.direct.set(k, v);
     this.counters.directPeers = [...direct.values()].reduce((n, e) => n + e.routes.length, 0);
   }
 
-  async handle(events: LeaseEvent[]): Promise<void> {
-    if (this.closed) return;
-    for (const ev of events) {
-      const key = leaseKey(ev.lease);
-      if (ev.type === 'added') {
-        log.info(`Received Subnet Event with VxLan: ${key} type=${ev.lease.attrs.backendType}`);
-        this.peers.set(key, ev.lease);
-      } else {
-        log.info(`removing subnet: ${key} PublicIP: ${ev.lease.attrs.publicIP ? formatIP(ev.lease.attrs.publicIP) : '-'}`);
-        this.peers.delete(key);
-        this.warned.delete(key);
-      }
+  protected override noteEvent(ev: LeaseEvent): void {
+    const key = leaseKey(ev.lease);
+    if (ev.type === 'added') {
+      log.info(`Received Subnet Event with VxLan: ${key} type=${ev.lease.attrs.backendType}`);
+    } else {
+      log.info(`removing subnet: ${key} PublicIP: ${ev.lease.attrs.publicIP ? formatIP(ev.lease.attrs.publicIP) : '-'}`);
+      this.warned.delete(key);
     }
-    this.apply(false);
   }
 
-  /** The TUN's address and routes come back, the table is rebuilt from all leases, direct routes are planned. */
-  async reconcile(leases: Lease[]): Promise<number> {
-    if (this.closed) return 0;
-    let changed = this.ensureDevice() + this.ensureRoutes();
-    this.peers.clear();
-    for (const l of leases) this.peers.set(leaseKey(l), l);
+  /** Direct routes are planned against the kernel's table (the TUN's address and routes are the base's). */
+  protected override afterReconcile(repairs: number): number {
+    let changed = repairs;
     for (const k of this.warned) if (!this.peers.has(k)) this.warned.delete(k);
-    this.apply(true);
     const want: RouteEntry[] = [...this.direct.values()].flatMap((e) => e.routes);
     for (const [family, network, own] of [
       [4, this.config.network, this.lease.subnet],
       [6, this.config.ipv6Network, this.lease.ipv6Subnet],
     ] as const) {
       if (!network) continue;
-      // Only gateway routes on the external interface are ours; the TUN's network route is ensureRoutes'.
+      // Only gateway routes on the external interface are ours; the TUN's network route is the base's.
       const owned = ownedRoute(network, own, new Set([this.ext.index]), () => true);
       const plan = planRoutes(
         want.filter((r) => r.dst.family === family),
-        this.parts.ops.listRoutes(family),
+        this.ops.listRoutes(family),
         owned,
       );
-      changed += applyPlans(this.parts.ops, { route: plan }, (i) => (i === this.ext.index ? this.ext.name : `#${i}`), this.counters);
+      changed += applyPlans(this.ops, { route: plan }, (i) => (i === this.ext.index ? this.ext.name : `#${i}`), this.counters);
     }
     this.counters.repairs += changed;
     return changed;
   }
 
-  /** The engine's capture tap (`flannelctl capture` shows inner packets, drops with their reasons). */
-  get capture(): CaptureSource | undefined {
-    return this.parts.plane.capture;
-  }
-
-  stats(): Record<string, unknown> {
+  protected ownStats(): Record<string, unknown> {
     return {
       backend: 'vxlan',
       mode: 'userspace',
-      device: this.parts.plane.tunName,
+      device: this.plane.tunName,
       vni: this.opts.vni,
       vtepMAC: this.mac,
       mtu: this.mtu,
       port: this.port,
       peers: this.peers.size,
       ...this.counters,
-      engine: this.parts.plane.stats(),
     };
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    // The TUN goes with its fd, and with it the address and the network routes; direct routes stay,
-    // as a kernel vxlan node's entries stay across a restart (reconcile fixes them on the next start).
-    this.parts.plane.close();
   }
 }
 
@@ -258,4 +205,40 @@ export function vtepAddress(subnet: IPNet | undefined): string | undefined {
   if (!subnet || subnet.family !== 4) return undefined;
   const a: IPAddr = { family: 4, value: subnet.value };
   return formatIP(a);
+}
+
+/** The vxlan backend as a userspace VTEP: the same lease data as a kernel node, a TUN in place of flannel.<VNI>. */
+export function userspaceBackend(ctx: BackendContext, opts: VxlanOptions, ops: VxlanOps, parts: TunPlatform): Backend {
+  const { config, extIface: ext } = ctx;
+  const mac = userspaceVtepMac(opts.vni, ext);
+  const data = vxlanBackendData(opts.vni, mac);
+  return {
+    type: 'vxlan',
+    backendData: () => (config.enableIPv4 && ext.publicIP ? data : undefined),
+    backendV6Data: () => (config.enableIPv6 && ext.publicIPv6 ? data : undefined),
+    start: async (lease: Lease): Promise<RunningNetwork> => {
+      if (config.enableIPv4 && !lease.subnet) throw new Error('userspace VTEP: IPv4 is enabled but the lease has no IPv4');
+      if (config.enableIPv6 && !lease.ipv6Subnet) throw new Error('userspace VTEP: IPv6 is enabled but the lease has no IPv6');
+      const name = vxlanDeviceName(opts.vni, 4);
+      const ipv6Underlay = config.enableIPv6 && ext.publicIPv6 !== undefined;
+      // A kernel device of ours from an earlier run holds the name (and would answer on the port).
+      const old = ops.findLink(name);
+      if (old) {
+        log.warning(`removing ${old.kind ?? 'existing'} device ${name}: the userspace VTEP takes its name`);
+        ops.deleteLink(old.index);
+      }
+      const v6old = ops.findLink(vxlanDeviceName(opts.vni, 6));
+      if (v6old?.kind === 'vxlan') ops.deleteLink(v6old.index);
+      const plane = parts.openDataPlane({
+        tunName: name,
+        bindV4: config.enableIPv4 && ext.ifaceAddr ? formatIP(ext.ifaceAddr) : undefined,
+        bindV6: config.enableIPv6 && ext.ifaceAddrV6 ? formatIP(ext.ifaceAddrV6) : undefined,
+        port: opts.port || VXLAN_DEFAULT_PORT,
+        allowUnknownSource: false,
+        offload: opts.offload,
+        vxlan: { vni: opts.vni, mac, vtep4: vtepAddress(lease.subnet), sendSockets: VTEP_SEND_SOCKETS, innerMtu: userspaceVxlanMtu(opts, ext, ipv6Underlay) },
+      });
+      return bringUpOrClose(plane, new UserspaceVxlanNetwork(config, ext, lease, opts, mac, { plane, links: parts.links(), ops }));
+    },
+  };
 }

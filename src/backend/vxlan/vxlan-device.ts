@@ -2,10 +2,10 @@
 // existing device whose settings are compatible, else delete and recreate it; then give it the
 // lease's network address (/32 or /128), drop other overlay addresses, and bring it up.
 import { randomBytes } from 'node:crypto';
-import { containsIP, formatIP, ipEqual, type IPAddr, type IPNet } from '../ip/index.js';
-import type { Link } from '../netlink/index.js';
-import { log } from '../log.js';
-import type { VxlanOps } from './kernel-ops.js';
+import { containsIP, formatIP, ipEqual, type IPAddr, type IPNet } from '../../ip/index.js';
+import type { Link } from '../../netlink/index.js';
+import { log } from '../../log.js';
+import type { VxlanOps } from '../kernel-ops.js';
 
 /** Linux IFNAMSIZ - 1. */
 const MAX_IFNAME = 15;

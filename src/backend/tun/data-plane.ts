@@ -1,0 +1,92 @@
+// The contract between the TUN backends (udp, the userspace VXLAN VTEP) and the native engine: the
+// peer table rows TypeScript pushes down, the engine's options and handle, the link operations on its
+// TUN device, and the Backend.Offload option both backends share.
+import type { IPAddr, IPNet } from '../../ip/index.js';
+import type { OffloadFlags } from '../../native/engine.js';
+import type { CaptureSource } from '../../capture/session.js';
+
+/** One row of the engine's table: inner destination subnet -> peer's outer address and port. */
+export interface PeerRoute {
+  subnet: string;
+  publicIP: string;
+  port: number;
+  /** Userspace VXLAN: the peer's VTEP MAC. */
+  mac?: string;
+}
+
+/** What a TUN backend needs from the native engine (an in-memory double in unit tests). */
+export interface TunDataPlane {
+  readonly tunName: string;
+  readonly tunIndex: number;
+  setPeers(peers: PeerRoute[]): void;
+  start(): void;
+  /** Engine counters (totals, per peer, drops by reason), read on demand. */
+  stats(): object;
+  close(): void;
+  /** One line saying which offloads are on and why others are off, for the startup log. */
+  offloadReport?(): string;
+  /** The engine's capture tap. */
+  readonly capture?: CaptureSource;
+}
+
+export interface DataPlaneOptions {
+  tunName: string;
+  bindV4?: string;
+  bindV6?: string;
+  port: number;
+  allowUnknownSource: boolean;
+  /** Backend.Offload: false = all off; an object turns single offloads off. */
+  offload: boolean | Partial<OffloadFlags>;
+  /** The userspace VXLAN VTEP (vxlan backend without kernel VXLAN): VXLAN frames instead of flannel-udp. */
+  vxlan?: { vni: number; mac: string; vtep4?: string; sendSockets: number; innerMtu: number };
+}
+
+/** What a TUN backend needs from netlink for its device (an in-memory double in unit tests). */
+export interface LinkOps {
+  setMtu(index: number, mtu: number): void;
+  setUp(index: number): void;
+  /** Adds addr/prefixLen on the link; an identical existing address is not an error. */
+  ensureAddr(index: number, addr: IPAddr, prefixLen: number): boolean;
+  /** Adds a route for dst via the link; returns true when it had to be added (false: already there). */
+  ensureRoute(index: number, dst: IPNet): boolean;
+}
+
+/** net-conf key -> engine offload name, for Backend.Offload objects. */
+const OFFLOAD_KEYS: Record<string, keyof OffloadFlags> = { VnetHdr: 'vnetHdr', TSO: 'tso', USO: 'uso', UDPGSO: 'udpGso', UDPGRO: 'udpGro' };
+
+/**
+ * Backend.Offload: absent/true (all offloads, each probed), false (none), or per feature, e.g.
+ * {"TSO": false, "UDPGRO": false}. Our extension; stock flanneld ignores unknown Backend keys.
+ */
+export function parseOffload(raw: unknown): boolean | Partial<OffloadFlags> {
+  if (raw === undefined || raw === true) return true;
+  if (raw === false) return false;
+  const bad = (): never => {
+    throw new Error(`net-conf: Backend.Offload ${JSON.stringify(raw)} is invalid: must be true, false or an object of ${Object.keys(OFFLOAD_KEYS).join('/')} booleans`);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad();
+  const out: Partial<OffloadFlags> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const name = OFFLOAD_KEYS[k];
+    if (!name || typeof v !== 'boolean') return bad();
+    out[name] = v;
+  }
+  return out;
+}
+
+/** Brings a TUN-based network up; if that fails the data plane is closed, so no TUN or socket stays behind. */
+export function bringUpOrClose<N extends { bringUp(): void }>(plane: TunDataPlane, net: N): N {
+  try {
+    net.bringUp();
+  } catch (e) {
+    plane.close();
+    throw e;
+  }
+  return net;
+}
+
+/** How a TUN backend gets its engine and link operations (the real addon + netlink, or doubles). */
+export interface TunPlatform {
+  openDataPlane(o: DataPlaneOptions): TunDataPlane;
+  links(): LinkOps;
+}

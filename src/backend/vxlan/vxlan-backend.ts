@@ -1,0 +1,88 @@
+// The vxlan backend's entry: kernel devices flannel.<VNI> / flannel-v6.<VNI> as flannel makes them, or
+// the userspace VTEP when net-conf or -vxlan-userspace asks for it or the kernel has no VXLAN.
+import type { Backend, BackendContext, RunningNetwork } from '../types.js';
+import { type Family, type IPAddr } from '../../ip/index.js';
+import { log } from '../../log.js';
+import type { Link } from '../../netlink/index.js';
+import type { Lease } from '../../subnet/types.js';
+import type { VxlanOps } from '../kernel-ops.js';
+import type { TunPlatform } from '../tun/data-plane.js';
+import { configureVxlanDevice, ensureVxlanDevice, randomMac, type VxlanDeviceSpec } from './vxlan-device.js';
+import { VxlanNetwork } from './vxlan-kernel.js';
+import { parseVxlanOptions, VXLAN_ENCAP_OVERHEAD, vxlanBackendData, vxlanDeviceName } from './vxlan-options.js';
+import { subnetAddr, type VxlanDev } from './vxlan-peers.js';
+import { userspaceBackend } from './vxlan-userspace.js';
+
+export interface VxlanPlatform {
+  ops(): VxlanOps;
+  /** MAC generator for new devices (tests pin it). */
+  newMac?: () => string;
+  /** The userspace VTEP's parts: without them there is no fallback when the kernel lacks VXLAN. */
+  userspace?: TunPlatform;
+  /** -vxlan-userspace: this node uses the userspace VTEP whatever net-conf says. */
+  forceUserspace?: boolean;
+}
+
+/**
+ * The errno of a kernel without VXLAN: rtnetlink answers EOPNOTSUPP for a link kind it has no driver
+ * for (and cannot load a module for).
+ */
+export function isKernelWithoutVxlan(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return code === 'EOPNOTSUPP' || code === 'ENOTSUP';
+}
+
+function toDev(l: Link): VxlanDev {
+  return { index: l.index, name: l.name, mac: l.mac ?? '', mtu: l.mtu };
+}
+
+export function vxlanBackendFactory(platform: VxlanPlatform) {
+  return async (ctx: BackendContext): Promise<Backend> => {
+    const { config, extIface: ext } = ctx;
+    const opts = parseVxlanOptions(config.backend.raw);
+    log.info(`VXLAN config: VNI=${opts.vni} Port=${opts.port} GBP=${opts.gbp} Learning=${opts.learning} DirectRouting=${opts.directRouting}`);
+    if (opts.macPrefix) log.info(`Backend.MacPrefix ${opts.macPrefix} is a Windows-only option in flannel; Linux devices get a random locally administered MAC`);
+    const ops = platform.ops();
+    if ((opts.userspace || platform.forceUserspace) && platform.userspace) {
+      log.info(`vxlan: userspace VTEP (${opts.userspace ? 'Backend.Userspace' : '-vxlan-userspace'})`);
+      return userspaceBackend(ctx, opts, ops, platform.userspace);
+    }
+    const deviceMtu = (opts.mtu ?? ext.mtu) - VXLAN_ENCAP_OVERHEAD;
+    const make = (family: Family, local: IPAddr | undefined): VxlanDev => {
+      const name = vxlanDeviceName(opts.vni, family);
+      if (!local) throw new Error(`failed to create vxlan device ${name}: interface ${ext.name} has no IPv${family} address`);
+      const spec: VxlanDeviceSpec = { name, vni: opts.vni, link: ext.index, local, port: opts.port, gbp: opts.gbp, learning: opts.learning, mtu: deviceMtu };
+      const link = ensureVxlanDevice(ops, spec, platform.newMac ?? randomMac);
+      if (link.mtu !== deviceMtu) log.warning(`${name}: the kernel set MTU ${link.mtu}, not ${deviceMtu}`);
+      return { ...toDev(link), spec };
+    };
+    const devs: { v4?: VxlanDev; v6?: VxlanDev } = {};
+    try {
+      // flannel uses the external (public) address as the VTEP source; it is the interface address unless -public-ip says otherwise.
+      if (config.enableIPv4) devs.v4 = make(4, ext.publicIP ?? ext.ifaceAddr);
+      if (config.enableIPv6) devs.v6 = make(6, ext.publicIPv6 ?? ext.ifaceAddrV6);
+    } catch (e) {
+      if (!isKernelWithoutVxlan(e) || !platform.userspace) throw e;
+      log.warning(`the kernel cannot create VXLAN devices (${(e as Error).message}); falling back to the userspace VXLAN VTEP`);
+      return userspaceBackend(ctx, opts, ops, platform.userspace);
+    }
+    return {
+      type: 'vxlan',
+      backendData: () => (devs.v4 && ext.publicIP ? vxlanBackendData(opts.vni, devs.v4.mac) : undefined),
+      backendV6Data: () => (devs.v6 && ext.publicIPv6 ? vxlanBackendData(opts.vni, devs.v6.mac) : undefined),
+      start: async (lease: Lease): Promise<RunningNetwork> => {
+        if (devs.v4) {
+          if (!lease.subnet) throw new Error(`failed to configure interface ${devs.v4.name}: IPv4 is enabled but the lease has no IPv4`);
+          configureVxlanDevice(ops, devs.v4, subnetAddr(lease.subnet), config.network, devs.v4.mac);
+        }
+        if (devs.v6) {
+          if (!lease.ipv6Subnet) throw new Error(`failed to configure interface ${devs.v6.name}: IPv6 is enabled but the lease has no IPv6`);
+          configureVxlanDevice(ops, devs.v6, subnetAddr(lease.ipv6Subnet), config.ipv6Network, devs.v6.mac);
+        }
+        const net = new VxlanNetwork(config, ext, lease, opts, ops, devs);
+        log.info(`vxlan: ${[devs.v4?.name, devs.v6?.name].filter(Boolean).join(', ')} up, MTU ${net.mtu}`);
+        return net;
+      },
+    };
+  };
+}
