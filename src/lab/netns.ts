@@ -3,6 +3,7 @@
 // namespaces are deleted and only the processes this run spawned are killed, by PID.
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { sleep } from '../util/sleep.js';
 
 export class CommandError extends Error {
   constructor(
@@ -104,7 +105,7 @@ export class NetnsSet {
     const deadline = Date.now() + 3000;
     for (const c of alive) {
       while (c.exitCode === null && c.signalCode === null && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
       if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     }

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { METRICS, type BenchReport } from '../../src/lab/bench.js';
-import { FLANNELD_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { METRICS, type BenchReport } from '../../src/bench/types.js';
+import { FLANNELD_NODE_FLAGS } from '../../src/config/node-flags.js';
 import { run } from '../../src/lab/netns.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 

@@ -3,7 +3,8 @@
 // makes a 24 h lease due for renewal one minute after it was taken, so the outage hits a renewal.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, LAB_ETCD_PREFIX } from '../../src/lab/lab.js';
+import { Lab } from '../../src/lab/lab.js';
+import { LAB_ETCD_PREFIX } from '../../src/lab/lab-etcd.js';
 import { fetchStatus } from '../../src/status.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';

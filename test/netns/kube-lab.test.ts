@@ -3,7 +3,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { isAlive, Lab } from '../../src/lab/lab.js';
+import { Lab } from '../../src/lab/lab.js';
+import { isAlive } from '../../src/util/process.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
 import { assertAllPairs } from '../helpers/lab-probe.js';

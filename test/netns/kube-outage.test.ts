@@ -6,7 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createInterface } from 'node:readline';
-import { isAlive, Lab, type LabKubeNode, type LabNode } from '../../src/lab/lab.js';
+import { Lab, type LabKubeNode, type LabNode } from '../../src/lab/lab.js';
+import { isAlive } from '../../src/util/process.js';
 import { fetchStatus } from '../../src/status.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { sleep } from '../helpers/lab-probe.js';

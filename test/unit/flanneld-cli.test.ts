@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../../src/version.js';
 import { readFileSync } from 'node:fs';
-import { FLANNELD_NODE_FLAGS, flanneldShebang } from '../../src/cli/node-flags.js';
-import { ourFlanneld } from '../../src/lab/lab.js';
+import { FLANNELD_NODE_FLAGS, flanneldShebang } from '../../src/config/node-flags.js';
+import { ourFlanneld } from '../../src/lab/daemons.js';
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'flanneld.js');
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>

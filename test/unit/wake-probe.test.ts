@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { wakeLatency, wakeProbe } from '../../src/native/wake-probe.js';
-import { formatWake } from '../../src/lab/bench-report.js';
+import { formatWake } from '../../src/bench/report.js';
 import { need, type Prereq } from '../helpers/prereq.js';
 
 const twoCpus = (): Prereq => (cpus().length >= 2 ? { ok: true, reason: '' } : { ok: false, reason: 'needs two CPUs' });

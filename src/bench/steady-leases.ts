@@ -11,8 +11,10 @@ import { encodeLeaseFile } from '../subnet/file/lease-file.js';
 import { makeSubnetKey } from '../subnet/lease.js';
 import { writeFileAtomic } from '../subnet/subnetenv.js';
 import { fetchStatus } from '../status.js';
-import { isAlive, Lab, type LabNode } from './lab.js';
+import { Lab, type LabNode } from '../lab/lab.js';
+import { isAlive } from '../util/process.js';
 import { rssMiB } from './procstat.js';
+import { sleep } from '../util/sleep.js';
 
 export interface SteadyLeasesOptions {
   /** Fake peer leases held in the store (default 1,000). */
@@ -59,7 +61,6 @@ export interface SteadyLeasesResult {
 
 /** A /28 per lease: 198.19.0.0/16 has 4,096 of them, room for the fake peers and the real nodes. */
 const SUBNET_LEN = 28;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** Fake peer i's subnet: from 198.19.16.0/28 upwards, clear of the low subnets the real nodes take. */

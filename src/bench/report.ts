@@ -2,8 +2,8 @@
 // JSON report as is, and a hand-written SVG bar chart (no dependency), saved side by side.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatSteadyLeases } from './bench-leases.js';
-import { LOWER_IS_BETTER, METRICS, STEADY_LEASES, type BenchReport, type Metric } from './bench.js';
+import { formatSteadyLeases } from './steady-leases.js';
+import { LOWER_IS_BETTER, METRICS, STEADY_LEASES, type BenchReport, type Metric } from './types.js';
 import type { WakeLatency } from '../native/wake-probe.js';
 
 function valueOf(r: BenchReport, backend: string, m: Metric): number | null | undefined {

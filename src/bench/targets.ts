@@ -6,12 +6,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeLeaseFile } from '../subnet/file/lease-file.js';
 import { parseIP } from '../ip/index.js';
-import type { BenchOptions } from './bench.js';
+import type { BenchOptions } from './types.js';
 import { rssMiB } from './procstat.js';
-import { Lab, isAlive } from './lab.js';
-import { NetnsSet, vethPair, type Namespace } from './netns.js';
+import { Lab } from '../lab/lab.js';
+import { isAlive } from '../util/process.js';
+import { NetnsSet, type Namespace } from '../lab/netns.js';
+import { Topology, underlayIPv4 } from '../lab/topology.js';
+import { sleep } from '../util/sleep.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** One measured setup: where the client and server run, and the daemons whose cost we count. */
 export interface Target {
@@ -27,39 +29,16 @@ export interface Target {
   teardown(): Promise<void>;
 }
 
-const UNDERLAY = (i: number): string => `198.18.0.${10 + i}`;
+const UNDERLAY = (i: number): string => underlayIPv4(i);
 /** Pod subnets of the hand-built targets, inside the lab's overlay network. */
 const POD_NET = (i: number): { gw: string; pod: string; subnet: string } => ({ gw: `198.19.${i}.1`, pod: `198.19.${i}.2`, subnet: `198.19.${i}.0/24` });
 
-function sysctl(ns: Namespace, key: string, value: string): void {
-  ns.exec('sh', ['-c', `echo ${value} > /proc/sys/${key}`]);
-}
-
-/** Underlay bridge + two node namespaces; with pods, a pod namespace behind each node. */
+/** The lab's topology with two nodes; with pods, a pod namespace behind each node on 198.19.<i>.0/24. */
 function kernelTopology(set: NetnsSet, withPods: boolean, podMtu: number): { nodes: Namespace[]; pods: Namespace[] } {
-  const ul = set.add('ul');
-  ul.ip('link', 'add', 'br0', 'type', 'bridge');
-  ul.ip('link', 'set', 'br0', 'up');
-  const nodes: Namespace[] = [];
-  const pods: Namespace[] = [];
-  for (const i of [1, 2]) {
-    const ns = set.add(`n${i}`);
-    vethPair(ns, 'eth0', ul, `v${i}`);
-    ul.ip('link', 'set', `v${i}`, 'master', 'br0');
-    ns.ip('addr', 'add', `${UNDERLAY(i)}/24`, 'dev', 'eth0');
-    nodes.push(ns);
-    if (!withPods) continue;
-    sysctl(ns, 'net/ipv4/ip_forward', '1');
-    const pod = set.add(`p${i}`);
-    vethPair(ns, 'pod0', pod, 'eth0');
-    const a = POD_NET(i);
-    ns.ip('addr', 'add', `${a.gw}/24`, 'dev', 'pod0');
-    pod.ip('addr', 'add', `${a.pod}/24`, 'dev', 'eth0');
-    pod.ip('link', 'set', 'eth0', 'mtu', String(podMtu));
-    pod.ip('route', 'add', 'default', 'via', a.gw);
-    pods.push(pod);
-  }
-  return { nodes, pods };
+  const topo = new Topology(set, { nodes: 2, ipv6: false });
+  const nodes = topo.addNodes();
+  if (withPods) nodes.forEach((n, k) => topo.attachPod(n, `${POD_NET(k + 1).gw}/24`, String(podMtu)));
+  return { nodes: nodes.map((n) => n.ns), pods: withPods ? nodes.map((n) => n.pod) : [] };
 }
 
 export function kernelTarget(kind: 'raw' | 'vxlan' | 'host-gw'): Target {

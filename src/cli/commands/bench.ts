@@ -1,0 +1,61 @@
+// `flannelctl bench`: every backend measured in the same 2-node netns lab, one report (src/bench/).
+import { mkdirSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { teardownOnSignal } from '../../util/signals.js';
+import { positiveInt, requireRoot } from './args.js';
+
+interface BenchCliOptions {
+  out: string;
+  quick: boolean;
+  seconds: number;
+  repeat: number;
+  flanneld?: string;
+  only?: string;
+  steadySeconds?: number;
+}
+
+async function runBenchCli(o: BenchCliOptions): Promise<number> {
+  requireRoot('bench');
+  const { runBench } = await import('../../bench/bench.js');
+  const { formatMarkdown, saveReport } = await import('../../bench/report.js');
+  mkdirSync(o.out, { recursive: true });
+  let teardown: (() => Promise<void>) | undefined;
+  teardownOnSignal(async () => teardown?.(), 'stopping: tearing down the current target...');
+  const { STEADY_LEASES } = await import('../../bench/types.js');
+  const only = o.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  // The steady-lease step runs in every full or quick run, and with --only when named there.
+  const steady = only === undefined || only.includes(STEADY_LEASES);
+  const report = await runBench(
+    {
+      quick: o.quick,
+      secondsPerTest: o.seconds,
+      repeat: o.repeat,
+      flanneld: o.flanneld,
+      targets: only?.filter((x) => x !== STEADY_LEASES),
+      steadyLeases: steady ? { seconds: o.steadySeconds ?? (o.quick ? 10 : 60), sampleMs: o.quick ? 1000 : 5000 } : undefined,
+      log: (l) => process.stdout.write(l + '\n'),
+    },
+    (t) => (teardown = t),
+  );
+  process.stdout.write('\n' + formatMarkdown(report));
+  const files = saveReport(report, o.out);
+  process.stdout.write(`\nsaved ${files.join(', ')}\n`);
+  const failed = report.results.some((r) => r.value === null) || report.notes[STEADY_LEASES] !== undefined;
+  return failed ? 1 : 0;
+}
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description('throughput, latency and cost of each backend (raw, kernel vxlan, host-gw, flannelts udp with and without offloads, another flanneld) in the same 2-node netns lab')
+    .option('--out <dir>', 'directory for the markdown, JSON and SVG results', 'bench/results')
+    .option('--quick', '1 s per measurement (smoke run; the test suite uses it)', false)
+    .addOption(new Option('--seconds <n>', 'seconds per throughput test').argParser(positiveInt).default(5))
+    .addOption(new Option('--repeat <n>', 'repetitions of the ping RTT and TCP tests (median reported)').argParser(positiveInt).default(1))
+    .option('--flanneld <path>', 'also measure this flanneld-compatible binary (e.g. stock flannel) as flanneld-udp, with an etcd store')
+    .option('--only <targets>', 'comma-separated subset: raw,vxlan,vxlan-userspace,host-gw,udp,udp-nooffload,flanneld-udp,steady-leases')
+    .addOption(new Option('--steady-seconds <n>', 'length of the steady-lease step (1,000 leases, 100 events/s, RSS sampled); default 60, 10 with --quick').argParser(positiveInt))
+    .action(async (o: BenchCliOptions) => {
+      process.exitCode = await runBenchCli(o);
+    });
+}

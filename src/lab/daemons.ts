@@ -1,0 +1,155 @@
+// The lab's node processes: one flanneld per node namespace (ours, or another flanneld-compatible
+// binary), its flags, log file and status socket, and the waits until the nodes are ready: every
+// subnet.env written, every daemon knowing every peer.
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FLANNELD_NODE_FLAGS } from '../config/node-flags.js';
+import { isAlive, killAndWait } from '../util/process.js';
+import { sleep } from '../util/sleep.js';
+import { hasBinary } from './netns.js';
+import type { TopologyNode } from './topology.js';
+
+export interface LabNode extends TopologyNode {
+  /** The node's directory: subnet.env, flanneld.log, the status socket. */
+  dir: string;
+  subnetEnv: Record<string, string>;
+  pid?: number;
+}
+
+/** How the lab runs our flanneld: this node, with the node flags of flanneld's shebang. */
+export const ourFlanneld = (): string[] => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [process.execPath, ...FLANNELD_NODE_FLAGS, join(here, '..', 'cli', 'flanneld.js')];
+};
+
+/** Parses subnet.env's KEY=VALUE lines (the CNI plugin's reading of it). */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m && m[1]) out[m[1]] = m[2] ?? '';
+  }
+  return out;
+}
+
+export interface DaemonOptions {
+  /** Command that runs a flanneld-compatible daemon; default: this package's flanneld. */
+  flanneld?: string[];
+  /** The store's flags (-subnet-store-dir, -etcd-endpoints, or -kube-subnet-mgr ...). */
+  storeArgs: string[];
+  /** Extra flags for every daemon. */
+  daemonArgs?: string[];
+  /** Extra flags for one daemon (node index from 0), e.g. -vxlan-userspace on some nodes. */
+  nodeArgs?: (index: number) => string[];
+  /** Extra environment for one daemon (node index from 0), e.g. FLANNELTS_FAILPOINTS. */
+  nodeEnv?: (index: number) => Record<string, string>;
+  /** In kube mode the node name comes from NODE_NAME, as the DaemonSet's downward API sets it. */
+  setNodeName: boolean;
+  /** Seconds to wait for every subnet.env. */
+  startTimeoutSec?: number;
+  log: (line: string) => void;
+}
+
+export class NodeDaemons {
+  private iptablesNoted = false;
+
+  constructor(
+    private readonly nodes: LabNode[],
+    private readonly o: DaemonOptions,
+  ) {}
+
+  /** Whether the daemons are this package's flanneld (status socket, our extension flags). */
+  get ours(): boolean {
+    return this.o.flanneld === undefined;
+  }
+
+  statusSocket(node: LabNode): string {
+    return join(node.dir, 'flannelts.sock');
+  }
+
+  start(node: LabNode): void {
+    const cmd = this.o.flanneld ?? ourFlanneld();
+    const index = this.nodes.indexOf(node);
+    const args = [
+      ...cmd.slice(1),
+      '-iface=eth0',
+      ...this.o.storeArgs,
+      `-subnet-file=${join(node.dir, 'subnet.env')}`,
+      // flanneld's forward rules (on by default) need iptables; the lab needs only iproute2, and its
+      // namespaces forward without rules, so without iptables the lab runs with them off.
+      ...(this.iptablesMissing() ? ['-iptables-forward-rules=false'] : []),
+      // flannelts extensions, which a stock flanneld would reject.
+      ...(this.ours ? [`-status-socket=${this.statusSocket(node)}`] : []),
+      ...(this.o.daemonArgs ?? []),
+      ...(this.o.nodeArgs?.(index) ?? []),
+    ];
+    const logFd = openSync(join(node.dir, 'flanneld.log'), 'a');
+    try {
+      const env = { ...process.env, ...(this.o.setNodeName ? { NODE_NAME: node.name } : {}), ...(this.o.nodeEnv?.(index) ?? {}) };
+      const child = node.ns.spawn(cmd[0]!, args, { stdio: ['ignore', logFd, logFd], detached: true, env });
+      // Daemons are tracked by PID; an unref'd child lets `lab --keep` exit while they keep running.
+      child.unref();
+      node.pid = child.pid;
+    } finally {
+      closeSync(logFd);
+    }
+  }
+
+  /** Stops the daemon of one node (SIGTERM, or SIGKILL to simulate a crash), waiting up to 3 s. */
+  async stop(node: LabNode, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    if (node.pid === undefined) return;
+    await killAndWait(node.pid, { signal, graceMs: 3000, thenKill: false });
+    node.pid = undefined;
+  }
+
+  private iptablesMissing(): boolean {
+    if (hasBinary('iptables-restore')) return false;
+    if (!this.iptablesNoted) this.o.log('iptables-restore not found: daemons run with -iptables-forward-rules=false (apt-get install iptables for the rules)');
+    this.iptablesNoted = true;
+    return true;
+  }
+
+  log(node: LabNode, lines = 1e9): string {
+    try {
+      return readFileSync(join(node.dir, 'flanneld.log'), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** Waits for every node's subnet.env and reads it; a daemon that exits first fails at once with its log. */
+  async waitForSubnets(): Promise<void> {
+    const limit = this.o.startTimeoutSec ?? 30;
+    const deadline = Date.now() + limit * 1000;
+    for (const node of this.nodes) {
+      const file = join(node.dir, 'subnet.env');
+      while (!existsSync(file)) {
+        if (Date.now() > deadline) throw new Error(`node ${node.name}: no subnet.env after ${limit}s; daemon log:\n${this.log(node, 20)}`);
+        if (node.pid !== undefined && !isAlive(node.pid)) throw new Error(`node ${node.name}: flanneld exited before writing subnet.env; daemon log:\n${this.log(node, 20)}`);
+        await sleep(50);
+      }
+      node.subnetEnv = parseEnvFile(readFileSync(file, 'utf8'));
+    }
+  }
+
+  /**
+   * Every daemon knows every other node's lease: subnet.env is written once the lease store's snapshot
+   * is applied, but leases taken after that arrive as watch events a moment later. Read from the status
+   * socket, so only for our own flanneld.
+   */
+  async waitForPeers(timeoutMs = 20_000): Promise<void> {
+    if (!this.ours) return;
+    // Loaded here: the status client pulls in the addon, which a lab of another flanneld does not need.
+    const { fetchStatus } = await import('../status.js');
+    const deadline = Date.now() + timeoutMs;
+    for (const node of this.nodes) {
+      for (;;) {
+        const known = await fetchStatus(this.statusSocket(node)).then((s) => s.peers.length, () => -1);
+        if (known >= this.nodes.length - 1) break;
+        if (Date.now() > deadline) throw new Error(`node ${node.name}: knows ${Math.max(known, 0)} of ${this.nodes.length - 1} peers after ${timeoutMs / 1000}s; daemon log:\n${this.log(node, 20)}`);
+        await sleep(100);
+      }
+    }
+  }
+}
