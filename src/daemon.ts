@@ -4,6 +4,7 @@
 // tested with in-memory doubles.
 import type { Backend, ExternalInterface, RunningNetwork } from './backend/types.js';
 import type { BackendRegistry } from './backend/registry.js';
+import type { FlanneldOptions } from './config/flags.js';
 import type { NetworkConfig } from './config/types.js';
 import { formatCIDR, formatIP, netEqual, type IPNet } from './ip/index.js';
 import { log } from './log.js';
@@ -17,11 +18,8 @@ export interface SubnetFileIO {
   write(path: string, data: SubnetEnvInput): void;
 }
 
-export interface DaemonOptions {
-  subnetFile: string;
-  ipMasq: boolean;
-  /** Minutes before expiry to renew (flannel's -subnet-lease-renew-margin). */
-  renewMarginMinutes: number;
+/** The daemon's part of flanneld's options (-subnet-file, -ip-masq, -subnet-lease-renew-margin), plus test pacing. */
+export interface DaemonOptions extends Pick<FlanneldOptions, 'subnetFile' | 'ipMasq' | 'subnetLeaseRenewMargin'> {
   /** Seconds between reconcile passes (flannel's route check interval is 10 s). */
   reconcileSeconds?: number;
   /** Seconds between attempts to fetch the network config (flannel retries every second). */
@@ -178,7 +176,7 @@ export class Daemon {
   private scheduleRenew(): void {
     const lease = this.lease;
     if (!lease || this.signal.aborted) return;
-    const marginMs = this.opts.renewMarginMinutes * 60_000;
+    const marginMs = this.opts.subnetLeaseRenewMargin * 60_000;
     const delay = Math.max(0, lease.expiration.getTime() - Date.now() - marginMs);
     // setTimeout cannot wait longer than ~24.8 days; leases are 24 h, so this only guards odd clocks.
     this.renewTimer = setTimeout(() => void this.renew(), Math.min(delay, 2 ** 31 - 1));

@@ -1,6 +1,7 @@
 // The real platform behind the daemon: netlink for interfaces, addresses and routes, the native engine
 // for packets. Everything above this file is tested with in-memory doubles of these adapters.
 import { BackendRegistry } from './backend/registry.js';
+import type { DataPlaneSettings } from './config/dataplane.js';
 import { udpBackendFactory } from './backend/udp.js';
 import type { DataPlaneOptions, LinkOps, TunDataPlane } from './backend/tun/data-plane.js';
 import type { VxlanOps } from './backend/kernel-ops.js';
@@ -63,16 +64,8 @@ export function netlinkLinkOps(link: Netlink): LinkOps {
   };
 }
 
-export interface PlatformOptions {
-  /** -udp-offload=false: every udp offload off, overriding net-conf. */
-  udpOffload?: boolean;
-  /** -vxlan-userspace: the vxlan backend runs the userspace VTEP on this node. */
-  vxlanUserspace?: boolean;
-  /** -udp-reply-poll-us: the engine's reply-polling window (0 off); default the engine's. */
-  replyPollUs?: number;
-  /** -udp-threads: data-plane threads, 0 automatic (default), 1 or 2. */
-  dataThreads?: 0 | 1 | 2;
-}
+/** The engine settings of flanneld's flags; absent ones take the engine's defaults. */
+export type PlatformOptions = Partial<DataPlaneSettings>;
 
 /** The native engine as the udp backend's data plane, with its offload report for the startup log. */
 function engineDataPlane(o: DataPlaneOptions, opts: PlatformOptions): TunDataPlane {

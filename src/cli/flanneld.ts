@@ -102,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
   }
   log.info(`Created subnet manager: ${manager.name}`);
   const { nativePlatform } = await import('../platform.js');
-  const platform = nativePlatform({ udpOffload: opts.udpOffload, vxlanUserspace: opts.vxlanUserspace, replyPollUs: opts.replyPollUs, dataThreads: opts.dataThreads });
+  const platform = nativePlatform(opts);
 
   const daemon = new Daemon(
     {
@@ -133,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
             })
           : undefined,
     },
-    { subnetFile: opts.subnetFile, ipMasq: opts.ipMasq, renewMarginMinutes: opts.subnetLeaseRenewMargin },
+    opts,
   );
 
   let healthz: Server | undefined;

@@ -4,7 +4,7 @@
 // Go flag rules reproduced here: `-name`, `--name`, `-name=value`, `-name value` (not for booleans),
 // booleans take only `-name` or `-name=bool`; parsing stops at `--` or the first non-flag argument;
 // repeated scalar flags keep the last value; list flags (-iface, -iface-regex) append.
-import { DEFAULT_REPLY_POLL_US, MAX_REPLY_POLL_US } from '../native/engine.js';
+import { DEFAULT_REPLY_POLL_US, MAX_REPLY_POLL_US, type DataPlaneSettings } from './dataplane.js';
 
 export type FlagKind = 'string' | 'bool' | 'int' | 'list';
 
@@ -219,7 +219,7 @@ export function formatHelp(prog: string, specs: readonly FlagSpec[] = FLANNELD_F
 }
 
 /** The typed view of flanneld's options the daemon works with. */
-export interface FlanneldOptions {
+export interface FlanneldOptions extends DataPlaneSettings {
   etcdEndpoints: string[];
   etcdPrefix: string;
   etcdKeyfile: string;
@@ -251,14 +251,6 @@ export interface FlanneldOptions {
   subnetStoreDir: string;
   logFormat: 'text' | 'json';
   statusSocket: string;
-  /** -udp-offload: false forces every udp offload off, whatever net-conf's Backend.Offload says. */
-  udpOffload: boolean;
-  /** -udp-reply-poll-us: the engine's reply-polling window, 0 off (EngineOptions.replyPollUs). */
-  replyPollUs: number;
-  /** -udp-threads: the engine's data-plane threads, 0 automatic (EngineOptions.dataThreads). */
-  dataThreads: 0 | 1 | 2;
-  /** -vxlan-userspace: this node's vxlan backend runs the userspace VTEP. */
-  vxlanUserspace: boolean;
 }
 
 /** Turns parsed flags into options and applies flanneld's range checks (each a one-line error). */

@@ -48,9 +48,7 @@ export interface EngineOptions {
   splitAtPercent?: number;
 }
 
-/** The engine's default and largest reply-polling windows (native/engine.h kDefaultReplyPollUs, kMaxReplyPollUs). */
-export const DEFAULT_REPLY_POLL_US = 300;
-export const MAX_REPLY_POLL_US = 10_000;
+export { DEFAULT_REPLY_POLL_US, MAX_REPLY_POLL_US } from '../config/dataplane.js';
 
 /** Reply polling after small sends (see EngineOptions.replyPollUs). */
 export interface ReplyPollStats {

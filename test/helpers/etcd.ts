@@ -7,6 +7,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { sleep } from '../../src/util/sleep.js';
+import { killAndWait } from '../../src/util/process.js';
 
 export const ETCD_BINARY = '/usr/bin/etcd';
 
@@ -104,7 +106,7 @@ export class TestEtcd {
       } catch {
         // not listening yet
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     throw new Error(`etcd not healthy after ${timeoutMs} ms: ${this.output}`);
   }
@@ -115,12 +117,8 @@ export class TestEtcd {
     this.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    if (child.pid) process.kill(child.pid, 'SIGTERM');
-    const killer = setTimeout(() => {
-      if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-    }, 5000);
+    if (child.pid) await killAndWait(child.pid, { graceMs: 5000 });
     await exited;
-    clearTimeout(killer);
   }
 
   /** Stops etcd and removes its data dir. */

@@ -5,8 +5,8 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab, LabNode } from '../../src/lab/lab.js';
+import { sleep } from '../../src/util/sleep.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns whether it became true. */
 export async function eventually(check: () => boolean, timeoutMs: number, stepMs = 250): Promise<boolean> {

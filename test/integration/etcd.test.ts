@@ -8,11 +8,11 @@ import { encodeLeaseAttrs, makeSubnetKey } from '../../src/subnet/lease.js';
 import type { Lease, LeaseAttrs, LeaseEvent, Manager } from '../../src/subnet/types.js';
 import { TestEtcd } from '../helpers/etcd.js';
 import { binary, suiteNeeds } from '../helpers/prereq.js';
+import { sleep } from '../../src/util/sleep.js';
 
 const PREFIX = '/coreos.com/network';
 const attrs = (ip: string, type = 'udp'): LeaseAttrs => ({ publicIP: mustParseIP(ip), backendType: type });
 const keyOf = (l: Lease): string => makeSubnetKey(l.subnet, l.ipv6Subnet);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function until(what: string, pred: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

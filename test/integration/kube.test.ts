@@ -15,10 +15,10 @@ import { loadKubeConfig } from '../../src/subnet/kube/client.js';
 import { createKubeManager, type KubeManager } from '../../src/subnet/kube/kube-manager.js';
 import type { LeaseAttrs, LeaseEvent, LeaseWatch } from '../../src/subnet/types.js';
 import { FakeApiServer, writeKubeconfig } from '../helpers/fake-apiserver.js';
+import { sleep } from '../../src/util/sleep.js';
 
 const P = 'flannel.alpha.coreos.com/';
 const NETCONF = '{"Network":"198.19.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const vxlan = (ip: string, mac: string): LeaseAttrs => ({ publicIP: mustParseIP(ip), backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
 const flanneld = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'flanneld.js');
 

@@ -13,7 +13,8 @@ import type { Lab, LabNode } from '../../src/lab/lab.js';
 import { fetchStatus } from '../../src/status.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
-import { eventually, sleep, subnetAddr } from '../helpers/lab-probe.js';
+import { eventually, subnetAddr } from '../helpers/lab-probe.js';
+import { sleep } from '../../src/util/sleep.js';
 import { icmpEcho, ipv4 } from '../helpers/packets.js';
 import { readPcap, type ReadCapture } from '../helpers/pcap-read.js';
 

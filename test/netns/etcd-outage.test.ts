@@ -8,8 +8,8 @@ import { LAB_ETCD_PREFIX } from '../../src/lab/lab-etcd.js';
 import { fetchStatus } from '../../src/status.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
+import { sleep } from '../../src/util/sleep.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor(what: string, timeoutMs: number, cond: () => Promise<boolean>): Promise<number> {
   const start = Date.now();

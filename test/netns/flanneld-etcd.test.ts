@@ -12,8 +12,8 @@ import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { fetchStatus } from '../../src/status.js';
 import { useLab } from '../helpers/lab.js';
 import { assertAllPairs } from '../helpers/lab-probe.js';
+import { sleep } from '../../src/util/sleep.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const udpTool = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'udp-tool.js');
 
 function checksum(b: Buffer): number {

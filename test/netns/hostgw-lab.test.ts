@@ -4,7 +4,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, type LabNode } from '../../src/lab/lab.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
-import { assertAllPairs, deleteLease, eventually, routesOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
+import { assertAllPairs, deleteLease, eventually, routesOn, subnetAddr } from '../helpers/lab-probe.js';
+import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
 const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('iptables-save', 'iptables')];

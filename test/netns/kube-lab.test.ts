@@ -8,9 +8,9 @@ import { isAlive } from '../../src/util/process.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
 import { assertAllPairs } from '../helpers/lab-probe.js';
+import { sleep } from '../../src/util/sleep.js';
 
 const P = 'flannel.alpha.coreos.com/';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface NodeJson {
   metadata: { name: string; annotations?: Record<string, string> };

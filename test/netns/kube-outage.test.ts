@@ -10,7 +10,7 @@ import { Lab, type LabKubeNode, type LabNode } from '../../src/lab/lab.js';
 import { isAlive } from '../../src/util/process.js';
 import { fetchStatus } from '../../src/status.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
-import { sleep } from '../helpers/lab-probe.js';
+import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
 const reqs = [rootAndNetns(), binary('ping', 'iputils-ping')];

@@ -11,10 +11,10 @@ import { run } from '../../src/lab/netns.js';
 import { binary, rootAndNetns, suiteNeeds, need } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
 import { assertAllPairs, assertTcpTransfers } from '../helpers/lab-probe.js';
+import { sleep } from '../../src/util/sleep.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const netnsList = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 /** Namespaces left by the flannelctl run whose output is `out` (it prints its per-run prefix). */
 const leftovers = (out: string): string[] => {

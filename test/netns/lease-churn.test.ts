@@ -15,7 +15,7 @@ import { makeSubnetKey } from '../../src/subnet/lease.js';
 import { writeFileAtomic } from '../../src/subnet/subnetenv.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { prng } from '../helpers/hostile.js';
-import { sleep } from '../helpers/lab-probe.js';
+import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
 const reqs = [rootAndNetns(), binary('ping', 'iputils-ping')];

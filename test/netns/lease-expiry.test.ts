@@ -17,7 +17,8 @@ import { fetchStatus } from '../../src/status.js';
 import { decodeLeaseFile, encodeLeaseFile } from '../../src/subnet/file/lease-file.js';
 import { writeFileAtomic } from '../../src/subnet/subnetenv.js';
 import { binary, need, rootAndNetns, suiteNeeds, type Prereq } from '../helpers/prereq.js';
-import { fdbOn, macOf, neighsOn, routesOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
+import { fdbOn, macOf, neighsOn, routesOn, subnetAddr } from '../helpers/lab-probe.js';
+import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
 const TTL_S = 4;

@@ -9,6 +9,7 @@ import { capMask, capsToKeep, iptablesVersion, readCaps } from '../../src/securi
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { eventually, flannelRules } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
+import { sleep } from '../../src/util/sleep.js';
 
 const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('iptables-save', 'iptables'), binary('ss', 'iproute2')];
 
@@ -61,7 +62,7 @@ describe('least privilege: 2-node udp lab with iptables forward rules', suiteNee
     if (!need(t, ...reqs)) return;
     const n = lab.nodes[1]!;
     process.kill(n.pid!, 'SIGUSR1');
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     process.kill(n.pid!, 0); // still running
     assert.doesNotMatch(n.ns.exec('ss', ['-H', '-t', '-l', '-n']), /:9229\b/);
     assert.doesNotMatch(lab.daemonLog(n, 20), /Debugger listening/);

@@ -17,6 +17,7 @@ import type { IPAddr, IPNet } from '../../src/ip/types.js';
 import type { Addr, Link, Neigh, Route, RouteGetResult } from '../../src/netlink/index.js';
 import { bigintReplacer, bigintReviver, type RpcReply } from '../fixtures/netlink-ops.js';
 import { binary, need, rootAndNetns } from '../helpers/prereq.js';
+import { sleep } from '../../src/util/sleep.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/test/netns
 const opsScript = join(here, '..', 'fixtures', 'netlink-ops.js');
@@ -364,7 +365,7 @@ test('link notifications (RTMGRP_LINK) arrive through the native subscription th
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline && !seen.some((e) => e.kind === 'del' && e.link?.name === 'w0')) {
       seen.push(...(await c.call<Ev[]>('takeEvents')));
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     const w0 = seen.filter((e) => e.link?.name === 'w0');
     assert.ok(w0.some((e) => e.kind === 'new' && e.link?.kind === 'veth'), JSON.stringify(seen, bigintReplacer));
@@ -373,7 +374,7 @@ test('link notifications (RTMGRP_LINK) arrive through the native subscription th
     assert.ok(!seen.some((e) => e.kind === 'resync'));
     await c.call('stopWatch');
     ns.ip('link', 'add', 'w2', 'type', 'veth', 'peer', 'name', 'w3');
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     assert.deepEqual(await c.call<Ev[]>('takeEvents'), []);
   } finally {
     await ops?.close().catch(() => undefined);

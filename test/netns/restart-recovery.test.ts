@@ -13,7 +13,8 @@ import { Lab, type LabNode } from '../../src/lab/lab.js';
 import { parseEnvFile } from '../../src/lab/daemons.js';
 import { fetchStatus, type StatusSnapshot } from '../../src/status.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
-import { deleteLease, eventually, routesOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
+import { deleteLease, eventually, routesOn, subnetAddr } from '../helpers/lab-probe.js';
+import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
 const reqs = [rootAndNetns(), binary('ping', 'iputils-ping')];

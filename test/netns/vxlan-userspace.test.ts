@@ -13,7 +13,8 @@ import { fetchStatus, type StatusSnapshot } from '../../src/status.js';
 import { vxlanEncap } from '../../src/native/vxlan.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
-import { assertAllPairs, assertTcpTransfers, eventually, fdbOn, leaseText, macOf, neighsOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
+import { assertAllPairs, assertTcpTransfers, eventually, fdbOn, leaseText, macOf, neighsOn, subnetAddr } from '../helpers/lab-probe.js';
+import { sleep } from '../../src/util/sleep.js';
 import { icmpEcho, ipv4, udp, v4Bytes } from '../helpers/packets.js';
 import { ethernetFrames, readPcap } from '../helpers/pcap-read.js';
 

@@ -23,7 +23,7 @@ function daemonWith(firewall: DaemonFirewall, steps: string[]): Daemon {
       subnetFileIO: { readPrevious: () => ({}), write: () => steps.push('subnet.env') },
       firewall,
     },
-    { subnetFile: '/tmp/x', ipMasq: true, renewMarginMinutes: 60, reconcileSeconds: 3600, configRetrySeconds: 0.01 },
+    { subnetFile: '/tmp/x', ipMasq: true, subnetLeaseRenewMargin: 60, reconcileSeconds: 3600, configRetrySeconds: 0.01 },
   );
 }
 

@@ -9,6 +9,7 @@ import { mustParseIP } from '../../src/ip/index.js';
 import { setLogSink } from '../../src/log.js';
 import type { Lease, StoredPublicIP } from '../../src/subnet/types.js';
 import { MemoryManager } from '../helpers/memory-manager.js';
+import { sleep } from '../../src/util/sleep.js';
 
 class HookedManager extends MemoryManager {
   readonly calls: string[] = [];
@@ -37,7 +38,7 @@ function setup(manager: HookedManager, seen: Array<StoredPublicIP | undefined>, 
       },
       subnetFileIO: { readPrevious: () => ({}), write: () => order.push('subnet.env') },
     },
-    { subnetFile: '/run/flannel/subnet.env', ipMasq: false, renewMarginMinutes: 60, reconcileSeconds: 3600 },
+    { subnetFile: '/run/flannel/subnet.env', ipMasq: false, subnetLeaseRenewMargin: 60, reconcileSeconds: 3600 },
   );
 }
 
@@ -69,7 +70,7 @@ test('a failing CompleteLease is logged and the daemon keeps running', async () 
   const d = setup(m, [], []);
   try {
     await d.start();
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
     assert.ok(d.network, 'still running');
     assert.ok(lines.some((l) => /CompleteLease execute error: API server said no/.test(l)));
   } finally {
@@ -92,7 +93,7 @@ test('managers without the hooks (etcd, file) are unaffected: selectInterface ge
       },
       subnetFileIO: { readPrevious: () => ({}), write: () => {} },
     },
-    { subnetFile: '/x', ipMasq: false, renewMarginMinutes: 60, reconcileSeconds: 3600 },
+    { subnetFile: '/x', ipMasq: false, subnetLeaseRenewMargin: 60, reconcileSeconds: 3600 },
   );
   try {
     await d.start();

@@ -43,7 +43,7 @@ function setup(manager = new MemoryManager()) {
         write: (path, data) => written.push({ path, data }),
       },
     },
-    { subnetFile: '/run/flannel/subnet.env', ipMasq: false, renewMarginMinutes: 60, reconcileSeconds: 3600, configRetrySeconds: 0.01 },
+    { subnetFile: '/run/flannel/subnet.env', ipMasq: false, subnetLeaseRenewMargin: 60, reconcileSeconds: 3600, configRetrySeconds: 0.01 },
   );
   return { daemon, net, written, manager };
 }

@@ -11,6 +11,7 @@ import { setLogSink } from '../../src/log.js';
 import { FileManager } from '../../src/subnet/file/file-manager.js';
 import { makeSubnetKey } from '../../src/subnet/lease.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from '../../src/subnet/types.js';
+import { sleep } from '../../src/util/sleep.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const roots: string[] = [];
@@ -70,7 +71,7 @@ describe('file store', () => {
   test('child processes reclaiming the same expired leases concurrently get distinct subnets', async () => {
     const dir = storeDir('{"Network":"198.19.0.0/28"}'); // exactly three /30 subnets
     await Promise.all(['198.18.0.11', '198.18.0.12', '198.18.0.13'].map((ip) => new FileManager({ dir, ttlMs: 50, random: () => 0 }).acquireLease(attrs(ip))));
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const keys = await raceChildren(dir, 3, 40);
     assert.deepEqual([...keys].sort(), ['198.19.0.12-30', '198.19.0.4-30', '198.19.0.8-30']);
     // Every file now belongs to one of the children.
@@ -131,7 +132,7 @@ describe('file store (continued)', () => {
     const short = { dir, ttlMs: 150, random: () => 0 };
     const old = await Promise.all(['198.18.0.11', '198.18.0.12', '198.18.0.13'].map((ip) => new FileManager(short).acquireLease(attrs(ip))));
     await assert.rejects(new FileManager(short).acquireLease(attrs('198.18.0.14')), /no subnets left in 198\.19\.0\.0\/28/);
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
     const m = new FileManager({ dir, random: () => 0 });
     const reclaimed = await m.acquireLease(attrs('198.18.0.14'));
     assert.equal(keyOf(reclaimed), keyOf(old[0] as Lease));
@@ -155,7 +156,7 @@ describe('file store (continued)', () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
     writeFileSync(join(dir, '.lock'), `${dead}\n`);
     const lease = await new FileManager({ dir, ttlMs: 10, random: () => 0 }).acquireLease(attrs('198.18.0.11'));
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
     // Reclaiming the expired lease needs the lock.
     const again = await new FileManager({ dir, random: () => 0, lockTimeoutMs: 2000 }).acquireLease(attrs('198.18.0.12'));
     assert.equal(keyOf(again), keyOf(lease));
@@ -164,7 +165,7 @@ describe('file store (continued)', () => {
   test('a live lock holder blocks until timeout with a clear message', async () => {
     const dir = storeDir('{"Network":"198.19.0.0/28"}');
     await new FileManager({ dir, ttlMs: 10, random: () => 0 }).acquireLease(attrs('198.18.0.11'));
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
     writeFileSync(join(dir, '.lock'), `${process.pid}\n`);
     await assert.rejects(new FileManager({ dir, random: () => 0, lockTimeoutMs: 200 }).acquireLease(attrs('198.18.0.12')), new RegExp(`held too long by PID ${process.pid}`));
   });
@@ -221,7 +222,7 @@ describe('file store (continued)', () => {
     await w.close();
     const count = events.length;
     await new FileManager({ dir }).acquireLease(attrs('198.18.0.14'));
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     assert.equal(events.length, count, 'no callbacks after close');
   });
 

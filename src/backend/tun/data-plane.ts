@@ -2,7 +2,7 @@
 // peer table rows TypeScript pushes down, the engine's options and handle, the link operations on its
 // TUN device, and the Backend.Offload option both backends share.
 import type { IPAddr, IPNet } from '../../ip/index.js';
-import type { OffloadFlags } from '../../native/engine.js';
+import type { EngineOptions, OffloadFlags } from '../../native/engine.js';
 import type { CaptureSource } from '../../capture/session.js';
 
 /** One row of the engine's table: inner destination subnet -> peer's outer address and port. */
@@ -29,17 +29,15 @@ export interface TunDataPlane {
   readonly capture?: CaptureSource;
 }
 
-export interface DataPlaneOptions {
-  tunName: string;
-  bindV4?: string;
-  bindV6?: string;
-  port: number;
-  allowUnknownSource: boolean;
-  /** Backend.Offload: false = all off; an object turns single offloads off. */
-  offload: boolean | Partial<OffloadFlags>;
-  /** The userspace VXLAN VTEP (vxlan backend without kernel VXLAN): VXLAN frames instead of flannel-udp. */
-  vxlan?: { vni: number; mac: string; vtep4?: string; sendSockets: number; innerMtu: number };
-}
+/**
+ * What a backend asks of the engine: the engine's own options, those the backend decides made
+ * mandatory; the engine-wide tuning (reply polling, threads) comes from flanneld's flags instead.
+ */
+export type DataPlaneOptions = Required<Pick<EngineOptions, 'tunName' | 'port' | 'allowUnknownSource' | 'offload'>> &
+  Pick<EngineOptions, 'bindV4' | 'bindV6'> & {
+    /** The userspace VXLAN VTEP (vxlan backend without kernel VXLAN): VXLAN frames instead of flannel-udp. */
+    vxlan?: Required<Pick<EngineOptions, 'vni' | 'mac' | 'sendSockets' | 'innerMtu'>> & Pick<EngineOptions, 'vtep4'>;
+  };
 
 /** What a TUN backend needs from netlink for its device (an in-memory double in unit tests). */
 export interface LinkOps {
