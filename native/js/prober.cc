@@ -232,8 +232,9 @@ class ProberBinding : public Napi::ObjectWrap<ProberBinding> {
     if (started_) throw Napi::Error::New(env, "probe: start() was called already; make a new EchoProber per run");
     started_ = true;
     auto deferred = Napi::Promise::Deferred::New(env);
-    auto* ctx = new RunContext{probe_, deferred};
-    Done done = Done::New(env, "EchoProber", 0, 1, ctx, Settle, static_cast<void*>(nullptr));
+    auto ctx = std::make_unique<RunContext>(RunContext{probe_, deferred});
+    Done done = Done::New(env, "EchoProber", 0, 1, ctx.get(), Settle, static_cast<void*>(nullptr));
+    ctx.release();  // Settle owns it now
     probe_->Start([done]() mutable { done.Release(); });
     return deferred.Promise();
   }

@@ -6,6 +6,7 @@
 #include <linux/icmp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <system_error>
 
 #include "../clock.h"
 #include "../syserr.h"
@@ -88,10 +90,20 @@ EchoProber::~EchoProber() {
 }
 
 void EchoProber::Start(std::function<void()> onDone) {
-  thread_ = std::thread([this, onDone = std::move(onDone)] {
-    Run();
+  try {
+    thread_ = std::thread([this, onDone] {
+      // Process signals go to Node's own threads; none interrupts a wait or lands in a handler here.
+      sigset_t all;
+      sigfillset(&all);
+      pthread_sigmask(SIG_BLOCK, &all, nullptr);
+      Run();
+      onDone();
+    });
+  } catch (const std::system_error& e) {
+    // No thread (EAGAIN: too many): the run ends before it began, and says why.
+    result_.error = std::string("prober: cannot start its thread: ") + e.what();
     onDone();
-  });
+  }
 }
 
 void EchoProber::Abort() {

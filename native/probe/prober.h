@@ -77,7 +77,8 @@ class EchoProber {
   EchoProber(const EchoProber&) = delete;
   EchoProber& operator=(const EchoProber&) = delete;
 
-  // Starts the thread; onDone runs on it once the result is final. Once only.
+  // Starts the thread; onDone runs on it once the result is final (or at once, with result().error
+  // set, when no thread can be made). Once only.
   void Start(std::function<void()> onDone);
   // Ends the run early from any thread (also before Start); unanswered echoes become kStopped.
   void Abort();
