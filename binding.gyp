@@ -17,7 +17,10 @@
         "native/offload_js.cc",
         "native/netlink.cc",
         "native/caps.cc",
-        "native/wake_probe.cc"
+        "native/wake_probe.cc",
+        "native/probe/echo.cc",
+        "native/probe/prober.cc",
+        "native/js/prober.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
