@@ -7,7 +7,7 @@ import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { assertAllPairs, deleteLease, eventually, routesOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('iptables-save', 'iptables')];
+const reqs = [rootAndNetns(), binary('ping'), binary('iptables-save')];
 const RECONCILE_MS = 15_000;
 
 const overlayRoutes = (n: LabNode, fam: 4 | 6 = 4): string[] =>

@@ -12,7 +12,7 @@ import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { sleep } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping')];
+const reqs = [rootAndNetns(), binary('ping')];
 const P = 'flannel.alpha.coreos.com/';
 const OUTAGE_MS = 60_000;
 

@@ -10,7 +10,7 @@ import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { eventually, flannelRules } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('iptables-save', 'iptables'), binary('ss', 'iproute2')];
+const reqs = [rootAndNetns(), binary('ping'), binary('iptables-save'), binary('ss')];
 
 /** The daemon's "Dropped capabilities" log line, once it is there. */
 async function dropLine(lab: Lab, n: LabNode): Promise<string> {

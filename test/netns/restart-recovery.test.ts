@@ -15,7 +15,7 @@ import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { deleteLease, eventually, routesOn, sleep, subnetAddr } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping')];
+const reqs = [rootAndNetns(), binary('ping')];
 const net = (n: LabNode): string => `${subnetAddr(n.subnetEnv.FLANNEL_SUBNET!)}/24`;
 const status = (lab: Lab, n: LabNode): Promise<StatusSnapshot | undefined> => fetchStatus(lab.statusSocket(n)).catch(() => undefined);
 const peerSubnets = (s: StatusSnapshot | undefined): string[] => (s?.peers ?? []).map((p) => p.subnet ?? '').sort();
