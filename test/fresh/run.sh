@@ -9,6 +9,7 @@
 # starts clean, and / is a mount point as `ip netns exec` needs) with /proc (of the new PID namespace),
 # /sys and /dev, and a fresh /run and /tmp. The source is `git archive` of the commit under test (HEAD,
 # or FRESH_REF). Each phase prints its time; the exit status is non-zero when any phase failed.
+# FRESH_LOGS=DIR keeps the install, lab and test logs there.
 set -euo pipefail
 
 say() { echo "fresh: $*"; }
@@ -119,9 +120,10 @@ if [ "${1:-}" = --inside ]; then
   npm_test() {
     local rc=0
     in_root 'cd /root/flannelts && npm test' >"$logs/test.log" 2>&1 || rc=$?
-    grep -E '^not ok ' "$logs/test.log" | sed 's/^/  test | /' || true
+    # Each failure with its YAML block (the error and stack), then the summary lines.
+    awk '/^ *not ok / { on = 1; n = 0 } on && n++ < 60 { print "  test | " $0 } on && /^ *\.\.\.$/ { on = 0 }' "$logs/test.log"
     grep -E '^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) |^# skipped by missing package' "$logs/test.log" | sed 's/^/  test | /' || true
-    [ $rc = 0 ] || { tail -n 30 "$logs/test.log"; return $rc; }
+    [ $rc = 0 ] || return $rc
     # Every skip names a package of system-packages.tsv.
     local known bad
     known=" $("$repo/.ci/system-packages" required optional ci | tr '\n' ' ') "
@@ -158,6 +160,7 @@ say "cached root $lower: $((SECONDS - start)) s"
 
 work=$(mktemp -d /var/tmp/flannelts-fresh.XXXXXX)
 cleanup() {
+  if [ -n "${FRESH_LOGS:-}" ] && [ -d "$work/logs" ]; then mkdir -p "$FRESH_LOGS" && cp "$work"/logs/*.log "$FRESH_LOGS"/ && say "logs kept in $FRESH_LOGS"; fi
   # The mounts lived in the check's own mount namespace; refuse to delete anything still mounted here.
   if grep -qF " $work/" /proc/self/mountinfo; then
     say "left $work in place: something is still mounted under it"

@@ -16,7 +16,7 @@ export function skipSummary(reasons: readonly string[]): string {
   }
   const count = (m: Map<string, number>): string =>
     [...m].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k, n]) => `${k} ${n}`).join(', ');
-  const parts = [`# skipped by missing package: ${byPackage.size ? count(byPackage) : 'none'}`];
+  const parts = [`# skipped by missing package: ${byPackage.size ? count(byPackage) : 'none'} (of ${reasons.length} skipped tests and suites)`];
   if (other.size) parts.push(`other reasons: ${count(other)}`);
   if (byPackage.size) parts.push(`to run them all: apt-get install ${[...byPackage.keys()].sort().join(' ')}`);
   return parts.join('; ');

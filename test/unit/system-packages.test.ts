@@ -90,9 +90,9 @@ test('skipSummary: counts by package (a reason with two counts under both), othe
     `${installHint('etcd')}; ${installHint('ping')}`,
     'needs root (network namespaces, TUN devices)',
   ]);
-  assert.equal(line, '# skipped by missing package: iputils-ping 3, etcd-server 1; other reasons: needs root (network namespaces, TUN devices) 1; to run them all: apt-get install etcd-server iputils-ping');
+  assert.equal(line, '# skipped by missing package: iputils-ping 3, etcd-server 1 (of 4 skipped tests and suites); other reasons: needs root (network namespaces, TUN devices) 1; to run them all: apt-get install etcd-server iputils-ping');
   assert.equal(skipSummary([]), '# skipped by missing package: nothing skipped');
-  assert.equal(skipSummary(['needs /dev/net/tun']), '# skipped by missing package: none; other reasons: needs /dev/net/tun 1');
+  assert.equal(skipSummary(['needs /dev/net/tun']), '# skipped by missing package: none (of 1 skipped tests and suites); other reasons: needs /dev/net/tun 1');
 });
 
 test('the reporter next to TAP: TAP\'s summary lines stay and the skip line is added', () => {
@@ -111,7 +111,7 @@ test('the reporter next to TAP: TAP\'s summary lines stay and the skip line is a
     const lines = r.stdout.trimEnd().split('\n');
     for (const want of ['# tests 2', '# pass 1', '# fail 0', '# skipped 1']) assert.ok(lines.includes(want), `${want} in\n${r.stdout}`);
     // Both reporters write to stdout at the end; which of their last lines comes first is not fixed.
-    const want = '# skipped by missing package: etcd-server 1, iputils-ping 1; to run them all: apt-get install etcd-server iputils-ping';
+    const want = '# skipped by missing package: etcd-server 1, iputils-ping 1 (of 2 skipped tests and suites); to run them all: apt-get install etcd-server iputils-ping';
     assert.equal(lines.filter((l) => l === want).length, 1, r.stdout);
   } finally {
     rmSync(dir, { recursive: true, force: true });
