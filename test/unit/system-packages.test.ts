@@ -64,7 +64,7 @@ test('README "Requirements": one table row per required and optional package, eq
   assert.ok(start >= 0, 'README has a "## Requirements" section');
   const section = readme.slice(start + 1, readme.indexOf('\n## ', start + 1));
   const listed = systemPackages().filter((p) => p.need !== 'ci');
-  const rows = section.split('\n').filter((l) => /^\| `/.test(l));
+  const rows = section.split('\n').filter((l) => l.startsWith('| `'));
   assert.deepEqual(rows, listed.map((p) => `| \`${p.name}\` | ${p.need} | ${p.enables} |`));
   const names = (need: string): string => systemPackages().filter((p) => p.need === need).map((p) => p.name).join(' ');
   assert.ok(section.includes(`\nsudo apt-get install -y ${names('required')}\n`), 'the requirements install line');
