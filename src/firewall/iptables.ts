@@ -2,6 +2,7 @@
 // them atomically (ip6tables-* for IPv6). A missing binary is a clear error naming it.
 import { execFile } from 'node:child_process';
 import type { Family } from '../ip/index.js';
+import { packageFor } from '../util/system-packages.js';
 
 export interface IptablesRunner {
   /** `iptables-save -t <table>` output. */
@@ -14,7 +15,7 @@ export interface IptablesRunner {
 
 export class IptablesMissingError extends Error {
   constructor(readonly binary: string) {
-    super(`${binary} not found in PATH: install iptables (flanneld needs iptables-save and iptables-restore for -ip-masq and -iptables-forward-rules)`);
+    super(`${binary} not found in PATH: apt-get install ${packageFor(binary).name} (flanneld needs iptables-save and iptables-restore for -ip-masq and -iptables-forward-rules)`);
     this.name = 'IptablesMissingError';
   }
 }

@@ -37,7 +37,7 @@ async function raceAll<M extends Manager>(make: () => M[], made: M[] = []): Prom
   }
 }
 
-describe('concurrent acquisition: 30 etcd managers, 31 free subnets', suiteNeeds(binary('etcd', 'etcd-server')), () => {
+describe('concurrent acquisition: 30 etcd managers, 31 free subnets', suiteNeeds(binary('etcd')), () => {
   let etcd: TestEtcd;
   const managers: EtcdManager[] = [];
   before(async () => {

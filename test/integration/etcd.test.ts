@@ -42,7 +42,7 @@ function applyEvents(snapshot: readonly Lease[], events: readonly LeaseEvent[]):
   return known;
 }
 
-describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd', 'etcd-server')), () => {
+describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd')), () => {
   let etcd: TestEtcd;
   const managers: Manager[] = [];
   let logLines: string[] = [];

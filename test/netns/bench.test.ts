@@ -19,7 +19,7 @@ const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 const flanneld = join(here, '..', '..', 'src', 'cli', 'flanneld.js');
 const netns = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 
-describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3'), binary('ping', 'iputils-ping')), () => {
+describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3'), binary('ping')), () => {
   test('measures every backend and writes markdown, JSON and SVG', { timeout: 360_000 }, (t) => {
     if (!need(t, rootAndNetns(), binary('iperf3'))) return;
     const out = mkdtempSync(join(tmpdir(), 'flannelts-bench-'));
@@ -85,7 +85,7 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
   // own flags, an etcd store inside the lab and no status socket, so the bench can learn that its
   // paths work only from traffic. Our flanneld behind a shell script stands in for stock flanneld.
   test('measures another flanneld binary given with --flanneld', { timeout: 180_000 }, (t) => {
-    if (!need(t, rootAndNetns(), binary('iperf3'), binary('etcd', 'etcd-server'))) return;
+    if (!need(t, rootAndNetns(), binary('iperf3'), binary('etcd'))) return;
     const out = mkdtempSync(join(tmpdir(), 'flannelts-bench-'));
     try {
       const wrapper = join(out, 'stock-flanneld');

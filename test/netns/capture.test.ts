@@ -21,7 +21,7 @@ import { readPcap, type ReadCapture } from '../helpers/pcap-read.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 const udpTool = join(here, '..', 'fixtures', 'udp-tool.js');
-const prereqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('tcpdump')];
+const prereqs = [rootAndNetns(), binary('ping'), binary('tcpdump')];
 
 const subnetOf = (n: LabNode): string => `${subnetAddr(n.subnetEnv.FLANNEL_SUBNET!)}/24`;
 const v4 = (b: Buffer, at: number): string => [...b.subarray(at, at + 4)].join('.');

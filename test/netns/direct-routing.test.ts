@@ -12,7 +12,7 @@ import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { assertAllPairs, fdbOn, macOf, routesOn, subnetAddr } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('bridge', 'iproute2'), binary('iptables-save', 'iptables')];
+const reqs = [rootAndNetns(), binary('ping'), binary('bridge'), binary('iptables-save')];
 const here = dirname(fileURLToPath(import.meta.url));
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 
@@ -42,12 +42,12 @@ describe('vxlan DirectRouting across a router: 2 nodes on segment A, 1 behind th
   });
 });
 
-describe('vxlan lab on a real etcd: the lease value is flannel\'s JSON with the device MACs', suiteNeeds(...reqs, binary('etcd', 'etcd-server')), () => {
+describe('vxlan lab on a real etcd: the lease value is flannel\'s JSON with the device MACs', suiteNeeds(...reqs, binary('etcd')), () => {
   let lab: Lab;
   useLab({ nodes: 2, backend: 'vxlan', ipv6: true, store: 'etcd', startTimeoutSec: 30 }, (l) => (lab = l));
 
   test('etcd holds {"PublicIP":…,"PublicIPv6":…,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":…},"BackendV6Data":…} per node', async (t) => {
-    if (!need(t, ...reqs, binary('etcd', 'etcd-server'))) return;
+    if (!need(t, ...reqs, binary('etcd'))) return;
     const kvs = lab.etcdList('/coreos.com/network/subnets/');
     assert.equal(kvs.length, 2);
     for (const n of lab.nodes) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { NetnsSet, type Namespace } from '../../src/lab/netns.js';
 import { DEFAULT_REPLY_POLL_US, type EngineStats, type PeerRoute } from '../../src/native/engine.js';
-import { binary, hasBinary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { ipv4, ipv6, l4Checksum, udp, withL4Checksum } from '../helpers/packets.js';
 import type { NodeConfig } from '../fixtures/engine-node.js';
 
@@ -163,7 +163,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
   });
 
   test('ping both ways over the overlay, IPv4 and IPv6', (t) => {
-    if (!need(t, rootAndNetns())) return;
+    if (!need(t, rootAndNetns(), binary('ping'))) return;
     const [n1, n2] = nodes as [Node, Node];
     for (const [from, to] of [
       [n1, '198.19.2.0'],
@@ -178,7 +178,8 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
   });
 
   test('per-peer and total counters follow the traffic', async (t) => {
-    if (!need(t, rootAndNetns())) return;
+    // The traffic counted is the previous test's pings.
+    if (!need(t, rootAndNetns(), binary('ping'))) return;
     const s = await nodes[0]!.stats();
     const p2 = s.peers.find((p) => p.subnet === '198.19.2.0/24');
     assert.ok(p2 && p2.tx.packets >= 3 && p2.rx.packets >= 3, JSON.stringify(p2));
@@ -268,7 +269,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
   });
 
   test('no route: the sender gets ICMP net unreachable (v4) / no route (v6) and no_route counts', async (t) => {
-    if (!need(t, rootAndNetns())) return;
+    if (!need(t, rootAndNetns(), binary('ping'))) return;
     const n1 = nodes[0]!;
     const before = await n1.stats();
     const r4 = sh(n1.ns, 'ping', ['-c', '1', '-W', '2', '198.19.200.1']);
@@ -338,7 +339,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
   });
 
   test('thousands of garbage datagrams: counted, no crash, real traffic still flows', async (t) => {
-    if (!need(t, rootAndNetns())) return;
+    if (!need(t, rootAndNetns(), binary('ping'))) return;
     const [n1, n2] = nodes as [Node, Node];
     const before = await n2.stats();
     const valid = ipv4({ src: '198.19.1.9', dst: '198.19.2.0', proto: 17, payload: udp(1, 9, Buffer.alloc(40, 1)) });
@@ -363,7 +364,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
   });
 
   test('peer table swap while traffic flows keeps counters for unchanged subnets', async (t) => {
-    if (!need(t, rootAndNetns())) return;
+    if (!need(t, rootAndNetns(), binary('ping'))) return;
     const n1 = nodes[0]!;
     const before = await n1.stats();
     const p = before.peers.find((x) => x.subnet === '198.19.2.0/24')!;
@@ -378,8 +379,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
   });
 
   test('iperf3 TCP through the TUN; the receiving engine does not reply-poll after the ACKs of a stream', async (t) => {
-    if (!need(t, rootAndNetns())) return;
-    if (!hasBinary('iperf3')) return t.skip('iperf3 not installed');
+    if (!need(t, rootAndNetns(), binary('iperf3'))) return;
     const [n1, n2] = nodes as [Node, Node];
     const before = await n2.stats();
     const srv = n2.ns.spawn('iperf3', ['-s', '-1', '-B', '198.19.2.0'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -400,8 +400,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
   });
 
   test('peer tables swapped hundreds of times under TCP load: no crash, counters of kept peers survive', async (t) => {
-    if (!need(t, rootAndNetns())) return;
-    if (!hasBinary('iperf3')) return t.skip('iperf3 not installed');
+    if (!need(t, rootAndNetns(), binary('iperf3'))) return;
     const [n1, n2] = nodes as [Node, Node];
     const before = (await n1.stats()).peers.find((x) => x.subnet === '198.19.2.0/24')!;
     const srv = n2.ns.spawn('iperf3', ['-s', '-1', '-B', '198.19.2.0', '-p', '5202'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -436,7 +435,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
   });
 
   test('reply polling: the sending thread takes the answer to a ping; unanswered sends shrink the window; an answer restores it', async (t) => {
-    if (!need(t, rootAndNetns())) return;
+    if (!need(t, rootAndNetns(), binary('ping'))) return;
     const [n1, n2] = nodes as [Node, Node];
     const poll = (a: EngineStats, b: EngineStats) => ({
       hits: b.replyPoll.hits - a.replyPoll.hits,
@@ -519,7 +518,7 @@ describe('engine thread mode', suiteNeeds(rootAndNetns()), () => {
   // A threshold of 1 % makes any two-way transfer split the directions, so the switch itself (the TUN
   // handed from one thread to the other and back, with packets in flight) is what gets tested.
   test('automatic: a two-way transfer splits the directions onto two threads, intact; idle merges them back', async (t) => {
-    if (!need(t, rootAndNetns())) return;
+    if (!need(t, rootAndNetns(), binary('ping'))) return;
     const { nodes } = await startNodes(set, { splitAtPercent: 1 });
     const [n1, n2] = nodes as [Node, Node];
     for (const n of nodes) assert.deepEqual((await n.stats()).threads, { mode: 0, current: 1, splits: 0, merges: 0 });
@@ -540,7 +539,7 @@ describe('engine thread mode', suiteNeeds(rootAndNetns()), () => {
   });
 
   test('fixed: -udp-threads 2 and 1 carry both directions and never switch', async (t) => {
-    if (!need(t, rootAndNetns())) return;
+    if (!need(t, rootAndNetns(), binary('ping'))) return;
     for (const dataThreads of [2, 1] as const) {
       const sub = new NetnsSet();
       try {
@@ -654,13 +653,13 @@ describe('allowUnknownSource (peers behind NAT)', suiteNeeds(rootAndNetns()), ()
   });
 });
 
-describe('engine open without privileges or /dev/net/tun', suiteNeeds(rootAndNetns(), binary('setpriv', 'util-linux'), binary('unshare', 'util-linux')), () => {
+describe('engine open without privileges or /dev/net/tun', suiteNeeds(rootAndNetns(), binary('setpriv'), binary('unshare')), () => {
   const openScript = (o: string): string =>
     "import('" + join(process.cwd(), 'dist', 'src', 'native', 'engine.js') + "').then(({Engine})=>{" +
     `try{Engine.open(${o}).close();console.log('{}')}catch(e){console.log(JSON.stringify({m:e.message,c:e.code}))}})`;
 
   test('no CAP_NET_ADMIN -> EPERM naming the device and the capability', async (t) => {
-    if (!need(t, rootAndNetns(), binary('setpriv', 'util-linux'))) return;
+    if (!need(t, rootAndNetns(), binary('setpriv'))) return;
     const set = new NetnsSet();
     try {
       const ns = set.add('perm');
@@ -675,7 +674,7 @@ describe('engine open without privileges or /dev/net/tun', suiteNeeds(rootAndNet
   });
 
   test('no /dev/net/tun -> ENOENT', async (t) => {
-    if (!need(t, rootAndNetns(), binary('unshare', 'util-linux'))) return;
+    if (!need(t, rootAndNetns(), binary('unshare'))) return;
     const set = new NetnsSet();
     try {
       const ns = set.add('notun');

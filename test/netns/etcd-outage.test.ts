@@ -20,12 +20,12 @@ async function waitFor(what: string, timeoutMs: number, cond: () => Promise<bool
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-describe('etcd outage during traffic', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-server'), binary('ping', 'iputils-ping')), () => {
+describe('etcd outage during traffic', suiteNeeds(rootAndNetns(), binary('etcd'), binary('ping')), () => {
   let lab: Lab;
   useLab({ nodes: 3, backend: 'udp', ipv6: false, store: 'etcd', daemonArgs: ['-subnet-lease-renew-margin=1439'] }, (l) => (lab = l));
 
   test('forwarding continues, renewal retries, and the daemon recovers with its watch', { timeout: 240_000 }, async (t) => {
-    if (!need(t, rootAndNetns(), binary('etcd', 'etcd-server'))) return;
+    if (!need(t, rootAndNetns(), binary('etcd'))) return;
     const [a, b, c] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0], typeof lab.nodes[0]];
     const status = () => fetchStatus(lab.statusSocket(a));
     const logLines0 = lab.daemonLog(a).split('\n').length;

@@ -39,12 +39,12 @@ function icmpEcho(src: string, dst: string): Buffer {
   return Buffer.concat([ip, icmp]);
 }
 
-describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd', 'etcd-server'), binary('ping', 'iputils-ping')), () => {
+describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd'), binary('ping')), () => {
   let lab: Lab;
   useLab({ nodes: 3, backend: 'udp', ipv6: false, store: 'etcd', daemonArgs: ['-healthz-port=10256', '-v=1'] }, (l) => (lab = l));
 
   test('leases are flannel keys with flannel JSON (udp writes no BackendData)', (t) => {
-    if (!need(t, rootAndNetns(), binary('etcd', 'etcd-server'))) return;
+    if (!need(t, rootAndNetns(), binary('etcd'))) return;
     const kvs = lab.etcdList(`${LAB_ETCD_PREFIX}/subnets/`);
     assert.equal(kvs.length, 3);
     for (const n of lab.nodes) {

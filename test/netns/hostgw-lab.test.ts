@@ -8,7 +8,7 @@ import { assertAllPairs, deleteLease, eventually, routesOn, subnetAddr } from '.
 import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('iptables-save', 'iptables')];
+const reqs = [rootAndNetns(), binary('ping'), binary('iptables-save')];
 const RECONCILE_MS = 15_000;
 
 const overlayRoutes = (n: LabNode, fam: 4 | 6 = 4): string[] =>

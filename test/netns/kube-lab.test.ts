@@ -17,7 +17,7 @@ interface NodeJson {
   status?: { conditions?: Array<Record<string, string>> };
 }
 
-describe('udp lab in kube mode: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
+describe('udp lab in kube mode: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('ping')), () => {
   let lab: Lab;
 
   useLab({ nodes: 3, backend: 'udp', ipv6: true, store: 'kube', startTimeoutSec: 30 }, (l) => (lab = l));

@@ -13,7 +13,7 @@ import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping')];
+const reqs = [rootAndNetns(), binary('ping')];
 const P = 'flannel.alpha.coreos.com/';
 const OUTAGE_MS = 60_000;
 

@@ -23,7 +23,7 @@ const leftovers = (out: string): string[] => {
   return netnsList().filter((n) => n.startsWith(prefix + '-'));
 };
 
-describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
+describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('ping')), () => {
   let lab: Lab;
 
   useLab({ nodes: 3, backend: 'udp', ipv6: true, startTimeoutSec: 30 }, (l) => (lab = l));
@@ -102,7 +102,7 @@ describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('pin
   });
 });
 
-describe('flannelctl lab', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
+describe('flannelctl lab', suiteNeeds(rootAndNetns(), binary('ping')), () => {
   test('runs a 3-node udp lab end to end, exits 0 and leaves nothing behind', (t) => {
     if (!need(t, rootAndNetns())) return;
     const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '3'], { encoding: 'utf8', timeout: 120_000 });
@@ -113,7 +113,7 @@ describe('flannelctl lab', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-pi
   });
 
   test('exits non-zero when a daemon cannot start', (t) => {
-    if (!need(t, rootAndNetns(), binary('etcd', 'etcd-server'))) return;
+    if (!need(t, rootAndNetns(), binary('etcd'))) return;
     const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '2', '--timeout', '5', '--store', 'etcd', '--flanneld', '/bin/false'], { encoding: 'utf8', timeout: 60_000 });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /exited before writing subnet.env|no subnet.env/);
@@ -121,7 +121,7 @@ describe('flannelctl lab', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-pi
   });
 });
 
-describe('flannelctl lab --keep and lab down', suiteNeeds(rootAndNetns(), binary('ping', 'iputils-ping')), () => {
+describe('flannelctl lab --keep and lab down', suiteNeeds(rootAndNetns(), binary('ping')), () => {
   test('a kept lab stays up until `lab down` removes its namespaces and daemons', (t) => {
     if (!need(t, rootAndNetns())) return;
     const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '2', '--keep'], { encoding: 'utf8', timeout: 120_000 });

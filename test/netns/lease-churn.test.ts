@@ -18,7 +18,7 @@ import { prng } from '../helpers/hostile.js';
 import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping')];
+const reqs = [rootAndNetns(), binary('ping')];
 const PEERS = 1000;
 const EVENTS = 2000;
 const RATE = 100; // events per second

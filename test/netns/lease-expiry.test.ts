@@ -22,8 +22,8 @@ import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
 const TTL_S = 4;
-const ping = [binary('ping', 'iputils-ping')];
-const etcd = [binary('etcd', 'etcd-server')];
+const ping = [binary('ping')];
+const etcd = [binary('etcd')];
 
 const key = (n: LabNode): string => `${subnetAddr(n.subnetEnv.FLANNEL_SUBNET!)}-24`;
 const net = (n: LabNode): string => `${subnetAddr(n.subnetEnv.FLANNEL_SUBNET!)}/24`;
@@ -98,12 +98,12 @@ describe('lease expiry in etcd (real TTL): udp, 3 nodes', suiteNeeds(rootAndNetn
   });
 });
 
-describe('lease expiry in etcd (real TTL): vxlan, 3 nodes', suiteNeeds(rootAndNetns(), ...etcd, ...ping, binary('bridge', 'iproute2')), () => {
+describe('lease expiry in etcd (real TTL): vxlan, 3 nodes', suiteNeeds(rootAndNetns(), ...etcd, ...ping, binary('bridge')), () => {
   let lab: Lab;
   useLab({ nodes: 3, backend: 'vxlan', ipv6: false, store: 'etcd' }, (l) => (lab = l));
 
   test('the expired peer\'s route, neighbour and FDB entry go; pods get unreachable', async (t) => {
-    const reqs: Prereq[] = [rootAndNetns(), ...etcd, ...ping, binary('bridge', 'iproute2')];
+    const reqs: Prereq[] = [rootAndNetns(), ...etcd, ...ping, binary('bridge')];
     if (!need(t, ...reqs)) return;
     const [a, , c] = lab.nodes as [LabNode, LabNode, LabNode];
     const mac = macOf(c, 'flannel.1');

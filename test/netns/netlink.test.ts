@@ -110,7 +110,7 @@ interface IpRoute {
 const ipj = <T>(ns: Namespace, ...args: string[]): T => JSON.parse(ns.ip('-j', ...args) || '[]') as T;
 
 test('Netlink API against the kernel in a namespace', { timeout: 60_000 }, async (t) => {
-  if (!need(t, rootAndNetns(), binary('bridge', 'iproute2'))) return;
+  if (!need(t, rootAndNetns(), binary('bridge'))) return;
   const set = new NetnsSet();
   let ops: OpsClient | undefined;
   try {

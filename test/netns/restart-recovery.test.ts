@@ -17,7 +17,7 @@ import { deleteLease, eventually, routesOn, subnetAddr } from '../helpers/lab-pr
 import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping')];
+const reqs = [rootAndNetns(), binary('ping')];
 const net = (n: LabNode): string => `${subnetAddr(n.subnetEnv.FLANNEL_SUBNET!)}/24`;
 const status = (lab: Lab, n: LabNode): Promise<StatusSnapshot | undefined> => fetchStatus(lab.statusSocket(n)).catch(() => undefined);
 const peerSubnets = (s: StatusSnapshot | undefined): string[] => (s?.peers ?? []).map((p) => p.subnet ?? '').sort();

@@ -7,7 +7,7 @@ import type { Namespace } from '../../src/lab/netns.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { assertAllPairs, deleteLease, eventually, fdbOn, flannelRules, leaseText, macOf, neighsOn, routesOn, subnetAddr } from '../helpers/lab-probe.js';
 
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('iptables-save', 'iptables'), binary('bridge', 'iproute2')];
+const reqs = [rootAndNetns(), binary('ping'), binary('iptables-save'), binary('bridge')];
 /** One reconcile pass is 10 s; allow for the pass that is already under way. */
 const RECONCILE_MS = 15_000;
 const EXTERNAL = '198.18.0.250';

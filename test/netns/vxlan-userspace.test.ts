@@ -21,7 +21,7 @@ import { ethernetFrames, readPcap } from '../helpers/pcap-read.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const udpTool = join(here, '..', 'fixtures', 'udp-tool.js');
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
-const reqs = [rootAndNetns(), binary('ping', 'iputils-ping'), binary('tcpdump', 'tcpdump'), binary('bridge', 'iproute2')];
+const reqs = [rootAndNetns(), binary('ping'), binary('tcpdump'), binary('bridge')];
 
 /** tcpdump on a node's underlay interface into a pcap file; stop() returns the file's bytes. */
 async function capture(node: LabNode, filter: string): Promise<{ stop: () => Promise<Buffer> }> {

@@ -180,7 +180,7 @@ test('firewall: a missing iptables binary is a clear error for -ip-masq, a logge
   try {
     const ipt = new FakeIptables();
     ipt.missing = true;
-    await assert.rejects(new Firewall(ipt, { ipMasq: true, forwardRules: true, resyncSeconds: 5 }).setup(config, lease), /iptables-save not found in PATH: install iptables/);
+    await assert.rejects(new Firewall(ipt, { ipMasq: true, forwardRules: true, resyncSeconds: 5 }).setup(config, lease), /iptables-save not found in PATH: apt-get install iptables \(/);
     const fw = new Firewall(ipt, { ipMasq: false, forwardRules: true, resyncSeconds: 5 });
     await fw.setup(config, lease);
     assert.ok(lines.some((l) => l.startsWith('E') && l.includes('not found in PATH')));
