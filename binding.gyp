@@ -17,7 +17,8 @@
         "native/offload_js.cc",
         "native/netlink.cc",
         "native/caps.cc",
-        "native/wake_probe.cc"
+        "native/wake_probe.cc",
+        "native/js/sd_notify.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
