@@ -20,7 +20,8 @@
         "native/wake_probe.cc",
         "native/probe/echo.cc",
         "native/probe/prober.cc",
-        "native/js/prober.cc"
+        "native/js/prober.cc",
+        "native/js/sd_notify.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

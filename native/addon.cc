@@ -10,6 +10,7 @@ void InitOffload(Napi::Env env, Napi::Object exports);  // offload_js.cc
 void InitVxlan(Napi::Env env, Napi::Object exports);    // vxlan_js.cc
 void InitWakeProbe(Napi::Env env, Napi::Object exports);  // wake_probe.cc
 void InitProber(Napi::Env env, Napi::Object exports);     // js/prober.cc
+void InitSdNotify(Napi::Env env, Napi::Object exports);   // js/sd_notify.cc
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -20,6 +21,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flannelts::InitCaps(env, exports);
   flannelts::InitWakeProbe(env, exports);
   flannelts::InitProber(env, exports);
+  flannelts::InitSdNotify(env, exports);
   return exports;
 }
 

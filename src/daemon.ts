@@ -58,6 +58,12 @@ export class Daemon {
   /** Leases of other nodes, as last seen (snapshot + events). */
   readonly peers = new Map<string, Lease>();
   counters = { leaseEvents: 0, renewals: 0, renewErrors: 0, reconcileRepairs: 0, reconcileErrors: 0 };
+  /**
+   * True once start() has the lease, the running backend, the traffic rules and subnet.env; false
+   * again from stop(). /readyz and systemd's READY=1 follow it (flannel turns ready at subnet.env even
+   * when its rules failed, and sends READY=1 even when subnet.env failed).
+   */
+  ready = false;
 
   private readonly abort = new AbortController();
   private watch?: LeaseWatch;
@@ -133,6 +139,7 @@ export class Daemon {
     });
     this.scheduleRenew();
     this.scheduleReconcile();
+    this.ready = !this.signal.aborted;
   }
 
   private async fetchConfig(): Promise<NetworkConfig | undefined> {
@@ -225,6 +232,7 @@ export class Daemon {
 
   /** Stops loops and the backend; the lease is kept (it expires by TTL or is reused on restart). */
   async stop(): Promise<void> {
+    this.ready = false;
     this.abort.abort();
     if (this.renewTimer) clearTimeout(this.renewTimer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);

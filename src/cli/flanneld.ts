@@ -14,6 +14,7 @@ import { readPreviousSubnets, writeSubnetEnv } from '../subnet/subnetenv.js';
 import type { Manager } from '../subnet/types.js';
 import { VERSION } from '../version.js';
 import { capsToKeep, dropCapabilities, iptablesVersion } from '../security/caps.js';
+import { sdNotify } from '../native/sd-notify.js';
 
 /** Setup is done (TUN open, devices made, sockets and listeners bound): keep only what runtime needs. */
 function dropPrivileges(firewall: boolean): void {
@@ -24,6 +25,16 @@ function dropPrivileges(firewall: boolean): void {
   } catch (e) {
     // Networking keeps working with more privilege than needed; say so loudly rather than exit.
     log.error(`Could not drop capabilities: ${(e as Error).message}`);
+  }
+}
+
+/** systemd's Type=notify: READY=1 to $NOTIFY_SOCKET; a failure is logged, as flannel does, never fatal. */
+function notifyReady(): void {
+  log.info('flannel is ready');
+  try {
+    if (sdNotify('READY=1')) log.info('Notified systemd: READY=1');
+  } catch (e) {
+    log.error(`Failed to notify systemd the message READY=1: ${(e as Error).message}`);
   }
 }
 
@@ -162,7 +173,7 @@ async function main(argv: string[]): Promise<number> {
     if (opts.healthzPort > 0) {
       // prom-client costs a few MiB of RSS: load it only when /metrics can be served.
       const { createMetrics } = await import('../metrics.js');
-      healthz = await startHealthz(opts.healthzIP, opts.healthzPort, createMetrics(daemon));
+      healthz = await startHealthz(opts.healthzIP, opts.healthzPort, { isReady: () => daemon.ready, metrics: createMetrics(daemon) });
     }
     if (opts.statusSocket !== '') status = await startStatusServer(opts.statusSocket, daemon);
     await daemon.start();
@@ -175,6 +186,8 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (process.getuid?.() === 0) dropPrivileges(opts.ipMasq || opts.iptablesForwardRules);
+  // READY=1 only with /readyz ready (start() returns unready when a signal stopped it early).
+  if (daemon.ready) notifyReady();
   // Keep running: timers are unref'd, so hold the loop open until a signal arrives.
   await new Promise<void>(() => {
     setInterval(() => {}, 1 << 30);

@@ -123,7 +123,7 @@ async function startNodes(set: NetnsSet, extra: Partial<NodeConfig> = {}): Promi
       peers: peersFor(n),
       ...extra,
     };
-    const proc = ns.spawn('node', [join(FIXTURES, 'engine-node.js'), JSON.stringify(cfg)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = ns.spawn(process.execPath, [join(FIXTURES, 'engine-node.js'), JSON.stringify(cfg)], { stdio: ['pipe', 'pipe', 'pipe'] });
     const child = new JsonChild(proc);
     const ready = await child.take((o) => o.event === 'ready');
     nodes.push({
@@ -195,9 +195,9 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
       ['198.19.2.0', 5001],
       ['2001:db8:100:2::1', 5002],
     ] as const) {
-      const srv = new JsonChild(n2.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-server', addr, String(port)]));
+      const srv = new JsonChild(n2.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'tcp-server', addr, String(port)]));
       await srv.take((o) => o.event === 'listening');
-      const cli = new JsonChild(n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-client', addr, String(port), String(8 << 20)]));
+      const cli = new JsonChild(n1.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'tcp-client', addr, String(port), String(8 << 20)]));
       const done = await cli.take((o) => o.event === 'done', 30_000);
       assert.equal(done.ok, true, JSON.stringify(done));
     }
@@ -215,9 +215,9 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
     // UDP_SEGMENT send (EINVAL); each is resent alone and the kernel fragments it, as for stock flannel.
     n1.ns.ip('link', 'set', 'eth0', 'mtu', '1300');
     try {
-      const srv = new JsonChild(n2.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-server', '198.19.2.0', '5003']));
+      const srv = new JsonChild(n2.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'tcp-server', '198.19.2.0', '5003']));
       await srv.take((o) => o.event === 'listening');
-      const cli = new JsonChild(n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-client', '198.19.2.0', '5003', String(8 << 20)]));
+      const cli = new JsonChild(n1.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'tcp-client', '198.19.2.0', '5003', String(8 << 20)]));
       const done = await cli.take((o) => o.event === 'done', 30_000);
       assert.equal(done.ok, true, JSON.stringify(done));
     } finally {
@@ -238,7 +238,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
   test('the datagram on the underlay is exactly the inner packet with TTL one less', async (t) => {
     if (!need(t, rootAndNetns(), binary('tcpdump'))) return;
     const n1 = nodes[0]!;
-    const listener = new JsonChild(ul.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'listen', '198.18.0.99', String(PORT)]));
+    const listener = new JsonChild(ul.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'listen', '198.18.0.99', String(PORT)]));
     await listener.take((o) => o.event === 'listening');
     const pcap = join(tmp, 'tun.pcap');
     const dump = new JsonChild(
@@ -246,7 +246,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
     );
     await waitFor(async () => dump.stderr.includes('listening on'));
     const data = Buffer.from('flannel-udp wire check');
-    const sender = new JsonChild(n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'send', '198.19.1.0', '198.19.3.7', '9999', data.toString('hex')]));
+    const sender = new JsonChild(n1.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'send', '198.19.1.0', '198.19.3.7', '9999', data.toString('hex')]));
     await sender.take((o) => o.event === 'sent');
     const got = await listener.take((o) => typeof o.hex === 'string');
     await new Promise<void>((r) => (dump.proc.exitCode !== null ? r() : dump.proc.once('exit', () => r())));
@@ -293,7 +293,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
       ['198.18.0.99', '198.18.0.12', toN2],
       ['2001:db8:1::99', '2001:db8:1::12', toN2v6],
     ] as const) {
-      const c = new JsonChild(ul.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'send', bind, dst, String(PORT), pkt.toString('hex')]));
+      const c = new JsonChild(ul.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'send', bind, dst, String(PORT), pkt.toString('hex')]));
       await c.take((o) => o.event === 'sent');
     }
     // From n1's real public address, but claiming a source inside n2's own subnet / outside any.
@@ -302,7 +302,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
       ipv4({ src: '198.19.99.1', dst: '198.19.2.0', proto: 17, payload: udp(1, 7, Buffer.from('x')) }),
     ];
     const c = new JsonChild(
-      n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'send', '198.18.0.11', '198.18.0.12', String(PORT), forged.map((b) => b.toString('hex')).join(',')]),
+      n1.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'send', '198.18.0.11', '198.18.0.12', String(PORT), forged.map((b) => b.toString('hex')).join(',')]),
     );
     await c.take((o) => o.event === 'sent');
     let after = before;
@@ -326,7 +326,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
       ['198.18.0.11', '198.18.0.12', pkt],
       ['2001:db8:1::11', '2001:db8:1::12', pkt6],
     ] as const) {
-      const c = new JsonChild(n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'send', bind, dst, String(PORT), p.toString('hex')]));
+      const c = new JsonChild(n1.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'send', bind, dst, String(PORT), p.toString('hex')]));
       await c.take((o) => o.event === 'sent');
     }
     let after = before;
@@ -345,7 +345,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
     const valid = ipv4({ src: '198.19.1.9', dst: '198.19.2.0', proto: 17, payload: udp(1, 9, Buffer.alloc(40, 1)) });
     const COUNT = 4000;
     const g = new JsonChild(
-      n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'garbage', '198.18.0.11', '198.18.0.12', String(PORT), String(COUNT), '4242', valid.toString('hex')]),
+      n1.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'garbage', '198.18.0.11', '198.18.0.12', String(PORT), String(COUNT), '4242', valid.toString('hex')]),
     );
     await g.take((o) => o.event === 'sent', 30_000);
     const accounted = (s: EngineStats): number =>
@@ -497,13 +497,13 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
 async function transferBothWays(nodes: Node[], bytes: number): Promise<void> {
   const [n1, n2] = nodes as [Node, Node];
   const servers = [
-    new JsonChild(n2.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-server', '198.19.2.0', '5101'])),
-    new JsonChild(n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-server', '198.19.1.0', '5102'])),
+    new JsonChild(n2.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'tcp-server', '198.19.2.0', '5101'])),
+    new JsonChild(n1.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'tcp-server', '198.19.1.0', '5102'])),
   ];
   for (const srv of servers) await srv.take((o) => o.event === 'listening');
   const clients = [
-    new JsonChild(n1.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-client', '198.19.2.0', '5101', String(bytes)])),
-    new JsonChild(n2.ns.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'tcp-client', '198.19.1.0', '5102', String(bytes)])),
+    new JsonChild(n1.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'tcp-client', '198.19.2.0', '5101', String(bytes)])),
+    new JsonChild(n2.ns.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'tcp-client', '198.19.1.0', '5102', String(bytes)])),
   ];
   const done = await Promise.all(clients.map((c) => c.take((o) => o.event === 'done', 60_000)));
   for (const d of done) assert.equal(d.ok, true, JSON.stringify(d));
@@ -561,7 +561,7 @@ describe('engine lifecycle', suiteNeeds(rootAndNetns()), () => {
     const set = new NetnsSet();
     try {
       const ns = set.add('cyc');
-      const r = ns.exec('node', [join(FIXTURES, 'engine-cycles.js'), '1000'], { timeoutMs: 180_000 });
+      const r = ns.exec(process.execPath, [join(FIXTURES, 'engine-cycles.js'), '1000'], { timeoutMs: 180_000 });
       const o = JSON.parse(r) as { before: { fds: number; threads: number }; after: { fds: number; threads: number }; ms: number };
       t.diagnostic(`cycles: ${r.trim()}`);
       assert.equal(o.after.fds, o.before.fds);
@@ -572,7 +572,7 @@ describe('engine lifecycle', suiteNeeds(rootAndNetns()), () => {
         "import('" + join(process.cwd(), 'dist', 'src', 'native', 'engine.js') + "').then(({Engine})=>{" +
         "const e=Engine.open({port:0});e.start();setTimeout(()=>process.exit(0),50)})";
       const t0 = Date.now();
-      ns.exec('node', ['-e', exitScript], { timeoutMs: 10_000 });
+      ns.exec(process.execPath, ['-e', exitScript], { timeoutMs: 10_000 });
       assert.ok(Date.now() - t0 < 10_000);
     } finally {
       await set.destroy();
@@ -591,7 +591,7 @@ describe('engine lifecycle', suiteNeeds(rootAndNetns()), () => {
         "try{Engine.open({port:0,tunName:'x'.repeat(20)})}catch(e){console.log(JSON.stringify({m:e.message,c:e.code}))}" +
         "try{Engine.open({port:0,bindV4:'198.18.77.1'})}catch(e){console.log(JSON.stringify({m:e.message,c:e.code}))}" +
         'a.close()})';
-      const lines = ns.exec('node', ['-e', script]).trim().split('\n').map((l) => JSON.parse(l) as { m: string; c: string });
+      const lines = ns.exec(process.execPath, ['-e', script]).trim().split('\n').map((l) => JSON.parse(l) as { m: string; c: string });
       assert.equal(lines[0]?.c, 'EADDRINUSE');
       assert.match(lines[0]!.m, /^bind UDP 0\.0\.0\.0:\d+: EADDRINUSE/);
       assert.equal(lines[1]?.c, 'EINVAL');
@@ -626,7 +626,7 @@ describe('allowUnknownSource (peers behind NAT)', suiteNeeds(rootAndNetns()), ()
         // The peer's recorded public address is not where its datagrams come from (NAT).
         peers: [{ subnet: '198.19.1.0/24', publicIP: '198.18.0.11', port: PORT }],
       };
-      const child = new JsonChild(node.spawn('node', [join(FIXTURES, 'engine-node.js'), JSON.stringify(cfg)], { stdio: ['pipe', 'pipe', 'pipe'] }));
+      const child = new JsonChild(node.spawn(process.execPath, [join(FIXTURES, 'engine-node.js'), JSON.stringify(cfg)], { stdio: ['pipe', 'pipe', 'pipe'] }));
       await child.take((o) => o.event === 'ready');
       const stats = async (): Promise<EngineStats> => {
         child.proc.stdin!.write('stats\n');
@@ -635,7 +635,7 @@ describe('allowUnknownSource (peers behind NAT)', suiteNeeds(rootAndNetns()), ()
       const ok = ipv4({ src: '198.19.1.5', dst: '198.19.2.0', proto: 17, payload: udp(1, 7, Buffer.from('nat')) });
       const bad = ipv4({ src: '198.19.99.5', dst: '198.19.2.0', proto: 17, payload: udp(1, 7, Buffer.from('nat')) });
       const c = new JsonChild(
-        ul.spawn('node', [join(FIXTURES, 'udp-tool.js'), 'send', '198.18.0.99', '198.18.0.12', String(PORT), `${ok.toString('hex')},${bad.toString('hex')}`]),
+        ul.spawn(process.execPath, [join(FIXTURES, 'udp-tool.js'), 'send', '198.18.0.99', '198.18.0.12', String(PORT), `${ok.toString('hex')},${bad.toString('hex')}`]),
       );
       await c.take((o) => o.event === 'sent');
       let s = await stats();
@@ -664,7 +664,7 @@ describe('engine open without privileges or /dev/net/tun', suiteNeeds(rootAndNet
     try {
       const ns = set.add('perm');
       // uid 0 keeps file access to /dev/net/tun (0600 root) but every capability is dropped.
-      const out = ns.exec('setpriv', ['--bounding-set=-all', '--inh-caps=-all', 'node', '-e', openScript('{port:0}')]);
+      const out = ns.exec('setpriv', ['--bounding-set=-all', '--inh-caps=-all', process.execPath, '-e', openScript('{port:0}')]);
       const r = JSON.parse(out) as { m: string; c: string };
       assert.equal(r.c, 'EPERM');
       assert.equal(r.m, 'open TUN flannel%d: EPERM (needs CAP_NET_ADMIN)');

@@ -119,7 +119,7 @@ test('Netlink API against the kernel in a namespace', { timeout: 60_000 }, async
     ns.ip('link', 'add', 'veth0', 'address', '02:00:c6:12:00:01', 'type', 'veth', 'peer', 'name', 'veth1', 'address', '02:00:c6:12:00:02');
     // No dummy module on every kernel we run on; a second veth pair serves as a spare device.
     ns.ip('link', 'add', 'spare0', 'address', '02:00:c6:12:00:03', 'type', 'veth', 'peer', 'name', 'spare1', 'address', '02:00:c6:12:00:04');
-    ops = new OpsClient(set.handle(ns.name).spawn('node', [opsScript, 'rpc'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    ops = new OpsClient(set.handle(ns.name).spawn(process.execPath, [opsScript, 'rpc'], { stdio: ['pipe', 'pipe', 'pipe'] }));
     const c = ops;
 
     // ---- links
@@ -354,7 +354,7 @@ test('link notifications (RTMGRP_LINK) arrive through the native subscription th
   let ops: OpsClient | undefined;
   try {
     const ns = set.add('nw');
-    ops = new OpsClient(set.handle(ns.name).spawn('node', [opsScript, 'rpc'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    ops = new OpsClient(set.handle(ns.name).spawn(process.execPath, [opsScript, 'rpc'], { stdio: ['pipe', 'pipe', 'pipe'] }));
     const c = ops;
     await c.call('startWatch');
     ns.ip('link', 'add', 'w0', 'type', 'veth', 'peer', 'name', 'w1');
