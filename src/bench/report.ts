@@ -5,6 +5,10 @@ import { join } from 'node:path';
 import { formatSteadyLeases } from './steady-leases.js';
 import { LOWER_IS_BETTER, METRICS, STEADY_LEASES, type BenchReport, type Metric } from './types.js';
 import type { WakeLatency } from '../native/wake-probe.js';
+import { formatPlacementCheck } from './placement-verify.js';
+
+/** An idle baseline above this share of the machine makes the whole-machine column unreliable. */
+const BUSY_BASELINE = 0.2;
 
 function valueOf(r: BenchReport, backend: string, m: Metric): number | null | undefined {
   return r.results.find((x) => x.backend === backend && x.metric === m)?.value;
@@ -53,10 +57,26 @@ export function formatMarkdown(r: BenchReport): string {
     `machine: Linux ${m.kernel}, ${m.cpu}, ${m.cores} cores, node ${m.node}, load average ${m.loadavgStart.join(' ')} at start, ${(m.loadavgEnd ?? []).join(' ')} at end`,
   ];
   if (m.wakeStart) lines.push(formatWake(m.wakeStart, m.wakeEnd));
+  if (r.placement) lines.push(`placement: ${r.placement.description}`);
   if (r.backends.length > 0) {
-    lines.push('', table, '', 'Ratios in parentheses are against kernel vxlan in the same run. cpu_s_per_gb: daemon CPU seconds (all nodes) per GB moved by the TCP tests; rss: largest daemon VmRSS.');
+    lines.push(
+      '',
+      table,
+      '',
+      'Ratios in parentheses are against kernel vxlan in the same run. cpu_s_per_gb: daemon CPU seconds (all nodes) per GB moved by the TCP tests; ' +
+        'machine_cpu_s_per_gb: the whole machine\'s user+nice+system+irq+softirq seconds (/proc/stat, steal and idle left out) during the TCP tests, ' +
+        'less an idle baseline read just before each, per GB moved; /proc/stat is tick-sampled and counts every tenant of the machine, so other work on it shows there; ' +
+        `it depends on the placement (this run: ${r.placement?.mode ?? 'shared'}). rss: largest daemon VmRSS.`,
+    );
   }
   for (const b of r.backends) if (r.notes[b]) lines.push(`- ${b}: ${r.notes[b]}`);
+  const busy = r.backends.map((b) => [b, Math.max(0, ...(r.idleBaselines?.[b] ?? []))] as const).filter(([, x]) => x > BUSY_BASELINE * m.cores);
+  if (busy.length) {
+    lines.push(`- machine_cpu_s_per_gb not meaningful for ${busy.map(([b, x]) => `${b} (${fmt(x)} of ${m.cores} CPUs busy before a test)`).join(', ')}: other work on the machine took CPU the tests would have used`);
+  }
+  const checks = r.backends.filter((b) => r.placementChecks?.[b]);
+  if (checks.length) lines.push('', 'placement read back (threads\' Cpus_allowed_list, rx queues\' rps_cpus, softnet_stat received_rps):');
+  for (const b of checks) lines.push(`- ${b}: ${formatPlacementCheck(r.placementChecks[b]!)}`);
   if (r.steadyLeases) lines.push('', formatSteadyLeases(r.steadyLeases).trimEnd());
   if (r.notes[STEADY_LEASES]) lines.push(`- ${STEADY_LEASES}: ${r.notes[STEADY_LEASES]}`);
   return lines.join('\n') + '\n';

@@ -11,15 +11,21 @@ import { rssMiB } from './procstat.js';
 import { Lab } from '../lab/lab.js';
 import { isAlive } from '../util/process.js';
 import { NetnsSet, type Namespace } from '../lab/netns.js';
+import type { PlacedNode } from '../lab/placement-check.js';
+import type { Placement } from '../lab/placement.js';
 import { Topology, underlayIPv4 } from '../lab/topology.js';
 import { sleep } from '../util/sleep.js';
 
-
 /** One measured setup: where the client and server run, and the daemons whose cost we count. */
 export interface Target {
+  /** Node 1's pod (node 1's namespace for raw): iperf3 client and ping act for node 1. */
   client: Namespace;
+  /** Node 2's pod (or namespace): the iperf3 server acts for node 2. */
   server: Namespace;
   serverIP: string;
+  /** Both nodes (namespaces and daemon PIDs) and the underlay, for the placement read-back. */
+  nodes: PlacedNode[];
+  underlay: Namespace;
   daemonPids: () => number[];
   /** For our udp: largest daemon RSS in a lab whose store already holds 1,000 leases. */
   rssWithPeers?: () => Promise<number>;
@@ -34,21 +40,23 @@ const UNDERLAY = (i: number): string => underlayIPv4(i);
 const POD_NET = (i: number): { gw: string; pod: string; subnet: string } => ({ gw: `198.19.${i}.1`, pod: `198.19.${i}.2`, subnet: `198.19.${i}.0/24` });
 
 /** The lab's topology with two nodes; with pods, a pod namespace behind each node on 198.19.<i>.0/24. */
-function kernelTopology(set: NetnsSet, withPods: boolean, podMtu: number): { nodes: Namespace[]; pods: Namespace[] } {
-  const topo = new Topology(set, { nodes: 2, ipv6: false });
+function kernelTopology(set: NetnsSet, withPods: boolean, podMtu: number, placement: Placement): { topo: Topology; nodes: Namespace[]; pods: Namespace[] } {
+  const topo = new Topology(set, { nodes: 2, ipv6: false, placement });
   const nodes = topo.addNodes();
   if (withPods) nodes.forEach((n, k) => topo.attachPod(n, `${POD_NET(k + 1).gw}/24`, String(podMtu)));
-  return { nodes: nodes.map((n) => n.ns), pods: withPods ? nodes.map((n) => n.pod) : [] };
+  return { topo, nodes: nodes.map((n) => n.ns), pods: withPods ? nodes.map((n) => n.pod) : [] };
 }
 
-export function kernelTarget(kind: 'raw' | 'vxlan' | 'host-gw'): Target {
+export function kernelTarget(kind: 'raw' | 'vxlan' | 'host-gw', placement: Placement): Target {
   const set = new NetnsSet();
   try {
     if (kind === 'raw') {
-      const { nodes } = kernelTopology(set, false, 1500);
-      return { client: nodes[0]!, server: nodes[1]!, serverIP: UNDERLAY(2), daemonPids: () => [], note: 'underlay addresses directly (veth + bridge), no overlay', prefix: set.prefix, teardown: () => set.destroy() };
+      const { topo, nodes } = kernelTopology(set, false, 1500, placement);
+      topo.steerReceive();
+      const note = 'underlay addresses directly (veth + bridge), no overlay';
+      return { client: nodes[0]!, server: nodes[1]!, serverIP: UNDERLAY(2), nodes: topo.nodes, underlay: topo.underlay, daemonPids: () => [], note, prefix: set.prefix, teardown: () => set.destroy() };
     }
-    const { nodes, pods } = kernelTopology(set, true, kind === 'vxlan' ? 1450 : 1500);
+    const { topo, nodes, pods } = kernelTopology(set, true, kind === 'vxlan' ? 1450 : 1500, placement);
     if (kind === 'host-gw') {
       nodes[0]!.ip('route', 'add', POD_NET(2).subnet, 'via', UNDERLAY(2));
       nodes[1]!.ip('route', 'add', POD_NET(1).subnet, 'via', UNDERLAY(1));
@@ -72,8 +80,10 @@ export function kernelTarget(kind: 'raw' | 'vxlan' | 'host-gw'): Target {
         ns.exec('bridge', ['fdb', 'append', macs[o - 1]!, 'dev', 'flannel.1', 'dst', UNDERLAY(o), 'self', 'permanent']);
       }
     }
+    // flannel.1 exists now: steer every interface, it included.
+    topo.steerReceive();
     const note = kind === 'vxlan' ? 'kernel vxlan set up with ip commands as flannel vxlan does (VNI 1, port 8472, MTU 1450)' : 'plain routes via the peer underlay address, as flannel host-gw does';
-    return { client: pods[0]!, server: pods[1]!, serverIP: POD_NET(2).pod, daemonPids: () => [], note, prefix: set.prefix, teardown: () => set.destroy() };
+    return { client: pods[0]!, server: pods[1]!, serverIP: POD_NET(2).pod, nodes: topo.nodes, underlay: topo.underlay, daemonPids: () => [], note, prefix: set.prefix, teardown: () => set.destroy() };
   } catch (e) {
     void set.destroy();
     throw e;
@@ -83,7 +93,7 @@ export function kernelTarget(kind: 'raw' | 'vxlan' | 'host-gw'): Target {
 /** A /28 per node so 1,000 peer leases fit in 198.19.0.0/16 for the RSS-with-many-peers figure. */
 const DAEMON_SUBNET_LEN = 28;
 
-export async function daemonTarget(name: string, o: BenchOptions): Promise<Target> {
+export async function daemonTarget(name: string, o: BenchOptions, placement: Placement): Promise<Target> {
   const stock = name.startsWith('flanneld-');
   const userspaceVxlan = name === 'vxlan-userspace';
   const lab = new Lab({
@@ -97,6 +107,7 @@ export async function daemonTarget(name: string, o: BenchOptions): Promise<Targe
     flanneld: stock && o.flanneld ? [o.flanneld] : undefined,
     // flanneld proper has no embedded store: give it a real etcd inside the lab.
     store: stock ? 'etcd' : 'file',
+    placement,
   });
   try {
     await lab.up();
@@ -111,12 +122,14 @@ export async function daemonTarget(name: string, o: BenchOptions): Promise<Targe
     client: a.pod,
     server: b.pod,
     serverIP: b.podIP,
+    nodes: lab.nodes,
+    underlay: lab.underlayNs(),
     daemonPids: () => lab.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined && isAlive(p)),
     note: stock ? `${o.flanneld} with the same net-conf, etcd store` : `${ours}${offloadLine ? ': ' + offloadLine.replace(/^.*(udp|vxlan): /, '') : ''}`,
     prefix: lab.set.prefix,
     teardown: () => lab.down(),
   };
-  if (name === 'udp') target.rssWithPeers = () => rssWith1000Peers(o);
+  if (name === 'udp') target.rssWithPeers = () => rssWith1000Peers(o, placement);
   return target;
 }
 
@@ -125,9 +138,10 @@ export async function daemonTarget(name: string, o: BenchOptions): Promise<Targe
  * daemon loads 999 peers in one scan (writing them one by one while it runs would measure the file
  * store's burst of re-scans instead). Largest VmRSS after the tables settle.
  */
-async function rssWith1000Peers(o: BenchOptions): Promise<number> {
+async function rssWith1000Peers(o: BenchOptions, placement: Placement): Promise<number> {
   const lab = new Lab({
     nodes: 2,
+    placement,
     backend: 'udp',
     ipv6: false,
     subnetLen: DAEMON_SUBNET_LEN,

@@ -12,6 +12,8 @@ import { LabApiServer, LAB_APISERVER_URL, type LabKubeNode } from './lab-apiserv
 import { NodeDaemons, type LabNode } from './daemons.js';
 import { checkAllPairs, pingPair, waitForAllPaths, type PairResult } from './checks.js';
 import { labStateFile, saveLabState } from './state.js';
+import type { Placement } from './placement.js';
+import { checkDaemonThreads, checkReceiveSteering, type PlacementReadback } from './placement-check.js';
 
 export type { LabNode } from './daemons.js';
 export type { LabKubeNode } from './lab-apiserver.js';
@@ -50,6 +52,8 @@ export interface LabOptions {
   seedStore?: (storeDir: string) => void;
   /** Seconds to wait for every subnet.env. */
   startTimeoutSec?: number;
+  /** Where the nodes run (placement.ts); absent: as the scheduler likes. Planned for `nodes` nodes. */
+  placement?: Placement;
   log?: (line: string) => void;
 }
 
@@ -106,7 +110,7 @@ export class Lab {
     writeFileSync(join(this.storeDir, 'config'), JSON.stringify(this.netConf()));
     this.opts.seedStore?.(this.storeDir);
 
-    const topo = new Topology(this.set, { nodes: n, ipv6: this.opts.ipv6, routed: this.opts.routed, log: this.log });
+    const topo = new Topology(this.set, { nodes: n, ipv6: this.opts.ipv6, routed: this.opts.routed, placement: this.opts.placement, log: this.log });
     this.topology = topo;
     if (this.opts.store === 'etcd' || this.opts.store === 'kube') topo.addServiceAddress();
     if (this.opts.store === 'etcd') {
@@ -130,6 +134,8 @@ export class Lab {
     await this.daemons.waitForSubnets();
     await this.daemons.waitForPeers();
     for (const node of this.nodes) this.attachPod(node);
+    // After the daemons made their devices and the pods are attached: every interface exists now.
+    topo.steerReceive();
     if (!this.daemons.ours) await waitForAllPaths(this.nodes, 20_000, (b) => this.daemons.log(b, 20));
   }
 
@@ -245,6 +251,14 @@ export class Lab {
   }
 
   // ---- checks ----
+
+  /** The placement read back: daemon threads' affinity and every interface's rps_cpus (empty problems: as planned). */
+  checkPlacement(): PlacementReadback {
+    if (!this.opts.placement) throw new Error('this lab was started without a placement');
+    const threads = checkDaemonThreads(this.opts.placement, this.nodes);
+    const queues = checkReceiveSteering(this.opts.placement, this.nodes, this.topo().underlay);
+    return { threads: threads.threads, queues: queues.queues, problems: [...threads.problems, ...queues.problems] };
+  }
 
   /** Pings from every pod to every other pod (v4, and v6 when enabled). */
   checkAllPairs(count = 2): Promise<PairResult[]> {

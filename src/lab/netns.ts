@@ -4,6 +4,7 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { sleep } from '../util/sleep.js';
+import { formatCpuList } from './cpuset.js';
 
 export class CommandError extends Error {
   constructor(
@@ -48,6 +49,8 @@ export function newRunId(): string {
 export interface Namespace {
   /** Full netns name (with the run prefix). */
   readonly name: string;
+  /** CPUs every process started in it is pinned to (a node of a per-node placement); absent: not pinned. */
+  readonly cpus?: readonly number[];
   /** Runs `cmd args` inside the namespace and returns stdout. */
   exec(cmd: string, args: string[], opts?: { input?: string; timeoutMs?: number }): string;
   /** `ip <args>` inside the namespace. */
@@ -66,26 +69,30 @@ export class NetnsSet {
     this.prefix = prefix;
   }
 
-  /** Creates `<prefix>-<short>` with loopback up. */
-  add(short: string): Namespace {
+  /** Creates `<prefix>-<short>` with loopback up; with `cpus`, everything started in it is pinned there. */
+  add(short: string, cpus?: readonly number[]): Namespace {
     const name = `${this.prefix}-${short}`;
     run('ip', ['netns', 'add', name]);
     this.namespaces.push(name);
     run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-    return this.handle(name);
+    return this.handle(name, cpus);
   }
 
-  handle(name: string): Namespace {
+  handle(name: string, cpus?: readonly number[]): Namespace {
+    // `taskset -c L ip netns exec NS cmd`: taskset and ip both exec, so the process (and every thread
+    // it creates later) has the mask from its first instruction and its PID is the command's.
+    const enter = (cmd: string, args: string[]): [string, string[]] =>
+      cpus?.length ? ['taskset', ['-c', formatCpuList(cpus), 'ip', 'netns', 'exec', name, cmd, ...args]] : ['ip', ['netns', 'exec', name, cmd, ...args]];
     return {
       name,
-      exec: (cmd, args, opts) => run('ip', ['netns', 'exec', name, cmd, ...args], opts),
+      ...(cpus?.length ? { cpus } : {}),
+      exec: (cmd, args, opts) => run(...enter(cmd, args), opts),
       ip: (...args) => run('ip', ['-n', name, ...args]),
-      spawn: (cmd, args, opts) => this.spawnIn(name, cmd, args, opts),
+      spawn: (cmd, args, opts) => this.track(spawn(...enter(cmd, args), { stdio: ['ignore', 'pipe', 'pipe'], ...opts })),
     };
   }
 
-  private spawnIn(ns: string, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  private track(child: ChildProcess): ChildProcess {
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;

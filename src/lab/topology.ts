@@ -3,6 +3,8 @@
 // `flannelctl lab`, the bench's kernel baselines and the tests. Addresses come only from
 // 198.18.0.0/15 and 2001:db8::/32 (the network rule).
 import { vethPair, type Namespace, type NetnsSet } from './netns.js';
+import { nodeCpus, serviceCpus, type Placement } from './placement.js';
+import { steerReceive } from './rps.js';
 
 export const LAB_UNDERLAY_V4 = '198.18.0.0/24';
 export const LAB_UNDERLAY_V6 = '2001:db8::/64';
@@ -33,6 +35,12 @@ export interface TopologyOptions {
    * on both and every node's default route via it.
    */
   routed?: boolean;
+  /**
+   * Where the nodes run (placement.ts). Per-node: every process started in node i's namespaces is
+   * pinned to its CPU set, and steerReceive() gives their interfaces that set as rps_cpus; the underlay
+   * (and router, external hosts) run on the spare CPUs, or any CPU. Absent or shared: nothing pinned.
+   */
+  placement?: Placement;
   log?: (line: string) => void;
 }
 
@@ -61,7 +69,7 @@ export class Topology {
     private readonly set: NetnsSet,
     private readonly opts: TopologyOptions,
   ) {
-    this.underlay = set.add('ul');
+    this.underlay = set.add('ul', serviceCpus(opts.placement));
     this.underlay.ip('link', 'add', 'br0', 'type', 'bridge');
     this.underlay.ip('link', 'set', 'br0', 'up');
     opts.log?.(`underlay bridge br0 in ${this.underlay.name}, ${LAB_UNDERLAY_V4}${opts.ipv6 ? ' + ' + LAB_UNDERLAY_V6 : ''}`);
@@ -80,7 +88,8 @@ export class Topology {
     const n = this.opts.nodes;
     for (let i = 1; i <= n; i++) {
       const name = `n${i}`;
-      const ns = this.set.add(name);
+      const cpus = nodeCpus(this.opts.placement, i - 1);
+      const ns = this.set.add(name, cpus);
       const segment = this.opts.routed && i > Math.ceil(n / 2) ? 1 : 0;
       vethPair(ns, 'eth0', this.underlay, `v${i}`);
       this.underlay.ip('link', 'set', `v${i}`, 'master', `br${segment}`);
@@ -100,7 +109,7 @@ export class Topology {
       }
       sysctl(ns, 'net/ipv4/ip_forward', '1');
       if (this.opts.ipv6) sysctl(ns, 'net/ipv6/conf/all/forwarding', '1');
-      const pod = this.set.add(`p${i}`);
+      const pod = this.set.add(`p${i}`, cpus);
       this.nodes.push({ name, ns, pod, underlayIP, underlayIPv6: v6, segment, podIP: '' });
     }
     return this.nodes;
@@ -128,11 +137,27 @@ export class Topology {
   }
 
   /**
+   * Per-node placement: every interface in each node's namespaces (node and pod) has its receive
+   * processing steered to the node's CPUs. Run it after the daemons made their devices (flannel0,
+   * flannel.1): rps_cpus belongs to a device, and one created later starts unsteered. The underlay's
+   * ports stay unsteered: the bridge forwards on the CPU of the node that sends into it, as a NIC's
+   * transmit costs the sending machine.
+   */
+  steerReceive(): void {
+    this.nodes.forEach((node, i) => {
+      const cpus = nodeCpus(this.opts.placement, i);
+      if (!cpus) return;
+      steerReceive(node.ns, cpus);
+      steerReceive(node.pod, cpus);
+    });
+  }
+
+  /**
    * A host outside the overlay on segment 0 (no route to the overlay network): traffic from pods reaches
    * it and gets replies only when it is masqueraded to the node's address.
    */
   addExternalHost(short: string, ipv4: string): Namespace {
-    const ns = this.set.add(short);
+    const ns = this.set.add(short, serviceCpus(this.opts.placement));
     const port = `x${short}`.slice(0, 15);
     vethPair(ns, 'eth0', this.underlay, port);
     this.underlay.ip('link', 'set', port, 'master', 'br0');
@@ -144,7 +169,7 @@ export class Topology {
   private addRouter(): void {
     this.underlay.ip('link', 'add', 'br1', 'type', 'bridge');
     this.underlay.ip('link', 'set', 'br1', 'up');
-    const rt = this.set.add('rt');
+    const rt = this.set.add('rt', serviceCpus(this.opts.placement));
     for (const seg of [0, 1]) {
       vethPair(rt, `seg${seg}`, this.underlay, `rt${seg}`);
       this.underlay.ip('link', 'set', `rt${seg}`, 'master', `br${seg}`);

@@ -12,11 +12,49 @@ import { spawnSync } from 'node:child_process';
 import { METRICS, type BenchReport } from '../../src/bench/types.js';
 import { FLANNELD_NODE_FLAGS } from '../../src/config/node-flags.js';
 import { run } from '../../src/lab/netns.js';
+import { allowedCpus } from '../../src/lab/placement.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 const flanneld = join(here, '..', '..', 'src', 'cli', 'flanneld.js');
+/**
+ * The run's placement as the JSON and the markdown name it, and each target's read-back: per-node
+ * (the default wherever there is a CPU per node) verified for every row, with each node's CPUs taking
+ * RPS interrupts during the TCP tests; otherwise the fallback to shared, said so.
+ */
+function assertPlacement(report: BenchReport, md: string, daemonRows: readonly string[]): void {
+  const p = report.placement;
+  if (allowedCpus().length >= 2) {
+    assert.equal(p.mode, 'per-node', JSON.stringify(p));
+    const each = Math.floor(p.allowed.length / 2);
+    assert.deepEqual(p.nodes, [p.allowed.slice(0, each), p.allowed.slice(each, 2 * each)]);
+    assert.match(md, /^placement: per-node: n1 CPU [\d,-]+, n2 CPU [\d,-]+ \(/m);
+  } else {
+    assert.equal(p.mode, 'shared');
+    assert.match(p.fallback ?? '', /fell back to shared/);
+    assert.match(md, /^placement: shared: .*fell back to shared\)$/m);
+  }
+  for (const b of report.backends) {
+    const c = report.placementChecks[b];
+    assert.ok(c, `${b}: no placement check (${report.notes[b]})`);
+    assert.equal(c.ok, true, `${b}: ${c.problems.join('; ')}`);
+    assert.equal(c.mode, p.mode);
+    const whats = new Set(c.processes.map((x) => x.what));
+    for (const w of ['ping', 'iperf3 client', 'iperf3 server', ...(daemonRows.includes(b) ? ['daemon'] : [])]) assert.ok(whats.has(w), `${b}: ${w} read back: ${JSON.stringify(c.processes)}`);
+    assert.ok(c.threads >= c.processes.length && c.queues.length > 0, JSON.stringify(c));
+    if (p.mode === 'per-node') {
+      assert.ok(c.queues.some((q) => q.device === 'eth0' && q.cpus !== ''), `${b}: steered queues ${JSON.stringify(c.queues)}`);
+      for (const node of ['n1', 'n2']) assert.ok(c.softnet.some((s) => s.node === node && s.receivedRps > 0), `${b}: ${node} RPS interrupts ${JSON.stringify(c.softnet)}`);
+    }
+    assert.match(md, new RegExp(`^- ${b}: verified: \\d+ threads \\(`, 'm'));
+    // The whole-machine column: every row has it (kernel datapaths too), baselines read before both TCP tests.
+    const m = report.results.find((x) => x.backend === b && x.metric === 'machine_cpu_s_per_gb');
+    assert.ok(m && typeof m.value === 'number' && m.value >= 0, `${b} machine_cpu_s_per_gb: ${JSON.stringify(m)}`);
+    assert.equal(report.idleBaselines[b]?.length, 2, JSON.stringify(report.idleBaselines));
+  }
+}
+
 const netns = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 
 describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3'), binary('ping')), () => {
@@ -58,6 +96,7 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
       assert.match(md, /^thread wake-up round trip: [\d.]+ us on one CPU, ([\d.]+ us|n\/a) across two at start; .* at end$/m);
       assert.match(md, /\| vxlan-userspace +\| [\d.]+ \([\d.]+x\)/, 'userspace VTEP figures next to kernel vxlan, with ratios');
       assert.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+      assertPlacement(report, md, ['vxlan-userspace', 'udp', 'udp-nooffload']);
       // The steady-lease step: ~1,000 leases under 100 events/s; both daemons end exactly at the store
       // (no event lost) and the RSS series is there. Memory is reported, not judged.
       const st = report.steadyLeases;
@@ -108,6 +147,8 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
         const res = report.results.find((x) => x.backend === 'flanneld-udp' && x.metric === m);
         assert.ok(res && typeof res.value === 'number' && res.value > 0, `flanneld-udp ${m}: ${JSON.stringify(res)} (${report.notes['flanneld-udp']})`);
       }
+      // Another binary is placed like ours: its threads (behind a shell script that execs) on its node's CPU.
+      assertPlacement(report, readFileSync(join(out, 'latest.md'), 'utf8'), ['flanneld-udp']);
       assert.deepEqual(netns().filter((n) => report.prefixes.some((p) => n.startsWith(p + '-'))), [], 'no namespace left behind');
     } finally {
       rmSync(out, { recursive: true, force: true });

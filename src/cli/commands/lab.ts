@@ -6,6 +6,8 @@ import { formatLabReport } from '../../lab/report.js';
 import { labDown } from '../../lab/state.js';
 import { teardownOnSignal } from '../../util/signals.js';
 import { nonNegativeInt, positiveInt, requireRoot } from './args.js';
+import { allowedCpus, describePlacement, planPlacement, PLACEMENT_MODES, type Placement, type PlacementMode } from '../../lab/placement.js';
+import { hasBinary } from '../../lab/netns.js';
 
 interface LabCliOptions {
   nodes: number;
@@ -19,11 +21,20 @@ interface LabCliOptions {
   routed: boolean;
   ipMasq: boolean;
   userspaceNodes: number;
+  placement: PlacementMode;
 }
 
 async function runLab(o: LabCliOptions): Promise<number> {
   requireRoot('lab');
+  let placement: Placement;
+  try {
+    placement = planPlacement(o.placement, o.nodes, allowedCpus(), { strict: true, canPin: hasBinary('taskset') });
+  } catch (e) {
+    process.stderr.write(`flannelctl lab: ${(e as Error).message}\n`);
+    return 2;
+  }
   const lab = new Lab({
+    placement,
     nodes: o.nodes,
     backend: o.backend,
     ipv6: o.ipv6,
@@ -43,7 +54,9 @@ async function runLab(o: LabCliOptions): Promise<number> {
     await lab.up();
     const results = await lab.checkAllPairs();
     process.stdout.write('\n' + formatLabReport(lab, results) + '\n');
-    const failed = results.some((r) => !r.ok);
+    const placed = lab.checkPlacement();
+    process.stdout.write(`placement: ${describePlacement(placement)}\nread back: ${placed.threads.length} daemon threads, ${placed.queues.length} rx queues: ${placed.problems.length ? placed.problems.join('; ') : 'as placed'}\n`);
+    const failed = results.some((r) => !r.ok) || placed.problems.length > 0;
     if (failed) {
       for (const n of lab.nodes) process.stdout.write(`\n--- ${n.name} flanneld log (last lines) ---\n${lab.daemonLog(n, 15)}\n`);
     }
@@ -78,6 +91,7 @@ export function registerLabCommand(program: Command): void {
     .option('--routed', 'two underlay segments joined by a router namespace (nodes split between them)', false)
     .option('--ip-masq', 'run every flanneld with -ip-masq', false)
     .addOption(new Option('--userspace-nodes <n>', 'vxlan: the last N nodes run the userspace VXLAN VTEP (-vxlan-userspace), the others kernel vxlan').argParser(nonNegativeInt).default(0))
+    .addOption(new Option('--placement <mode>', 'per-node: each node (daemon, pod processes, receive processing) on CPUs of its own; shared: as the scheduler likes').choices(PLACEMENT_MODES).default('shared'))
     .action(async (o: LabCliOptions) => {
       if (o.userspaceNodes > 0 && o.backend !== 'vxlan') {
         process.stderr.write('flannelctl lab: --userspace-nodes needs --backend vxlan\n');
