@@ -16,7 +16,7 @@ import { useLab } from '../helpers/lab.js';
 const twoCpus = (): Prereq => (allowedCpus().length >= 2 ? { ok: true, reason: '' } : { ok: false, reason: 'per-node placement of 2 nodes needs 2 CPUs' });
 const placement = planPlacement('per-node', 2, allowedCpus(), { strict: false, canPin: true });
 
-describe('per-node placement: 2-node udp lab', suiteNeeds(rootAndNetns(), twoCpus(), binary('taskset', 'util-linux')), () => {
+describe('per-node placement: 2-node udp lab', suiteNeeds(rootAndNetns(), twoCpus(), binary('taskset')), () => {
   let lab: Lab;
   useLab({ nodes: 2, backend: 'udp', ipv6: false, placement }, (l) => (lab = l));
   const [cpu1, cpu2] = placement.nodes as [number[], number[]];
