@@ -6,6 +6,7 @@ import { formatIP, parseIP } from '../../ip/addr.js';
 import { formatCIDR, parseIPWithPrefix, networkOf } from '../../ip/cidr.js';
 import type { IPNet } from '../../ip/types.js';
 import type { Lease, LeaseAttrs } from '../types.js';
+import { parseGoJSON } from '../../util/go-json.js';
 
 export const DEFAULT_ANNOTATION_PREFIX = 'flannel.alpha.coreos.com';
 
@@ -236,7 +237,8 @@ function parseJSONAnnotation(node: string, key: string, text: string | undefined
   // flannel keeps the raw text (json.RawMessage); an absent annotation is no data, like "null".
   if (text === undefined || text === '' || text === 'null') return undefined;
   try {
-    return JSON.parse(text) as unknown;
+    // Decoded later into Go structs (vxlanLeaseAttrs...): Go's key rules (util/go-json.ts).
+    return parseGoJSON(text);
   } catch (e) {
     throw new NodeLeaseError(node, `annotation ${key}`, `${JSON.stringify(text)} is not JSON (${(e as Error).message})`);
   }
