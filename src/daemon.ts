@@ -89,7 +89,8 @@ export class Daemon {
     if (ext.publicIP) log.info(`Using ${formatIP(ext.publicIP)} as external address`);
     if (ext.publicIPv6) log.info(`Using ${formatIP(ext.publicIPv6)} as external IPv6 address`);
 
-    const backend: Backend = await this.deps.backends.create(config.backend.type, { config, extIface: ext });
+    const storedMacs = manager.getStoredMacAddresses ? () => manager.getStoredMacAddresses!(this.signal) : undefined;
+    const backend: Backend = await this.deps.backends.create(config.backend.type, { config, extIface: ext, storedMacs });
     const prev = this.deps.subnetFileIO.readPrevious(this.opts.subnetFile);
     const lease = await manager.acquireLease(
       {

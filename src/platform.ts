@@ -20,7 +20,7 @@ export interface Platform {
 export function netlinkSystemView(link: Netlink): SystemView {
   return {
     links: () => link.listLinks().map((l) => ({ index: l.index, name: l.name, mtu: l.mtu, up: l.up })),
-    addrs: () => link.listAddrs().map((a) => ({ index: a.index, addr: a.addr, prefixLen: a.prefixLen })),
+    addrs: () => link.listAddrs().map((a) => ({ index: a.index, addr: a.addr, prefixLen: a.prefixLen, flags: a.flags })),
     defaultRouteIndex: (family) => link.defaultRouteInterface(family),
     routeGetIndex: (dst: IPAddr) => {
       try {

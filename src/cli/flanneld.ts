@@ -77,12 +77,15 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   if (opts.version) {
-    process.stdout.write(`${VERSION}\n`);
+    // flannel prints its version to stderr (fmt.Fprintln(os.Stderr, ...)).
+    process.stderr.write(`${VERSION}\n`);
     return 0;
   }
   setVerbosity(opts.verbosity);
   setLogFormat(opts.logFormat);
   log.info(`flannelts ${VERSION} (flanneld-compatible)`);
+  // flannel logs a FLANNELD_* value it cannot set and goes on with the flag's default.
+  for (const e of parsed.envErrors) log.error(`Failed to set flag FLANNELD from env: ${e}`);
   log.info(`CLI flags config: ${redacted(opts)}`);
 
   const unimplemented = unimplementedInUse(parsed);
