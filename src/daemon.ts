@@ -4,6 +4,7 @@
 // tested with in-memory doubles.
 import type { Backend, ExternalInterface, RunningNetwork } from './backend/types.js';
 import type { BackendRegistry } from './backend/registry.js';
+import type { NodeRoutes } from './blackhole.js';
 import type { FlanneldOptions } from './config/flags.js';
 import type { NetworkConfig } from './config/types.js';
 import { formatCIDR, formatIP, netEqual, type IPNet } from './ip/index.js';
@@ -37,6 +38,8 @@ export interface DaemonDeps {
   subnetFileIO: SubnetFileIO;
   /** iptables masquerade/forward rules (-ip-masq, -iptables-forward-rules); absent: none. */
   firewall?: DaemonFirewall;
+  /** -ip-blackhole-route: routes for our own subnet, kept while the daemon runs (blackhole.ts). */
+  nodeRoutes?: NodeRoutes;
 }
 
 /** What the daemon needs from src/firewall: install rules for the lease (then keep them), remove them. */
@@ -111,6 +114,7 @@ export class Daemon {
     this.network = network;
     // flannel's order: masquerade and forward rules before subnet.env, so pods never start without them.
     await this.deps.firewall?.setup(config, lease);
+    this.deps.nodeRoutes?.start(config, lease);
 
     // Watch before writing subnet.env so pods never start on a node that does not know its peers yet.
     this.watch = await manager.watchLeases((events) => this.enqueue(() => this.applyEvents(events)));
@@ -229,6 +233,7 @@ export class Daemon {
     this.abort.abort();
     if (this.renewTimer) clearTimeout(this.renewTimer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    this.deps.nodeRoutes?.stop();
     await this.watch?.close().catch(() => {});
     await this.queue;
     await this.network?.close();

@@ -1,6 +1,7 @@
 // The real platform behind the daemon: netlink for interfaces, addresses and routes, the native engine
 // for packets. Everything above this file is tested with in-memory doubles of these adapters.
 import { BackendRegistry } from './backend/registry.js';
+import type { BlackholeOps } from './blackhole.js';
 import type { DataPlaneSettings } from './config/dataplane.js';
 import { udpBackendFactory } from './backend/udp.js';
 import type { DataPlaneOptions, LinkOps, TunDataPlane } from './backend/tun/data-plane.js';
@@ -13,6 +14,8 @@ import { isExists, Netlink, nl } from './netlink/index.js';
 export interface Platform {
   readonly backends: BackendRegistry;
   systemView(): SystemView;
+  /** Main-table routes as -ip-blackhole-route needs them. */
+  routeOps(): BlackholeOps;
   close(): void;
 }
 
@@ -141,6 +144,7 @@ export function nativePlatform(opts: PlatformOptions = {}): Platform {
   return {
     backends,
     systemView: () => netlinkSystemView(link),
+    routeOps: () => link,
     close: () => link.close(),
   };
 }

@@ -4,6 +4,7 @@
 import type { Server } from 'node:http';
 import { FlagError, formatHelp, parseFlags, toOptions, unimplementedInUse, type FlanneldOptions } from '../config/flags.js';
 import { Daemon } from '../daemon.js';
+import { BlackholeRoutes } from '../blackhole.js';
 import { Firewall } from '../firewall/firewall.js';
 import { execIptablesRunner } from '../firewall/iptables.js';
 import { startHealthz } from '../http.js';
@@ -135,6 +136,7 @@ async function main(argv: string[]): Promise<number> {
               randomFullyDisable: opts.ipMasqRandomFullyDisable,
             })
           : undefined,
+      nodeRoutes: opts.ipBlackholeRoute ? new BlackholeRoutes(platform.routeOps(), opts.iptablesResync) : undefined,
     },
     opts,
   );

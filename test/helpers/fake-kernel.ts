@@ -85,7 +85,7 @@ export class FakeKernel implements VxlanOps {
     return this.routes.filter((r) => r.family === f).map((r) => ({ ...r }));
   }
   private toRoute(s: RouteSpec): Route {
-    return { family: s.dst.family, dst: s.dst, gateway: s.gateway, oif: s.oif, onlink: s.onlink ?? false, table: 254, scope: s.scope ?? 0, protocol: 3, type: nl.RTN_UNICAST, flags: 0 };
+    return { family: s.dst.family, dst: s.dst, gateway: s.gateway, oif: s.oif, onlink: s.onlink ?? false, table: 254, scope: s.scope ?? 0, protocol: 3, type: s.type ?? nl.RTN_UNICAST, flags: 0 };
   }
   private checkGateway(s: RouteSpec): void {
     // Without onlink the kernel insists the gateway is directly reachable.
