@@ -9,7 +9,7 @@ import type { VxlanOps } from './backend/kernel-ops.js';
 import type { SystemView } from './iface.js';
 import { netEqual, type IPAddr, type IPNet } from './ip/index.js';
 import { describeOffloads, Engine, nativeDropReasons } from './native/engine.js';
-import { isExists, Netlink, nl } from './netlink/index.js';
+import { isExists, Netlink, nl, watchLinks } from './netlink/index.js';
 
 export interface Platform {
   readonly backends: BackendRegistry;
@@ -135,7 +135,7 @@ export function nativePlatform(opts: PlatformOptions = {}): Platform {
   backends
     .register('vxlan', async (ctx) => {
       const [{ vxlanBackendFactory }, ops] = await Promise.all([import('./backend/vxlan/vxlan-backend.js'), kernelOps()]);
-      return vxlanBackendFactory({ ops: () => ops, userspace, forceUserspace: opts.vxlanUserspace ?? false })(ctx);
+      return vxlanBackendFactory({ ops: () => ops, userspace, forceUserspace: opts.vxlanUserspace ?? false, watchLinks })(ctx);
     })
     .register('host-gw', async (ctx) => {
       const [{ hostGwBackendFactory }, ops] = await Promise.all([import('./backend/hostgw.js'), kernelOps()]);

@@ -149,6 +149,15 @@ export class Lab {
     return this.topo().addExternalHost(short, ipv4);
   }
 
+  /** Deletes / re-creates a node's eth0 (Topology.unplug / replug). */
+  unplug(node: LabNode): void {
+    this.topo().unplug(node);
+  }
+
+  replug(node: LabNode): void {
+    this.topo().replug(node);
+  }
+
   /** The namespace holding the underlay bridge (and etcd / the API server). */
   underlayNs(): Namespace {
     return this.topo().underlay;

@@ -12,6 +12,7 @@ import { VxlanNetwork } from './vxlan-kernel.js';
 import { normalizeMac, parseVxlanOptions, VXLAN_ENCAP_OVERHEAD, vxlanBackendData, vxlanDeviceName } from './vxlan-options.js';
 import { subnetAddr, type VxlanDev } from './vxlan-peers.js';
 import { userspaceBackend } from './vxlan-userspace.js';
+import type { LinkWatchFn } from './vxlan-recovery.js';
 
 export interface VxlanPlatform {
   ops(): VxlanOps;
@@ -21,6 +22,8 @@ export interface VxlanPlatform {
   userspace?: TunPlatform;
   /** -vxlan-userspace: this node uses the userspace VTEP whatever net-conf says. */
   forceUserspace?: boolean;
+  /** Link notifications, to re-create a deleted device at once; without it the periodic reconcile does. */
+  watchLinks?: LinkWatchFn;
 }
 
 /**
@@ -100,6 +103,7 @@ export function vxlanBackendFactory(platform: VxlanPlatform) {
           configureVxlanDevice(ops, devs.v6, subnetAddr(lease.ipv6Subnet), config.ipv6Network, devs.v6.mac);
         }
         const net = new VxlanNetwork(config, ext, lease, opts, ops, devs);
+        if (platform.watchLinks) net.watchDevices(platform.watchLinks);
         log.info(`vxlan: ${[devs.v4?.name, devs.v6?.name].filter(Boolean).join(', ')} up, MTU ${net.mtu}`);
         return net;
       },
