@@ -44,6 +44,8 @@ export interface DaemonDeps {
 
 /** What the daemon needs from src/firewall: install rules for the lease (then keep them), remove them. */
 export interface DaemonFirewall {
+  /** Called once the config is known, before anything is created: throws when the rules cannot work here. */
+  preflight?(config: NetworkConfig): Promise<void>;
   setup(config: NetworkConfig, lease: Lease): Promise<void>;
   teardown(): Promise<void>;
 }
@@ -84,6 +86,7 @@ export class Daemon {
     if (!config) return;
     this.config = config;
     log.info(`Found network config - Backend type: ${config.backend.type}`);
+    await this.deps.firewall?.preflight?.(config);
 
     const stored = manager.getStoredPublicIP ? await manager.getStoredPublicIP(this.signal) : undefined;
     const ext = this.deps.selectInterface(config, stored);

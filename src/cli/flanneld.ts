@@ -5,8 +5,9 @@ import type { Server } from 'node:http';
 import { FlagError, formatHelp, parseFlags, toOptions, unimplementedInUse, type FlanneldOptions } from '../config/flags.js';
 import { Daemon } from '../daemon.js';
 import { BlackholeRoutes } from '../blackhole.js';
-import { Firewall } from '../firewall/firewall.js';
 import { execIptablesRunner } from '../firewall/iptables.js';
+import { execNftRunner } from '../firewall/nft.js';
+import { TrafficRules } from '../firewall/traffic.js';
 import { startHealthz } from '../http.js';
 import { startStatusServer } from '../status.js';
 import { selectExternalInterface } from '../iface.js';
@@ -127,15 +128,17 @@ async function main(argv: string[]): Promise<number> {
           (m) => log.info(m),
         ),
       subnetFileIO: { readPrevious: readPreviousSubnets, write: writeSubnetEnv },
-      firewall:
-        opts.ipMasq || opts.iptablesForwardRules
-          ? new Firewall(execIptablesRunner(), {
-              ipMasq: opts.ipMasq,
-              forwardRules: opts.iptablesForwardRules,
-              resyncSeconds: opts.iptablesResync,
-              randomFullyDisable: opts.ipMasqRandomFullyDisable,
-            })
-          : undefined,
+      // Always: nftables mode and the clean-up of the other mode's rules run even with both options off.
+      firewall: new TrafficRules(
+        { iptables: execIptablesRunner(), nft: execNftRunner() },
+        {
+          ipMasq: opts.ipMasq,
+          forwardRules: opts.iptablesForwardRules,
+          resyncSeconds: opts.iptablesResync,
+          randomFullyDisable: opts.ipMasqRandomFullyDisable,
+          brNetfilterCheck: opts.brNetfilterCheck,
+        },
+      ),
       nodeRoutes: opts.ipBlackholeRoute ? new BlackholeRoutes(platform.routeOps(), opts.iptablesResync) : undefined,
     },
     opts,

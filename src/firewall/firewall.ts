@@ -1,4 +1,4 @@
-// flanneld's iptables duties: masquerade rules (-ip-masq) and forward-accept rules
+// flanneld's iptables mode (traffic.ts picks it): masquerade rules (-ip-masq) and forward-accept rules
 // (-iptables-forward-rules, default on), installed atomically, checked every -iptables-resync seconds
 // and re-applied when anything is missing or out of order, removed on clean shutdown.
 import type { NetworkConfig } from '../config/types.js';
@@ -32,17 +32,6 @@ export interface FirewallStats {
   errors: number;
 }
 
-/** flannel main's net-conf switch to its nftables traffic manager (Go JSON: any key case). */
-export function asksForNftables(netConf: string): boolean {
-  try {
-    const parsed: unknown = JSON.parse(netConf);
-    if (typeof parsed !== 'object' || parsed === null) return false;
-    return Object.entries(parsed).some(([k, v]) => k.toLowerCase() === 'enablenftables' && v === true);
-  } catch {
-    return false;
-  }
-}
-
 export class Firewall {
   private sets: RuleSet[] = [];
   private timer?: NodeJS.Timeout;
@@ -61,9 +50,7 @@ export class Firewall {
    * daemon goes on.
    */
   async setup(config: NetworkConfig, lease: Lease): Promise<void> {
-    if (asksForNftables(config.source)) {
-      log.warning('net-conf EnableNFTables is true, but flannelts implements only the iptables rules; installing those (as flanneld < 0.25 did)');
-    }
+    log.info('Starting flannel in iptables mode...');
     const families: Array<[Family, IPNet | undefined, IPNet | undefined]> = [
       [4, config.enableIPv4 ? config.network : undefined, lease.subnet],
       [6, config.enableIPv6 ? config.ipv6Network : undefined, lease.ipv6Subnet],
