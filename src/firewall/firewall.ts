@@ -8,6 +8,7 @@ import type { Lease } from '../subnet/types.js';
 import { atLeast162, IptablesMissingError, parseIptablesVersion, type IptablesRunner } from './iptables.js';
 import { parseSave, type SavedTable } from './iptables-save.js';
 import { bootstrapPayload, findProblems, teardownPayload } from './plan.js';
+import { ResyncLoop, type ResyncCounters } from './resync.js';
 import { forwardRules, masqRules, type Rule } from './rules.js';
 
 export interface FirewallOptions {
@@ -25,19 +26,21 @@ interface RuleSet {
   rules: Rule[];
 }
 
-export interface FirewallStats {
+export interface FirewallStats extends ResyncCounters {
   ruleSets: number;
-  checks: number;
-  reapplied: number;
-  errors: number;
 }
 
 export class Firewall {
   private sets: RuleSet[] = [];
-  private timer?: NodeJS.Timeout;
-  /** Serialises resync passes and teardown: never two iptables-restore runs of ours at once. */
-  private busy: Promise<unknown> = Promise.resolve();
-  private readonly counters = { checks: 0, reapplied: 0, errors: 0 };
+  /** The resync passes, and with them teardown: never two iptables-restore runs of ours at once. */
+  private readonly resync = new ResyncLoop<RuleSet>({
+    what: 'iptables',
+    announce: 'Some iptables rules are missing; deleting and recreating rules',
+    items: () => this.sets,
+    problems: async (set) => findProblems(await this.saved(set), set.rules),
+    repair: (set) => this.bootstrap(set),
+  });
+  private readonly counters = this.resync.counters;
 
   constructor(
     private readonly runner: IptablesRunner,
@@ -78,10 +81,7 @@ export class Firewall {
         this.sets.push(set);
       }
     }
-    if (this.sets.length > 0) {
-      this.timer = setInterval(() => void this.ensure(), this.opts.resyncSeconds * 1000);
-      this.timer.unref();
-    }
+    if (this.sets.length > 0) this.resync.start(this.opts.resyncSeconds);
   }
 
   private async saved(set: RuleSet): Promise<Map<string, SavedTable>> {
@@ -99,35 +99,15 @@ export class Firewall {
 
   /** One resync pass; returns how many rule sets it had to re-apply. */
   ensure(): Promise<number> {
-    const pass = this.busy.then(async () => {
-      let reapplied = 0;
-      for (const set of this.sets) {
-        this.counters.checks++;
-        try {
-          const problems = findProblems(await this.saved(set), set.rules);
-          if (problems.length === 0) continue;
-          log.info(`Some iptables rules are missing; deleting and recreating rules (${problems.join('; ')})`);
-          await this.bootstrap(set);
-          reapplied++;
-          this.counters.reapplied++;
-        } catch (e) {
-          this.counters.errors++;
-          log.error(`Failed to ensure iptables rules: ${(e as Error).message}`);
-        }
-      }
-      return reapplied;
-    });
-    this.busy = pass.catch(() => 0);
-    return pass;
+    return this.resync.pass();
   }
 
   /** Stops the resync loop and removes our rules and chains. */
   teardown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.resync.stop();
     const sets = this.sets;
     this.sets = [];
-    const pass = this.busy.then(async () => {
+    return this.resync.serialize(async () => {
       if (sets.length > 0) log.info('Cleaning-up iptables rules...');
       for (const set of [...sets].reverse()) {
         try {
@@ -145,9 +125,7 @@ export class Firewall {
           log.error(`could not clean up ${set.kind} rules (IPv${set.family}): ${(e as Error).message}`);
         }
       }
-    });
-    this.busy = pass.catch(() => undefined);
-    return pass;
+    }, undefined);
   }
 
   stats(): FirewallStats {

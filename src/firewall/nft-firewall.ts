@@ -12,6 +12,7 @@ import type { Lease } from '../subnet/types.js';
 import type { FirewallOptions, FirewallStats } from './firewall.js';
 import { NftMissingError, nftTooOld, type NftRunner } from './nft.js';
 import { chainFingerprint, findNftProblems, parseNftTable, parseNftTables, setupScript, tableKey, type NftTableState } from './nft-plan.js';
+import { ResyncLoop } from './resync.js';
 import { addTableLine, forwardChain, fullyRandomProbe, NFT_TABLES, postrtgChain, type NftChain, type NftTable } from './nft-rules.js';
 
 interface Installed {
@@ -23,9 +24,16 @@ interface Installed {
 
 export class NftFirewall {
   private installed: Installed[] = [];
-  private timer?: NodeJS.Timeout;
-  private busy: Promise<unknown> = Promise.resolve();
-  private readonly counters = { checks: 0, reapplied: 0, errors: 0 };
+  private readonly resync = new ResyncLoop<Installed>({
+    what: 'nftables',
+    announce: 'Some nftables rules are missing or changed; setting them up again',
+    items: () => this.installed.filter((i) => i.want.length > 0),
+    problems: async (i) => findNftProblems(i.table, i.fingerprints, await this.read(i.table)),
+    repair: async (i) => {
+      this.installed[this.installed.indexOf(i)] = await this.install(i.table, i.want);
+    },
+  });
+  private readonly counters = this.resync.counters;
 
   constructor(
     private readonly runner: NftRunner,
@@ -91,42 +99,18 @@ export class NftFirewall {
         throw new Error(`nftables: couldn't set up table ${tableKey(NFT_TABLES[family])}: ${(e as Error).message}`);
       }
     }
-    if (this.installed.some((i) => i.want.length > 0)) {
-      this.timer = setInterval(() => void this.ensure(), this.opts.resyncSeconds * 1000);
-      this.timer.unref();
-    }
+    if (this.installed.some((i) => i.want.length > 0)) this.resync.start(this.opts.resyncSeconds);
   }
 
   /** One resync pass; returns how many tables it had to set up again. */
   ensure(): Promise<number> {
-    const pass = this.busy.then(async () => {
-      let reapplied = 0;
-      for (const [i, inst] of this.installed.entries()) {
-        if (inst.want.length === 0) continue;
-        this.counters.checks++;
-        try {
-          const problems = findNftProblems(inst.table, inst.fingerprints, await this.read(inst.table));
-          if (problems.length === 0) continue;
-          log.info(`Some nftables rules are missing or changed; setting them up again (${problems.join('; ')})`);
-          this.installed[i] = await this.install(inst.table, inst.want);
-          reapplied++;
-          this.counters.reapplied++;
-        } catch (e) {
-          this.counters.errors++;
-          log.error(`Failed to ensure nftables rules: ${(e as Error).message}`);
-        }
-      }
-      return reapplied;
-    });
-    this.busy = pass.catch(() => 0);
-    return pass;
+    return this.resync.pass();
   }
 
   /** Stops the resync loop; the tables stay, as flannel leaves them. */
   async teardown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.busy;
+    this.resync.stop();
+    await this.resync.serialize(async () => undefined, undefined);
   }
 
   stats(): FirewallStats {

@@ -5,19 +5,18 @@ import assert from 'node:assert/strict';
 import { BlackholeRoutes } from '../../src/blackhole.js';
 import { parseNetworkConfig } from '../../src/config/netconf.js';
 import { formatCIDR, parseCIDR } from '../../src/ip/index.js';
-import { setLogSink } from '../../src/log.js';
 import { nl } from '../../src/netlink/index.js';
 import type { Lease } from '../../src/subnet/types.js';
 import { sleep } from '../../src/util/sleep.js';
 import { FakeKernel } from '../helpers/fake-kernel.js';
+import { captureLogs } from '../helpers/logs.js';
 
 const dual = parseNetworkConfig('{"Network":"198.19.0.0/16","EnableIPv6":true,"IPv6Network":"2001:db8:100::/56","Backend":{"Type":"vxlan"}}');
 const lease: Lease = { subnet: parseCIDR('198.19.5.0/24'), ipv6Subnet: parseCIDR('2001:db8:100:5::/64'), attrs: { backendType: 'vxlan' }, expiration: new Date() };
 const blackholes = (k: FakeKernel, f: 4 | 6): string[] => k.listRoutes(f).filter((r) => r.type === nl.RTN_BLACKHOLE).map((r) => formatCIDR(r.dst));
 
 test('blackhole routes for both families at start, re-added on the tick after deletion, left in place at stop', async () => {
-  const lines: string[] = [];
-  const prev = setLogSink((l) => lines.push(l));
+  const { lines, restore } = captureLogs();
   const k = new FakeKernel();
   const b = new BlackholeRoutes(k, 0.02);
   try {
@@ -32,13 +31,12 @@ test('blackhole routes for both families at start, re-added on the tick after de
     assert.ok(lines.some((l) => l.includes('Added blackhole route for 198.19.5.0/24')));
   } finally {
     b.stop();
-    setLogSink(prev);
+    restore();
   }
 });
 
 test('only the enabled families; a route the kernel refuses is logged once while it persists', () => {
-  const lines: string[] = [];
-  const prev = setLogSink((l) => lines.push(l));
+  const { lines, restore } = captureLogs();
   const k = new FakeKernel();
   // A unicast route for the whole subnet (a bridge address) makes the kernel answer EEXIST.
   k.addRoute({ dst: parseCIDR('198.19.5.0/24')!, oif: 7 });
@@ -54,6 +52,6 @@ test('only the enabled families; a route the kernel refuses is logged once while
     assert.equal(b.counters.errors, 3);
   } finally {
     b.stop();
-    setLogSink(prev);
+    restore();
   }
 });

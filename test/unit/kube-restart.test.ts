@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseNetworkConfig } from '../../src/config/netconf.js';
 import { mustParseIP, parseCIDR } from '../../src/ip/index.js';
-import { setLogSink } from '../../src/log.js';
 import { vxlanBackendFactory } from '../../src/backend/vxlan/vxlan-backend.js';
 import { decodeVxlanBackendData } from '../../src/backend/vxlan/vxlan-options.js';
 import type { ExternalInterface } from '../../src/backend/types.js';
@@ -20,12 +19,7 @@ import type { NodeApi } from '../../src/subnet/kube/client.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/types.js';
 import { sleep } from '../../src/util/sleep.js';
 import { FakeKernel } from '../helpers/fake-kernel.js';
-
-function captureLogs(): { lines: string[]; restore: () => void } {
-  const lines: string[] = [];
-  const prev = setLogSink((l) => lines.push(l));
-  return { lines, restore: () => setLogSink(prev) };
-}
+import { captureLogs } from '../helpers/logs.js';
 
 const names = annotationNames();
 const STORED = '2a:6b:41:86:81:04';

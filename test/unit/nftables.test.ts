@@ -5,7 +5,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseNetworkConfig } from '../../src/config/netconf.js';
 import { parseCIDR } from '../../src/ip/index.js';
-import { setLogSink } from '../../src/log.js';
 import { chainLines, forwardChain, fullyRandomProbe, postrtgChain, NFT_TABLES, addTableLine } from '../../src/firewall/nft-rules.js';
 import { findNftProblems, normalizeNftJson, parseNftTable, setupScript, chainFingerprint } from '../../src/firewall/nft-plan.js';
 import { NftFirewall } from '../../src/firewall/nft-firewall.js';
@@ -17,18 +16,13 @@ import { BRIDGE_NF_CALL_IP6TABLES, BRIDGE_NF_CALL_IPTABLES, brNetfilterProblem }
 import type { Lease } from '../../src/subnet/types.js';
 import { FakeNft } from '../helpers/fake-nft.js';
 import { FakeIptables } from '../helpers/fake-iptables.js';
+import { captureLogs } from '../helpers/logs.js';
 
 const net4 = parseCIDR('198.19.0.0/16')!;
 const lease: Lease = { subnet: parseCIDR('198.19.5.0/24'), ipv6Subnet: parseCIDR('2001:db8:100:5::/64'), attrs: { backendType: 'vxlan' }, expiration: new Date() };
 const nftConf = parseNetworkConfig('{"Network":"198.19.0.0/16","EnableIPv6":true,"IPv6Network":"2001:db8:100::/56","EnableNFTables":true,"Backend":{"Type":"vxlan"}}');
 const iptConf = parseNetworkConfig('{"Network":"198.19.0.0/16","EnableIPv6":true,"IPv6Network":"2001:db8:100::/56","Backend":{"Type":"vxlan"}}');
 const opts = { ipMasq: true, forwardRules: true, resyncSeconds: 3600, brNetfilterCheck: true };
-
-function logs(): { lines: string[]; restore: () => void } {
-  const lines: string[] = [];
-  const prev = setLogSink((l) => lines.push(l));
-  return { lines, restore: () => setLogSink(prev) };
-}
 
 test('the transactions are knftables\' text for flannel\'s tables, chains, comments and rules (ours: the mark as a bit test)', () => {
   assert.equal(addTableLine(NFT_TABLES[4]), 'add table ip flannel-ipv4 { comment "rules for flannel-ipv4" ; }');
@@ -82,7 +76,7 @@ test('read-back: handles and metainfo normalised away; problems name the missing
 });
 
 test('NftFirewall: both tables, fully-random when nft --check accepts it, re-applied on resync, tables kept on teardown', async () => {
-  const { lines, restore } = logs();
+  const { lines, restore } = captureLogs();
   try {
     const nft = new FakeNft();
     const fw = new NftFirewall(nft, opts);
@@ -139,7 +133,7 @@ test('iptables leftovers: every jump to FLANNEL-POSTRTG / FLANNEL-FWD and the ch
 });
 
 test('mode choice: nftables cleans iptables leftovers (a note without iptables); iptables mode deletes the nft tables', async () => {
-  const { lines, restore } = logs();
+  const { lines, restore } = captureLogs();
   try {
     const nft = new FakeNft();
     const ipt = new FakeIptables();
@@ -173,7 +167,7 @@ test('mode choice: nftables cleans iptables leftovers (a note without iptables);
 });
 
 test('br_netfilter: iptables mode needs the sysctls of the enabled families; nftables mode and the opt-out do not', async () => {
-  const { lines, restore } = logs();
+  const { lines, restore } = captureLogs();
   try {
     const none = (): boolean => false;
     assert.match(brNetfilterProblem(iptConf, none)!, new RegExp(`${BRIDGE_NF_CALL_IPTABLES} and ${BRIDGE_NF_CALL_IP6TABLES} does not exist: the br_netfilter kernel module is not loaded`));

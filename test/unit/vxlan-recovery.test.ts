@@ -5,7 +5,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseNetworkConfig } from '../../src/config/netconf.js';
 import { formatIP, mustParseIP, parseCIDR } from '../../src/ip/index.js';
-import { setLogSink } from '../../src/log.js';
 import { vxlanBackendFactory } from '../../src/backend/vxlan/vxlan-backend.js';
 import { VxlanNetwork } from '../../src/backend/vxlan/vxlan-kernel.js';
 import { concernsDevices, DeviceRecovery } from '../../src/backend/vxlan/vxlan-recovery.js';
@@ -14,16 +13,11 @@ import type { LinkEvent, Link } from '../../src/netlink/index.js';
 import type { Lease } from '../../src/subnet/types.js';
 import { sleep } from '../../src/util/sleep.js';
 import { FakeKernel } from '../helpers/fake-kernel.js';
+import { captureLogs } from '../helpers/logs.js';
 
 const OUR_MAC = '0a:00:00:00:00:01';
 const OUR_MAC6 = '0a:00:00:00:00:02';
 const PEER_MAC = '0a:00:00:00:00:0a';
-
-function quiet(): { lines: string[]; restore: () => void } {
-  const lines: string[] = [];
-  const prev = setLogSink((l) => lines.push(l));
-  return { lines, restore: () => setLogSink(prev) };
-}
 
 function eth0(k: FakeKernel, index: number, v4 = '198.18.0.11', v6 = '2001:db8::b'): void {
   k.addPlainLink('eth0', 1500, index);
@@ -63,7 +57,7 @@ async function until(check: () => boolean, ms = 2000): Promise<boolean> {
 }
 
 test('flannel.1 and flannel-v6.1 deleted by hand: back on the notification with MAC, address and entries', async () => {
-  const { restore } = quiet();
+  const { restore } = captureLogs();
   const { k, net, emit } = await setup();
   try {
     const before = state(k);
@@ -84,7 +78,7 @@ test('flannel.1 and flannel-v6.1 deleted by hand: back on the notification with 
 });
 
 test('the external interface deleted (taking the devices with it) and re-added: devices follow its new index, entries restored, retried meanwhile', async () => {
-  const { lines, restore } = quiet();
+  const { lines, restore } = captureLogs();
   const { k, ext, net, emit } = await setup();
   try {
     const before = state(k);
@@ -107,7 +101,7 @@ test('the external interface deleted (taking the devices with it) and re-added: 
 });
 
 test('the external interface back with another address: the device uses it, and says the lease is stale', async () => {
-  const { lines, restore } = quiet();
+  const { lines, restore } = captureLogs();
   const { k, net, peer } = await setup();
   try {
     k.deleteLink(2);
@@ -136,7 +130,7 @@ test('which notifications matter: our devices deleted or replaced, the external 
 });
 
 test('recovery retries with doubling backoff until the repair succeeds, and stops on close', async () => {
-  const { restore } = quiet();
+  const { restore } = captureLogs();
   let sink: (e: LinkEvent) => void = () => {};
   let closed = false;
   const attempts: number[] = [];
