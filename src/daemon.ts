@@ -4,6 +4,7 @@
 // tested with in-memory doubles.
 import type { Backend, ExternalInterface, RunningNetwork } from './backend/types.js';
 import type { BackendRegistry } from './backend/registry.js';
+import type { NodeRoutes } from './blackhole.js';
 import type { FlanneldOptions } from './config/flags.js';
 import type { NetworkConfig } from './config/types.js';
 import { formatCIDR, formatIP, netEqual, type IPNet } from './ip/index.js';
@@ -37,10 +38,14 @@ export interface DaemonDeps {
   subnetFileIO: SubnetFileIO;
   /** iptables masquerade/forward rules (-ip-masq, -iptables-forward-rules); absent: none. */
   firewall?: DaemonFirewall;
+  /** -ip-blackhole-route: routes for our own subnet, kept while the daemon runs (blackhole.ts). */
+  nodeRoutes?: NodeRoutes;
 }
 
 /** What the daemon needs from src/firewall: install rules for the lease (then keep them), remove them. */
 export interface DaemonFirewall {
+  /** Called once the config is known, before anything is created: throws when the rules cannot work here. */
+  preflight?(config: NetworkConfig): Promise<void>;
   setup(config: NetworkConfig, lease: Lease): Promise<void>;
   teardown(): Promise<void>;
 }
@@ -87,6 +92,7 @@ export class Daemon {
     if (!config) return;
     this.config = config;
     log.info(`Found network config - Backend type: ${config.backend.type}`);
+    await this.deps.firewall?.preflight?.(config);
 
     const stored = manager.getStoredPublicIP ? await manager.getStoredPublicIP(this.signal) : undefined;
     const ext = this.deps.selectInterface(config, stored);
@@ -95,7 +101,8 @@ export class Daemon {
     if (ext.publicIP) log.info(`Using ${formatIP(ext.publicIP)} as external address`);
     if (ext.publicIPv6) log.info(`Using ${formatIP(ext.publicIPv6)} as external IPv6 address`);
 
-    const backend: Backend = await this.deps.backends.create(config.backend.type, { config, extIface: ext });
+    const storedMacs = manager.getStoredMacAddresses ? () => manager.getStoredMacAddresses!(this.signal) : undefined;
+    const backend: Backend = await this.deps.backends.create(config.backend.type, { config, extIface: ext, storedMacs });
     const prev = this.deps.subnetFileIO.readPrevious(this.opts.subnetFile);
     const lease = await manager.acquireLease(
       {
@@ -116,6 +123,7 @@ export class Daemon {
     this.network = network;
     // flannel's order: masquerade and forward rules before subnet.env, so pods never start without them.
     await this.deps.firewall?.setup(config, lease);
+    this.deps.nodeRoutes?.start(config, lease);
 
     // Watch before writing subnet.env so pods never start on a node that does not know its peers yet.
     this.watch = await manager.watchLeases((events) => this.enqueue(() => this.applyEvents(events)));
@@ -236,6 +244,7 @@ export class Daemon {
     this.abort.abort();
     if (this.renewTimer) clearTimeout(this.renewTimer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    this.deps.nodeRoutes?.stop();
     await this.watch?.close().catch(() => {});
     await this.queue;
     await this.network?.close();

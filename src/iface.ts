@@ -4,6 +4,7 @@
 // the view with netlink.
 import type { ExternalInterface } from './backend/types.js';
 import { formatIP, parseIP, type IPAddr } from './ip/index.js';
+import { preferredAddrs } from './ip/preference.js';
 
 export interface LinkView {
   index: number;
@@ -16,6 +17,8 @@ export interface AddrView {
   index: number;
   addr: IPAddr;
   prefixLen: number;
+  /** IFA_F_* (deprecated, permanent, temporary decide which address is advertised). */
+  flags?: number;
 }
 
 export interface SystemView {
@@ -42,12 +45,9 @@ export class IfaceError extends Error {}
 /** Why each candidate was rejected, for flannel's "Could not find valid interface matching" lines. */
 export type Note = (msg: string) => void;
 
+/** The interface's usable addresses, flannel v0.28's preferred first (ip/preference.ts). */
 function addrsOf(view: SystemView, index: number, family: 4 | 6): AddrView[] {
-  // Link-local IPv6 addresses cannot carry the overlay between nodes.
-  return view
-    .addrs()
-    .filter((a) => a.index === index && a.addr.family === family)
-    .filter((a) => !(family === 6 && (a.addr.value >> 118n) === 0x3fan));
+  return preferredAddrs(view.addrs().filter((a) => a.index === index), family);
 }
 
 /** Builds the ExternalInterface for a chosen link, checking it has what the enabled families need. */
@@ -58,8 +58,8 @@ function describe(view: SystemView, link: LinkView, opts: IfaceOptions, preferre
     (preferred && list.find((a) => a.addr.family === preferred.family && a.addr.value === preferred.value)?.addr) ?? list[0]?.addr;
   const ifaceAddr = pick(v4);
   const ifaceAddrV6 = pick(v6);
-  if (opts.enableIPv4 && !ifaceAddr) throw new IfaceError(`interface ${link.name} has no IPv4 address`);
-  if (opts.enableIPv6 && !ifaceAddrV6) throw new IfaceError(`interface ${link.name} has no global IPv6 address`);
+  if (opts.enableIPv4 && !ifaceAddr) throw new IfaceError(`interface ${link.name} has no usable IPv4 address (global or link-local unicast, not deprecated)`);
+  if (opts.enableIPv6 && !ifaceAddrV6) throw new IfaceError(`interface ${link.name} has no usable IPv6 address (global or link-local unicast, not deprecated)`);
   const publicIP = parsePublic(opts.publicIP, 4) ?? ifaceAddr;
   const publicIPv6 = parsePublic(opts.publicIPv6, 6) ?? ifaceAddrV6;
   return {

@@ -1,6 +1,7 @@
 // The real platform behind the daemon: netlink for interfaces, addresses and routes, the native engine
 // for packets. Everything above this file is tested with in-memory doubles of these adapters.
 import { BackendRegistry } from './backend/registry.js';
+import type { BlackholeOps } from './blackhole.js';
 import type { DataPlaneSettings } from './config/dataplane.js';
 import { udpBackendFactory } from './backend/udp.js';
 import type { DataPlaneOptions, LinkOps, TunDataPlane } from './backend/tun/data-plane.js';
@@ -8,11 +9,13 @@ import type { VxlanOps } from './backend/kernel-ops.js';
 import type { SystemView } from './iface.js';
 import { netEqual, type IPAddr, type IPNet } from './ip/index.js';
 import { describeOffloads, Engine, nativeDropReasons } from './native/engine.js';
-import { isExists, Netlink, nl } from './netlink/index.js';
+import { isExists, Netlink, nl, watchLinks } from './netlink/index.js';
 
 export interface Platform {
   readonly backends: BackendRegistry;
   systemView(): SystemView;
+  /** Main-table routes as -ip-blackhole-route needs them. */
+  routeOps(): BlackholeOps;
   close(): void;
 }
 
@@ -20,7 +23,7 @@ export interface Platform {
 export function netlinkSystemView(link: Netlink): SystemView {
   return {
     links: () => link.listLinks().map((l) => ({ index: l.index, name: l.name, mtu: l.mtu, up: l.up })),
-    addrs: () => link.listAddrs().map((a) => ({ index: a.index, addr: a.addr, prefixLen: a.prefixLen })),
+    addrs: () => link.listAddrs().map((a) => ({ index: a.index, addr: a.addr, prefixLen: a.prefixLen, flags: a.flags })),
     defaultRouteIndex: (family) => link.defaultRouteInterface(family),
     routeGetIndex: (dst: IPAddr) => {
       try {
@@ -132,7 +135,7 @@ export function nativePlatform(opts: PlatformOptions = {}): Platform {
   backends
     .register('vxlan', async (ctx) => {
       const [{ vxlanBackendFactory }, ops] = await Promise.all([import('./backend/vxlan/vxlan-backend.js'), kernelOps()]);
-      return vxlanBackendFactory({ ops: () => ops, userspace, forceUserspace: opts.vxlanUserspace ?? false })(ctx);
+      return vxlanBackendFactory({ ops: () => ops, userspace, forceUserspace: opts.vxlanUserspace ?? false, watchLinks })(ctx);
     })
     .register('host-gw', async (ctx) => {
       const [{ hostGwBackendFactory }, ops] = await Promise.all([import('./backend/hostgw.js'), kernelOps()]);
@@ -141,6 +144,7 @@ export function nativePlatform(opts: PlatformOptions = {}): Platform {
   return {
     backends,
     systemView: () => netlinkSystemView(link),
+    routeOps: () => link,
     close: () => link.close(),
   };
 }

@@ -1,10 +1,9 @@
-// net-conf.json Backend options read the way Go's encoding/json fills flannel's config structs:
-// exact key first, else a case-insensitive match ("vni", "VNI", "Vni" all work), wrong types are errors.
+// net-conf.json Backend options read the way Go's encoding/json fills flannel's config structs
+// (util/go-json.ts: "vni", "VNI", "Vni" all work, the last duplicate wins), wrong types are errors.
+import { goField } from '../util/go-json.js';
 
 export function optionField(raw: Readonly<Record<string, unknown>>, name: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(raw, name)) return raw[name];
-  const key = Object.keys(raw).filter((k) => k.toLowerCase() === name.toLowerCase()).pop();
-  return key === undefined ? undefined : raw[key];
+  return goField(raw, name);
 }
 
 export function optionInt(raw: Readonly<Record<string, unknown>>, name: string, def: number, min: number, max: number, hint = ''): number {

@@ -21,6 +21,11 @@ export interface ExternalInterface {
 export interface BackendContext {
   config: NetworkConfig;
   extIface: ExternalInterface;
+  /**
+   * The VtepMACs the lease store remembers for this node (kube: the node annotations; flannel's
+   * GetStoredMacAddresses), asked only by a backend that creates devices; absent or {} when none.
+   */
+  storedMacs?: () => Promise<{ v4?: string; v6?: string }>;
 }
 
 /** First phase: before the lease exists the backend says what goes into it (type, backend data). */

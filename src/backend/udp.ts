@@ -7,6 +7,7 @@ import { formatCIDR, formatIP } from '../ip/index.js';
 import { log } from '../log.js';
 import type { Lease } from '../subnet/types.js';
 import type { OffloadFlags } from '../native/engine.js';
+import { optionBool, optionField, optionInt } from './backend-options.js';
 import { bringUpOrClose, parseOffload, type LinkOps, type PeerRoute, type TunDataPlane, type TunPlatform } from './tun/data-plane.js';
 import { TunNetwork } from './tun/tun-network.js';
 
@@ -22,13 +23,10 @@ export interface UdpOptions {
 
 /** Backend options of net-conf.json for udp: flannel's Port, plus our AllowUnknownSource for NATed peers. */
 export function parseUdpOptions(raw: Readonly<Record<string, unknown>>): UdpOptions {
-  const port = raw.Port ?? 0;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`net-conf: Backend.Port ${JSON.stringify(port)} is invalid: must be a whole number from 0 to 65535 (0 means ${UDP_DEFAULT_PORT})`);
-  }
-  const allow = raw.AllowUnknownSource ?? false;
-  if (typeof allow !== 'boolean') throw new Error(`net-conf: Backend.AllowUnknownSource ${JSON.stringify(allow)} is invalid: must be true or false`);
-  return { port: port === 0 ? UDP_DEFAULT_PORT : port, allowUnknownSource: allow, offload: parseOffload(raw.Offload) };
+  // Go JSON keys (backend-options.ts): "port": 8290 is flannel's Port too, or stock peers and we split.
+  const port = optionInt(raw, 'Port', 0, 0, 65535, ` (0 means ${UDP_DEFAULT_PORT})`);
+  const allow = optionBool(raw, 'AllowUnknownSource', false);
+  return { port: port === 0 ? UDP_DEFAULT_PORT : port, allowUnknownSource: allow, offload: parseOffload(optionField(raw, 'Offload')) };
 }
 
 /** IPv4 outer header whenever this node has an IPv4 public address; IPv6 outer only on IPv6-only nodes. */

@@ -4,8 +4,10 @@
 import type { Server } from 'node:http';
 import { FlagError, formatHelp, parseFlags, toOptions, unimplementedInUse, type FlanneldOptions } from '../config/flags.js';
 import { Daemon } from '../daemon.js';
-import { Firewall } from '../firewall/firewall.js';
+import { BlackholeRoutes } from '../blackhole.js';
 import { execIptablesRunner } from '../firewall/iptables.js';
+import { execNftRunner } from '../firewall/nft.js';
+import { TrafficRules } from '../firewall/traffic.js';
 import { startHealthz } from '../http.js';
 import { startStatusServer } from '../status.js';
 import { selectExternalInterface } from '../iface.js';
@@ -88,12 +90,15 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   if (opts.version) {
-    process.stdout.write(`${VERSION}\n`);
+    // flannel prints its version to stderr (fmt.Fprintln(os.Stderr, ...)).
+    process.stderr.write(`${VERSION}\n`);
     return 0;
   }
   setVerbosity(opts.verbosity);
   setLogFormat(opts.logFormat);
   log.info(`flannelts ${VERSION} (flanneld-compatible)`);
+  // flannel logs a FLANNELD_* value it cannot set and goes on with the flag's default.
+  for (const e of parsed.envErrors) log.error(`Failed to set flag FLANNELD from env: ${e}`);
   log.info(`CLI flags config: ${redacted(opts)}`);
 
   const unimplemented = unimplementedInUse(parsed);
@@ -134,15 +139,18 @@ async function main(argv: string[]): Promise<number> {
           (m) => log.info(m),
         ),
       subnetFileIO: { readPrevious: readPreviousSubnets, write: writeSubnetEnv },
-      firewall:
-        opts.ipMasq || opts.iptablesForwardRules
-          ? new Firewall(execIptablesRunner(), {
-              ipMasq: opts.ipMasq,
-              forwardRules: opts.iptablesForwardRules,
-              resyncSeconds: opts.iptablesResync,
-              randomFullyDisable: opts.ipMasqRandomFullyDisable,
-            })
-          : undefined,
+      // Always: nftables mode and the clean-up of the other mode's rules run even with both options off.
+      firewall: new TrafficRules(
+        { iptables: execIptablesRunner(), nft: execNftRunner() },
+        {
+          ipMasq: opts.ipMasq,
+          forwardRules: opts.iptablesForwardRules,
+          resyncSeconds: opts.iptablesResync,
+          randomFullyDisable: opts.ipMasqRandomFullyDisable,
+          brNetfilterCheck: opts.brNetfilterCheck,
+        },
+      ),
+      nodeRoutes: opts.ipBlackholeRoute ? new BlackholeRoutes(platform.routeOps(), opts.iptablesResync) : undefined,
     },
     opts,
   );

@@ -1,5 +1,7 @@
 // flanneld's command line, parsed the way Go's `flag` package parses it (flannel uses it), plus
-// flannel's SetFlagsFromEnv: every flag not given on the command line may come from FLANNELD_<NAME>.
+// flannel's SetFlagsFromEnv: every flag not given on the command line may come from FLANNELD_<NAME>
+// (an empty variable is ignored; a bad value is reported and ignored, the flag keeping its default).
+// test/fixtures/flannel-v0.28.9-flags.json is flannel's list; a unit test holds ours to it.
 //
 // Go flag rules reproduced here: `-name`, `--name`, `-name=value`, `-name value` (not for booleans),
 // booleans take only `-name` or `-name=bool`; parsing stops at `--` or the first non-flag argument;
@@ -49,12 +51,14 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   I('healthz-port', 0, 'the port for healthz server to listen(0 to disable)'),
   I('iptables-resync', 5, 'resync period for iptables rules, in seconds'),
   B('iptables-forward-rules', true, 'add default accept rules to FORWARD chain in iptables'),
+  B('ip-blackhole-route', false, 'add a blackhole route on the node for its own subnet (the local podCIDR), IPv4 and IPv6, re-added every -iptables-resync seconds'),
   S('net-config-path', '/etc/kube-flannel/net-conf.json', 'path to the network configuration file'),
   B('set-node-network-unavailable', true, 'set NodeNetworkUnavailable after ready'),
   // klog flags flannel copies onto its own flag set.
   I('v', 0, 'number for the log level verbosity'),
   S('vmodule', '', 'comma-separated list of pattern=N settings for file-filtered logging', 'warn'),
-  S('log_backtrace_at', '', 'when logging hits line file:N, emit a stack trace', 'warn'),
+  // klog's traceLocation prints ":0" when unset, which Go records as the default.
+  S('log_backtrace_at', ':0', 'when logging hits line file:N, emit a stack trace', 'warn'),
   // flannelts extensions.
   S('subnet-store-dir', '', 'flannelts: use the embedded file lease store in this directory instead of etcd (one-host labs)'),
   S('log-format', 'text', 'flannelts: log format, "text" (klog lines) or "json"'),
@@ -63,6 +67,19 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   I('udp-reply-poll-us', DEFAULT_REPLY_POLL_US, 'flannelts: microseconds the udp/userspace-VXLAN engine keeps polling for the answer after a small send (ping, request/response) instead of sleeping; adaptive, shrinks while nothing answers; 0 turns it off (saves CPU, costs latency)'),
   S('udp-threads', 'auto', 'flannelts: data-plane threads of the udp/userspace-VXLAN engine: "auto" runs both directions on one thread (an answer is read by the thread that delivered the request, no cross-CPU wake-up) and adds a second while both directions are busy; "1" or "2" fix the number (debugging, benchmarks)'),
   B('vxlan-userspace', false, 'flannelts: vxlan backend uses the userspace VXLAN VTEP on this node (no kernel vxlan device); it is also used automatically when the kernel cannot create VXLAN devices'),
+  B('br-netfilter-check', true, 'flannelts: in iptables mode exit 1 when br_netfilter is not loaded (/proc/sys/net/bridge/bridge-nf-call-iptables missing), as flanneld >= 0.26 does; false skips the check (hosts whose pods are not on a Linux bridge, e.g. flannelctl lab)'),
+];
+
+/** flannelts' own flags: everything after flannel's list and klog's copied flags (the flags unit test pins this list). */
+export const FLANNELTS_EXTENSIONS: readonly string[] = [
+  'subnet-store-dir',
+  'log-format',
+  'status-socket',
+  'udp-offload',
+  'udp-reply-poll-us',
+  'udp-threads',
+  'vxlan-userspace',
+  'br-netfilter-check',
 ];
 
 export type FlagValue = string | boolean | number | string[];
@@ -75,6 +92,11 @@ export interface ParsedFlags {
   /** Where each set value came from, for the startup log. */
   source: Map<string, 'flag' | 'env'>;
   help: boolean;
+  /**
+   * FLANNELD_* values that were rejected and ignored (the flag kept its default), one line each naming
+   * the variable: flannel logs these and goes on. toOptions adds the range checks' rejections.
+   */
+  envErrors: string[];
 }
 
 /** A command-line error: flanneld prints it on one line and exits with status 2, as Go's flag does. */
@@ -136,6 +158,7 @@ export function parseFlags(
   const set = new Set<string>();
   const source = new Map<string, 'flag' | 'env'>();
   let help = false;
+  const envErrors: string[] = [];
 
   const assign = (spec: FlagSpec, v: string | boolean | number, origin: 'flag' | 'env'): void => {
     if (spec.kind === 'list') {
@@ -186,20 +209,27 @@ export function parseFlags(
     throw new FlagError(`unexpected argument "${argv[i]}": flanneld takes only flags (did you mean -${argv[i]}?)`);
   }
 
-  // flannel's SetFlagsFromEnv: only flags not already set on the command line.
+  // flannel's SetFlagsFromEnv: only flags not already set on the command line, only non-empty values.
   for (const spec of specs) {
     if (set.has(spec.name)) continue;
     const raw = env[envName(spec.name)];
-    if (raw === undefined) continue;
+    if (raw === undefined || raw === '') continue;
+    // flannel checks -version before it reads the environment, so FLANNELD_VERSION never prints it.
+    if (spec.name === 'version') continue;
     const origin = `environment variable ${envName(spec.name)}`;
     if (spec.kind === 'list') {
-      // A list from one environment variable: comma-separated, in order.
+      // A list from one environment variable: comma-separated, in order (flannel takes the whole value as one entry).
       for (const part of raw.split(',').map((p) => p.trim()).filter((p) => p !== '')) assign(spec, part, 'env');
-    } else {
+      continue;
+    }
+    try {
       assign(spec, convert(spec, raw, origin), 'env');
+    } catch (e) {
+      if (!(e instanceof FlagError)) throw e;
+      envErrors.push(`${e.message}; ${envName(spec.name)} is ignored, -${spec.name} keeps ${JSON.stringify(values.get(spec.name))}`);
     }
   }
-  return { values, set, source, help };
+  return { values, set, source, help, envErrors };
 }
 
 /** Go flag.PrintDefaults-style help. */
@@ -245,48 +275,75 @@ export interface FlanneldOptions extends DataPlaneSettings {
   healthzPort: number;
   iptablesResync: number;
   iptablesForwardRules: boolean;
+  ipBlackholeRoute: boolean;
   netConfigPath: string;
   setNodeNetworkUnavailable: boolean;
   verbosity: number;
   subnetStoreDir: string;
   logFormat: 'text' | 'json';
   statusSocket: string;
+  /** flannelts' -br-netfilter-check (iptables mode only). */
+  brNetfilterCheck: boolean;
 }
 
 /** Turns parsed flags into options and applies flanneld's range checks (each a one-line error). */
-export function toOptions(p: ParsedFlags): FlanneldOptions {
+export function toOptions(p: ParsedFlags, specs: readonly FlagSpec[] = FLANNELD_FLAGS): FlanneldOptions {
+  /**
+   * A value out of range: an error for a command-line flag; from FLANNELD_* it is reported and the
+   * default used instead, as flannel ignores an environment value it cannot set.
+   */
+  const reject = (name: string, msg: string): void => {
+    if (p.source.get(name) !== 'env') throw new FlagError(msg);
+    const spec = specs.find((s) => s.name === name);
+    p.envErrors.push(`${msg}; ${envName(name)} is ignored, -${name} keeps ${JSON.stringify(spec?.def)}`);
+    p.values.set(name, Array.isArray(spec?.def) ? [...(spec.def as string[])] : (spec?.def as FlagValue));
+  };
   const str = (n: string): string => String(p.values.get(n) ?? '');
   const num = (n: string): number => Number(p.values.get(n) ?? 0);
   const bool = (n: string): boolean => p.values.get(n) === true;
   const list = (n: string): string[] => [...((p.values.get(n) as string[] | undefined) ?? [])];
 
-  const margin = num('subnet-lease-renew-margin');
+  let margin = num('subnet-lease-renew-margin');
   if (margin <= 0 || margin >= 24 * 60) {
-    throw new FlagError(`invalid -subnet-lease-renew-margin ${margin}: must be between 1 and 1439 minutes`);
+    reject('subnet-lease-renew-margin', `invalid -subnet-lease-renew-margin ${margin}: must be between 1 and 1439 minutes`);
+    margin = num('subnet-lease-renew-margin');
   }
-  const port = num('healthz-port');
-  if (port < 0 || port > 65535) throw new FlagError(`invalid -healthz-port ${port}: must be 0 (off) to 65535`);
-  const resync = num('iptables-resync');
-  if (resync <= 0) throw new FlagError(`invalid -iptables-resync ${resync}: must be at least 1 second`);
-  const v = num('v');
-  if (v < 0) throw new FlagError(`invalid -v ${v}: verbosity must be 0 or more`);
-  const replyPoll = num('udp-reply-poll-us');
+  let port = num('healthz-port');
+  if (port < 0 || port > 65535) {
+    reject('healthz-port', `invalid -healthz-port ${port}: must be 0 (off) to 65535`);
+    port = num('healthz-port');
+  }
+  let resync = num('iptables-resync');
+  if (resync <= 0) {
+    reject('iptables-resync', `invalid -iptables-resync ${resync}: must be at least 1 second`);
+    resync = num('iptables-resync');
+  }
+  let v = num('v');
+  if (v < 0) {
+    reject('v', `invalid -v ${v}: verbosity must be 0 or more`);
+    v = num('v');
+  }
+  let replyPoll = num('udp-reply-poll-us');
   if (!Number.isInteger(replyPoll) || replyPoll < 0 || replyPoll > MAX_REPLY_POLL_US) {
-    throw new FlagError(`invalid -udp-reply-poll-us ${replyPoll}: must be an integer from 0 (off) to ${MAX_REPLY_POLL_US} microseconds`);
+    reject('udp-reply-poll-us', `invalid -udp-reply-poll-us ${replyPoll}: must be an integer from 0 (off) to ${MAX_REPLY_POLL_US} microseconds`);
+    replyPoll = num('udp-reply-poll-us');
   }
-  const threads = str('udp-threads');
+  let threads = str('udp-threads');
   if (threads !== 'auto' && threads !== '1' && threads !== '2') {
-    throw new FlagError(`invalid -udp-threads "${threads}": use "auto", "1" or "2"`);
+    reject('udp-threads', `invalid -udp-threads "${threads}": use "auto", "1" or "2"`);
+    threads = str('udp-threads');
   }
-  const logFormat = str('log-format');
+  let logFormat = str('log-format');
   if (logFormat !== 'text' && logFormat !== 'json') {
-    throw new FlagError(`invalid -log-format "${logFormat}": use "text" or "json"`);
+    reject('log-format', `invalid -log-format "${logFormat}": use "text" or "json"`);
+    logFormat = str('log-format');
   }
   for (const re of list('iface-regex')) {
     try {
       new RegExp(re);
     } catch (e) {
-      throw new FlagError(`invalid -iface-regex "${re}": ${(e as Error).message}`);
+      reject('iface-regex', `invalid -iface-regex "${re}": ${(e as Error).message}`);
+      break;
     }
   }
   const endpoints = str('etcd-endpoints').split(',').map((e) => e.trim()).filter((e) => e !== '');
@@ -319,16 +376,18 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
     healthzPort: port,
     iptablesResync: resync,
     iptablesForwardRules: bool('iptables-forward-rules'),
+    ipBlackholeRoute: bool('ip-blackhole-route'),
     netConfigPath: str('net-config-path'),
     setNodeNetworkUnavailable: bool('set-node-network-unavailable'),
     verbosity: v,
     subnetStoreDir: str('subnet-store-dir'),
-    logFormat,
+    logFormat: logFormat as FlanneldOptions['logFormat'],
     statusSocket: str('status-socket'),
     udpOffload: bool('udp-offload'),
     replyPollUs: replyPoll,
     dataThreads: threads === 'auto' ? 0 : threads === '1' ? 1 : 2,
     vxlanUserspace: bool('vxlan-userspace'),
+    brNetfilterCheck: bool('br-netfilter-check'),
   };
 }
 

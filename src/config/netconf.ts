@@ -1,6 +1,7 @@
 // net-conf.json parsing and validation with flannel's rules (pkg/subnet/config.go: ParseConfig +
-// CheckNetworkConfig). Go's encoding/json matches field names case-insensitively and ignores unknown
-// fields, so we do too; every rejection names the field, the value and the rule.
+// CheckNetworkConfig). Read as Go's encoding/json reads it (util/go-json.ts: any key case, the last
+// duplicate wins, unknown fields ignored); every rejection names the field, the value and the rule.
+import { goField, goFields, isRecord, parseGoJSON } from '../util/go-json.js';
 import { formatIP, parseIP } from '../ip/addr.js';
 import { blockSize, containsIP, formatCIDR, parseCIDR, prefixMask } from '../ip/cidr.js';
 import type { Family, IPAddr, IPNet } from '../ip/types.js';
@@ -39,20 +40,9 @@ function show(v: unknown): string {
   return text === undefined ? String(v) : text.length > 60 ? text.slice(0, 57) + '...' : text;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Collects known fields case-insensitively; later duplicates win, as with Go's decoder. */
+/** subnet.Config's fields; Backend is a json.RawMessage, which null clears. */
 function pickFields(obj: Record<string, unknown>): Map<KnownField, unknown> {
-  const byLower = new Map(KNOWN_FIELDS.map((f) => [f.toLowerCase(), f] as const));
-  const out = new Map<KnownField, unknown>();
-  for (const [key, value] of Object.entries(obj)) {
-    const field = byLower.get(key.toLowerCase());
-    // JSON null leaves a Go field at its zero value.
-    if (field !== undefined && value !== null) out.set(field, value);
-  }
-  return out;
+  return goFields(obj, KNOWN_FIELDS, ['Backend']);
 }
 
 function readBool(fields: Map<KnownField, unknown>, name: KnownField, dflt: boolean): boolean {
@@ -97,9 +87,8 @@ function readBackend(fields: Map<KnownField, unknown>): BackendConfig {
   const v = fields.get('Backend');
   if (v === undefined) return { type: 'udp', raw: { Type: 'udp' } };
   if (!isRecord(v)) fail(`Backend ${show(v)} is invalid: must be an object like {"Type":"vxlan"}`);
-  const typeKey = Object.keys(v).filter((k) => k.toLowerCase() === 'type').pop();
-  const type = typeKey === undefined ? undefined : v[typeKey];
-  if (type === undefined || type === null || type === '') fail(`Backend.Type is missing: set it, e.g. {"Type":"vxlan"}`);
+  const type = goField(v, 'Type');
+  if (type === undefined || type === '') fail(`Backend.Type is missing: set it, e.g. {"Type":"vxlan"}`);
   if (typeof type !== 'string') fail(`Backend.Type ${show(type)} is invalid: must be a string like "vxlan"`);
   return { type, raw: v };
 }
@@ -196,7 +185,7 @@ function checkFamily(fields: Map<KnownField, unknown>, r: FamilyRules): FamilyRe
 export function parseNetworkConfig(json: string): NetworkConfig {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(json);
+    parsed = parseGoJSON(json);
   } catch (e) {
     fail(`invalid JSON: ${(e as Error).message}`);
   }
@@ -204,7 +193,7 @@ export function parseNetworkConfig(json: string): NetworkConfig {
   const fields = pickFields(parsed);
   const enableIPv4 = readBool(fields, 'EnableIPv4', true);
   const enableIPv6 = readBool(fields, 'EnableIPv6', false);
-  readBool(fields, 'EnableNFTables', false);
+  const enableNFTables = readBool(fields, 'EnableNFTables', false);
   if (!enableIPv4 && !enableIPv6) fail('EnableIPv4 and EnableIPv6 are both false: enable at least one');
   const backend = readBackend(fields);
   const v4 = enableIPv4 ? checkFamily(fields, V4_RULES) : undefined;
@@ -212,6 +201,7 @@ export function parseNetworkConfig(json: string): NetworkConfig {
   return {
     enableIPv4,
     enableIPv6,
+    enableNFTables,
     network: v4?.network,
     subnetLen: v4?.subnetLen ?? 0,
     subnetMin: v4?.subnetMin,

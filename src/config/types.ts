@@ -11,6 +11,8 @@ export interface BackendConfig {
 export interface NetworkConfig {
   readonly enableIPv4: boolean;
   readonly enableIPv6: boolean;
+  /** flannel's nftables traffic manager (tables flannel-ipv4 / flannel-ipv6) instead of iptables. */
+  readonly enableNFTables: boolean;
   readonly network?: IPNet;
   readonly subnetLen: number;
   readonly subnetMin?: IPNet;

@@ -1,4 +1,4 @@
-// flanneld's iptables duties: masquerade rules (-ip-masq) and forward-accept rules
+// flanneld's iptables mode (traffic.ts picks it): masquerade rules (-ip-masq) and forward-accept rules
 // (-iptables-forward-rules, default on), installed atomically, checked every -iptables-resync seconds
 // and re-applied when anything is missing or out of order, removed on clean shutdown.
 import type { NetworkConfig } from '../config/types.js';
@@ -8,6 +8,7 @@ import type { Lease } from '../subnet/types.js';
 import { atLeast162, IptablesMissingError, parseIptablesVersion, type IptablesRunner } from './iptables.js';
 import { parseSave, type SavedTable } from './iptables-save.js';
 import { bootstrapPayload, findProblems, teardownPayload } from './plan.js';
+import { ResyncLoop, type ResyncCounters } from './resync.js';
 import { forwardRules, masqRules, type Rule } from './rules.js';
 
 export interface FirewallOptions {
@@ -25,30 +26,21 @@ interface RuleSet {
   rules: Rule[];
 }
 
-export interface FirewallStats {
+export interface FirewallStats extends ResyncCounters {
   ruleSets: number;
-  checks: number;
-  reapplied: number;
-  errors: number;
-}
-
-/** flannel main's net-conf switch to its nftables traffic manager (Go JSON: any key case). */
-export function asksForNftables(netConf: string): boolean {
-  try {
-    const parsed: unknown = JSON.parse(netConf);
-    if (typeof parsed !== 'object' || parsed === null) return false;
-    return Object.entries(parsed).some(([k, v]) => k.toLowerCase() === 'enablenftables' && v === true);
-  } catch {
-    return false;
-  }
 }
 
 export class Firewall {
   private sets: RuleSet[] = [];
-  private timer?: NodeJS.Timeout;
-  /** Serialises resync passes and teardown: never two iptables-restore runs of ours at once. */
-  private busy: Promise<unknown> = Promise.resolve();
-  private readonly counters = { checks: 0, reapplied: 0, errors: 0 };
+  /** The resync passes, and with them teardown: never two iptables-restore runs of ours at once. */
+  private readonly resync = new ResyncLoop<RuleSet>({
+    what: 'iptables',
+    announce: 'Some iptables rules are missing; deleting and recreating rules',
+    items: () => this.sets,
+    problems: async (set) => findProblems(await this.saved(set), set.rules),
+    repair: (set) => this.bootstrap(set),
+  });
+  private readonly counters = this.resync.counters;
 
   constructor(
     private readonly runner: IptablesRunner,
@@ -61,9 +53,7 @@ export class Firewall {
    * daemon goes on.
    */
   async setup(config: NetworkConfig, lease: Lease): Promise<void> {
-    if (asksForNftables(config.source)) {
-      log.warning('net-conf EnableNFTables is true, but flannelts implements only the iptables rules; installing those (as flanneld < 0.25 did)');
-    }
+    log.info('Starting flannel in iptables mode...');
     const families: Array<[Family, IPNet | undefined, IPNet | undefined]> = [
       [4, config.enableIPv4 ? config.network : undefined, lease.subnet],
       [6, config.enableIPv6 ? config.ipv6Network : undefined, lease.ipv6Subnet],
@@ -91,10 +81,7 @@ export class Firewall {
         this.sets.push(set);
       }
     }
-    if (this.sets.length > 0) {
-      this.timer = setInterval(() => void this.ensure(), this.opts.resyncSeconds * 1000);
-      this.timer.unref();
-    }
+    if (this.sets.length > 0) this.resync.start(this.opts.resyncSeconds);
   }
 
   private async saved(set: RuleSet): Promise<Map<string, SavedTable>> {
@@ -112,35 +99,15 @@ export class Firewall {
 
   /** One resync pass; returns how many rule sets it had to re-apply. */
   ensure(): Promise<number> {
-    const pass = this.busy.then(async () => {
-      let reapplied = 0;
-      for (const set of this.sets) {
-        this.counters.checks++;
-        try {
-          const problems = findProblems(await this.saved(set), set.rules);
-          if (problems.length === 0) continue;
-          log.info(`Some iptables rules are missing; deleting and recreating rules (${problems.join('; ')})`);
-          await this.bootstrap(set);
-          reapplied++;
-          this.counters.reapplied++;
-        } catch (e) {
-          this.counters.errors++;
-          log.error(`Failed to ensure iptables rules: ${(e as Error).message}`);
-        }
-      }
-      return reapplied;
-    });
-    this.busy = pass.catch(() => 0);
-    return pass;
+    return this.resync.pass();
   }
 
   /** Stops the resync loop and removes our rules and chains. */
   teardown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.resync.stop();
     const sets = this.sets;
     this.sets = [];
-    const pass = this.busy.then(async () => {
+    return this.resync.serialize(async () => {
       if (sets.length > 0) log.info('Cleaning-up iptables rules...');
       for (const set of [...sets].reverse()) {
         try {
@@ -158,9 +125,7 @@ export class Firewall {
           log.error(`could not clean up ${set.kind} rules (IPv${set.family}): ${(e as Error).message}`);
         }
       }
-    });
-    this.busy = pass.catch(() => undefined);
-    return pass;
+    }, undefined);
   }
 
   stats(): FirewallStats {

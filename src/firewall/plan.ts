@@ -84,3 +84,24 @@ export function teardownPayload(saved: ReadonlyMap<string, SavedTable>, rules: r
   }
   return out;
 }
+
+/**
+ * Removes everything flannel's iptables mode leaves, whatever its age or table: every rule that jumps to
+ * FLANNEL-POSTRTG or FLANNEL-FWD (from POSTROUTING, FORWARD or anywhere), then the chains themselves.
+ * flannel's own clean-up looks for FLANNEL-FWD in nat (it lives in filter) and cannot delete
+ * FLANNEL-POSTRTG while POSTROUTING still jumps to it. Empty when there is nothing to remove.
+ */
+export function leftoverPayload(saved: ReadonlyMap<string, SavedTable>): string {
+  let out = '';
+  for (const [table, t] of saved) {
+    const chains = [...OWN_CHAINS].filter((c) => t.chains.has(c));
+    const jumps = t.rules.filter((r) => !OWN_CHAINS.has(r.chain) && r.spec.some((a, i) => (a === '-j' || a === '-g') && OWN_CHAINS.has(r.spec[i + 1] ?? '')));
+    if (chains.length === 0 && jumps.length === 0) continue;
+    out += `*${table}\n`;
+    for (const c of chains) out += `:${c} - [0:0]\n`;
+    for (const r of jumps) out += ruleLine('-D', { table: table as Rule['table'], chain: r.chain, spec: r.spec }) + '\n';
+    for (const c of chains) out += `-X ${c}\n`;
+    out += 'COMMIT\n';
+  }
+  return out;
+}

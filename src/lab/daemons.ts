@@ -5,6 +5,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FLANNELD_NODE_FLAGS } from '../config/node-flags.js';
+import { BRIDGE_NF_CALL_IPTABLES } from '../firewall/br-netfilter.js';
 import { isAlive, killAndWait } from '../util/process.js';
 import { sleep } from '../util/sleep.js';
 import { hasBinary } from './netns.js';
@@ -48,11 +49,17 @@ export interface DaemonOptions {
   setNodeName: boolean;
   /** Seconds to wait for every subnet.env. */
   startTimeoutSec?: number;
+  /**
+   * Runs each daemon in a mount namespace where /proc/sys/net/bridge is an empty tmpfs, as on a host
+   * without br_netfilter (tests of the lab's opt-out on a machine that has the module loaded).
+   */
+  hideBrNetfilter?: boolean;
   log: (line: string) => void;
 }
 
 export class NodeDaemons {
   private iptablesNoted = false;
+  private brNetfilterNoted = false;
 
   constructor(
     private readonly nodes: LabNode[],
@@ -81,13 +88,18 @@ export class NodeDaemons {
       ...(this.iptablesMissing() ? ['-iptables-forward-rules=false'] : []),
       // flannelts extensions, which a stock flanneld would reject.
       ...(this.ours ? [`-status-socket=${this.statusSocket(node)}`] : []),
+      ...(this.ours && this.brNetfilterMissing() ? ['-br-netfilter-check=false'] : []),
       ...(this.o.daemonArgs ?? []),
       ...(this.o.nodeArgs?.(index) ?? []),
     ];
     const logFd = openSync(join(node.dir, 'flanneld.log'), 'a');
     try {
       const env = { ...process.env, ...(this.o.setNodeName ? { NODE_NAME: node.name } : {}), ...(this.o.nodeEnv?.(index) ?? {}) };
-      const child = node.ns.spawn(cmd[0]!, args, { stdio: ['ignore', logFd, logFd], detached: true, env });
+      // `ip netns exec` gives each daemon its own mount namespace: the tmpfs hides the sysctls from it alone.
+      const [file, argv] = this.o.hideBrNetfilter
+        ? ['sh', ['-c', 'mount -t tmpfs flannelts-no-br-netfilter /proc/sys/net/bridge && exec "$0" "$@"', cmd[0]!, ...args]]
+        : [cmd[0]!, args];
+      const child = node.ns.spawn(file, argv, { stdio: ['ignore', logFd, logFd], detached: true, env });
       // Daemons are tracked by PID; an unref'd child lets `lab --keep` exit while they keep running.
       child.unref();
       node.pid = child.pid;
@@ -107,6 +119,20 @@ export class NodeDaemons {
     if (hasBinary('iptables-restore')) return false;
     if (!this.iptablesNoted) this.o.log('iptables-restore not found: daemons run with -iptables-forward-rules=false (apt-get install iptables for the rules)');
     this.iptablesNoted = true;
+    return true;
+  }
+
+  /**
+   * flanneld in iptables mode exits without br_netfilter (flannel >= 0.26). Stock Debian loads the
+   * module only when a bridge with netfilter is used; the lab's pods hang off veths, not a bridge, so
+   * its daemons run with the documented opt-out instead of the lab loading a module into the host.
+   */
+  private brNetfilterMissing(): boolean {
+    if (!this.o.hideBrNetfilter && existsSync(BRIDGE_NF_CALL_IPTABLES)) return false;
+    if (!this.brNetfilterNoted) {
+      this.o.log('br_netfilter is not loaded: daemons run with -br-netfilter-check=false (real nodes with pods on a bridge need `modprobe br_netfilter`)');
+    }
+    this.brNetfilterNoted = true;
     return true;
   }
 

@@ -18,7 +18,7 @@ export class LabEtcd {
     private readonly underlay: Namespace,
     /** The lab's directory: etcd's data directory and log live in it. */
     private readonly dir: string,
-    private readonly netConf: () => Record<string, unknown>,
+    private readonly netConf: () => string,
     private readonly log: (line: string) => void,
   ) {}
 
@@ -54,7 +54,7 @@ export class LabEtcd {
     const deadline = Date.now() + 20_000;
     for (;;) {
       try {
-        await this.put(`${LAB_ETCD_PREFIX}/config`, JSON.stringify(this.netConf()));
+        await this.put(`${LAB_ETCD_PREFIX}/config`, this.netConf());
         break;
       } catch (e) {
         if (Date.now() > deadline) throw new Error(`lab etcd did not come up at ${LAB_ETCD_ENDPOINT}: ${(e as Error).message}`);

@@ -27,6 +27,15 @@ export interface LabOptions {
   subnetLen?: number;
   /** Extra keys merged into the Backend object of net-conf.json. */
   backendOptions?: Record<string, unknown>;
+  /** Extra top-level keys of net-conf.json, e.g. {EnableNFTables: true}. */
+  netConfExtra?: Record<string, unknown>;
+  /**
+   * The net-conf.json text as given, instead of netConf()'s (e.g. with duplicate or lower-case keys,
+   * which a JavaScript object cannot hold).
+   */
+  netConfText?: string;
+  /** Daemons see no /proc/sys/net/bridge, as on a host without br_netfilter (daemons.ts). */
+  hideBrNetfilter?: boolean;
   /** Command that runs a flanneld-compatible daemon; default: this package's flanneld. */
   flanneld?: string[];
   /** Extra flags for every daemon. */
@@ -84,6 +93,7 @@ export class Lab {
       nodeEnv: opts.nodeEnv,
       setNodeName: opts.store === 'kube',
       startTimeoutSec: opts.startTimeoutSec,
+      hideBrNetfilter: opts.hideBrNetfilter,
       log: this.log,
     });
   }
@@ -93,6 +103,7 @@ export class Lab {
       Network: LAB_NETWORK_V4,
       SubnetLen: this.opts.subnetLen ?? 24,
       Backend: { Type: this.opts.backend, ...(this.opts.backendOptions ?? {}) },
+      ...(this.opts.netConfExtra ?? {}),
     };
     if (this.opts.ipv6) {
       conf.EnableIPv6 = true;
@@ -102,23 +113,28 @@ export class Lab {
     return conf;
   }
 
+  /** What the store holds as net-conf.json. */
+  netConfText(): string {
+    return this.opts.netConfText ?? JSON.stringify(this.netConf());
+  }
+
   /** Builds the underlay and node namespaces, starts the store and one daemon per node, attaches the pods. */
   async up(): Promise<void> {
     const n = this.opts.nodes;
     if (!Number.isInteger(n) || n < 1 || n > 200) throw new Error(`--nodes ${n}: use 1 to 200`);
     mkdirSync(this.storeDir, { recursive: true });
-    writeFileSync(join(this.storeDir, 'config'), JSON.stringify(this.netConf()));
+    writeFileSync(join(this.storeDir, 'config'), this.netConfText());
     this.opts.seedStore?.(this.storeDir);
 
     const topo = new Topology(this.set, { nodes: n, ipv6: this.opts.ipv6, routed: this.opts.routed, placement: this.opts.placement, log: this.log });
     this.topology = topo;
     if (this.opts.store === 'etcd' || this.opts.store === 'kube') topo.addServiceAddress();
     if (this.opts.store === 'etcd') {
-      this.etcd = new LabEtcd(topo.underlay, this.dir, () => this.netConf(), this.log);
+      this.etcd = new LabEtcd(topo.underlay, this.dir, () => this.netConfText(), this.log);
       await this.etcd.start();
     }
     if (this.opts.store === 'kube') {
-      writeFileSync(join(this.dir, 'net-conf.json'), JSON.stringify(this.netConf()));
+      writeFileSync(join(this.dir, 'net-conf.json'), this.netConfText());
       this.apiServer = new LabApiServer(topo.underlay, this.dir);
       const nodes = Array.from({ length: n }, (_, k) => ({ name: `n${k + 1}`, podCIDR: this.podCIDRs(k + 1)[0], podCIDRs: this.podCIDRs(k + 1) }));
       await this.apiServer.start(nodes);
@@ -153,6 +169,15 @@ export class Lab {
   /** A host outside the overlay on segment 0 (see Topology.addExternalHost). */
   addExternalHost(short: string, ipv4: string): Namespace {
     return this.topo().addExternalHost(short, ipv4);
+  }
+
+  /** Deletes / re-creates a node's eth0 (Topology.unplug / replug). */
+  unplug(node: LabNode): void {
+    this.topo().unplug(node);
+  }
+
+  replug(node: LabNode): void {
+    this.topo().replug(node);
   }
 
   /** The namespace holding the underlay bridge (and etcd / the API server). */

@@ -91,28 +91,40 @@ export class Topology {
       const cpus = nodeCpus(this.opts.placement, i - 1);
       const ns = this.set.add(name, cpus);
       const segment = this.opts.routed && i > Math.ceil(n / 2) ? 1 : 0;
-      vethPair(ns, 'eth0', this.underlay, `v${i}`);
-      this.underlay.ip('link', 'set', `v${i}`, 'master', `br${segment}`);
       const underlayIP = underlayIPv4(i, segment);
-      ns.ip('addr', 'add', `${underlayIP}/24`, 'dev', 'eth0');
-      let v6: string | undefined;
-      if (this.opts.ipv6) {
-        v6 = underlayIPv6(i, segment);
-        ns.ip('addr', 'add', `${v6}/64`, 'dev', 'eth0', 'nodad');
-      }
-      // A default route on the underlay, as a real node has one (flanneld's default interface choice).
-      if (this.opts.routed) {
-        ns.ip('route', 'add', 'default', 'via', `198.18.${segment}.254`, 'dev', 'eth0');
-        if (this.opts.ipv6) ns.ip('-6', 'route', 'add', 'default', 'via', `2001:db8:0:${segment}::fe`, 'dev', 'eth0');
-      } else {
-        ns.ip('route', 'add', 'default', 'dev', 'eth0');
-      }
+      const v6 = this.opts.ipv6 ? underlayIPv6(i, segment) : undefined;
+      this.plug(ns, i, segment);
       sysctl(ns, 'net/ipv4/ip_forward', '1');
       if (this.opts.ipv6) sysctl(ns, 'net/ipv6/conf/all/forwarding', '1');
       const pod = this.set.add(`p${i}`, cpus);
       this.nodes.push({ name, ns, pod, underlayIP, underlayIPv6: v6, segment, podIP: '' });
     }
     return this.nodes;
+  }
+
+  /** Node i's eth0: a veth to the underlay bridge of its segment, its addresses and default route. */
+  private plug(ns: Namespace, i: number, segment: number): void {
+    vethPair(ns, 'eth0', this.underlay, `v${i}`);
+    this.underlay.ip('link', 'set', `v${i}`, 'master', `br${segment}`);
+    ns.ip('addr', 'add', `${underlayIPv4(i, segment)}/24`, 'dev', 'eth0');
+    if (this.opts.ipv6) ns.ip('addr', 'add', `${underlayIPv6(i, segment)}/64`, 'dev', 'eth0', 'nodad');
+    // A default route on the underlay, as a real node has one (flanneld's default interface choice).
+    if (this.opts.routed) {
+      ns.ip('route', 'add', 'default', 'via', `198.18.${segment}.254`, 'dev', 'eth0');
+      if (this.opts.ipv6) ns.ip('-6', 'route', 'add', 'default', 'via', `2001:db8:0:${segment}::fe`, 'dev', 'eth0');
+    } else {
+      ns.ip('route', 'add', 'default', 'dev', 'eth0');
+    }
+  }
+
+  /** Deletes a node's eth0 (and with it the kernel's vxlan devices on it), as an unplugged NIC or a removed veth. */
+  unplug(node: TopologyNode): void {
+    node.ns.ip('link', 'del', 'eth0');
+  }
+
+  /** Re-creates a node's eth0 as addNodes made it (a new interface index, the same name and addresses). */
+  replug(node: TopologyNode): void {
+    this.plug(node.ns, this.nodes.indexOf(node) + 1, node.segment);
   }
 
   /**

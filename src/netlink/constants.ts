@@ -147,6 +147,7 @@ export const RTPROT_STATIC = 4;
 export const RTN_UNSPEC = 0;
 export const RTN_UNICAST = 1;
 export const RTN_LOCAL = 2;
+export const RTN_BLACKHOLE = 6;
 
 export const RTNH_F_ONLINK = 0x4;
 export const RTM_F_CLONED = 0x200;

@@ -6,6 +6,7 @@ import { formatIP, parseIP } from '../ip/addr.js';
 import { formatCIDR, networkOf } from '../ip/cidr.js';
 import type { IPNet } from '../ip/types.js';
 import type { Lease, LeaseAttrs } from './types.js';
+import { goFields, isRecord, parseGoJSON } from '../util/go-json.js';
 
 /** A lease key or value that is not in flannel's format; callers log it and skip the entry. */
 export class LeaseFormatError extends Error {
@@ -86,53 +87,52 @@ export function encodeLeaseAttrs(attrs: LeaseAttrs): string {
   return `{${parts.join(',')}}`;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Field lookup the way Go decodes: exact name first, else case-insensitive, last duplicate wins. */
-function field(obj: Record<string, unknown>, name: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(obj, name)) return obj[name];
-  const key = Object.keys(obj).filter((k) => k.toLowerCase() === name.toLowerCase()).pop();
-  return key === undefined ? undefined : obj[key];
-}
+/** pkg/lease.LeaseAttrs; PublicIPv6 is a pointer and the backend data json.RawMessage, which null clears. */
+const LEASE_FIELDS = ['PublicIP', 'PublicIPv6', 'BackendType', 'BackendData', 'BackendV6Data'] as const;
 
 /**
  * flannel's lease JSON → LeaseAttrs. Throws only LeaseFormatError (never anything else), so callers
  * can `catch` it, log, and skip a third party's garbage.
  */
 export function decodeLeaseAttrs(text: string): LeaseAttrs {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new LeaseFormatError(`lease value is not JSON: ${(e as Error).message}`);
-  }
-  if (!isRecord(parsed)) throw new LeaseFormatError(`lease value must be a JSON object, got ${text.slice(0, 60)}`);
+  const parsed = parseLeaseObject(text);
+  const fields = goFields(parsed, LEASE_FIELDS, ['PublicIPv6', 'BackendData', 'BackendV6Data']);
   const attrs: LeaseAttrs = { backendType: '' };
 
-  const pub = field(parsed, 'PublicIP');
-  if (pub !== undefined && pub !== null) {
+  const pub = fields.get('PublicIP');
+  if (pub !== undefined) {
     const ip = typeof pub === 'string' ? parseIP(pub) : undefined;
     if (!ip || ip.family !== 4) throw new LeaseFormatError(`lease PublicIP ${JSON.stringify(pub)} is not an IPv4 address`);
     if (ip.value !== 0n) attrs.publicIP = ip;
   }
-  const pub6 = field(parsed, 'PublicIPv6');
-  if (pub6 !== undefined && pub6 !== null) {
+  const pub6 = fields.get('PublicIPv6');
+  if (pub6 !== undefined) {
     const ip = typeof pub6 === 'string' ? parseIP(pub6) : undefined;
     if (!ip || ip.family !== 6) throw new LeaseFormatError(`lease PublicIPv6 ${JSON.stringify(pub6)} is not an IPv6 address`);
     attrs.publicIPv6 = ip;
   }
-  const type = field(parsed, 'BackendType');
-  if (type !== undefined && type !== null) {
+  const type = fields.get('BackendType');
+  if (type !== undefined) {
     if (typeof type !== 'string') throw new LeaseFormatError(`lease BackendType ${JSON.stringify(type)} is not a string`);
     attrs.backendType = type;
   }
-  const data = field(parsed, 'BackendData');
-  if (data !== undefined && data !== null) attrs.backendData = data;
-  const data6 = field(parsed, 'BackendV6Data');
-  if (data6 !== undefined && data6 !== null) attrs.backendV6Data = data6;
+  const data = fields.get('BackendData');
+  if (data !== undefined) attrs.backendData = data;
+  const data6 = fields.get('BackendV6Data');
+  if (data6 !== undefined) attrs.backendV6Data = data6;
   return attrs;
+}
+
+/** A lease value (or lease file) as a Go-decoded JSON object; LeaseFormatError otherwise. */
+export function parseLeaseObject(text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = parseGoJSON(text);
+  } catch (e) {
+    throw new LeaseFormatError(`lease value is not JSON: ${(e as Error).message}`);
+  }
+  if (!isRecord(parsed)) throw new LeaseFormatError(`lease value must be a JSON object, got ${text.slice(0, 60)}`);
+  return parsed;
 }
 
 /** A lease's identity inside this process (maps of peers, logs): its subnets, "-" for a missing family. */

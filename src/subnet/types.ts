@@ -52,13 +52,18 @@ export interface Manager {
    * Lists leases, then delivers changes as events in order. On compaction, reconnect or any doubt the
    * implementation lists again and emits the difference, so no event is lost.
    */
-  watchLeases(onEvents: (events: LeaseEvent[]) => void): Promise<LeaseWatch>;
+  watchLeases(onEvents: (events: LeaseEvent[]) => void | Promise<void>): Promise<LeaseWatch>;
   close(): Promise<void>;
   /**
    * flannel's GetStoredPublicIP (kube only): addresses that override -public-ip / -public-ipv6 before
    * the external interface is chosen. Empty when none or when the store cannot say.
    */
   getStoredPublicIP?(signal?: AbortSignal): Promise<StoredPublicIP>;
+  /**
+   * flannel's GetStoredMacAddresses (kube only): the VtepMACs our node's annotations advertise, reused
+   * for a newly created vxlan device so peers' entries stay valid across a restart. Raw text, unchecked.
+   */
+  getStoredMacAddresses?(signal?: AbortSignal): Promise<{ v4?: string; v6?: string }>;
   /** flannel's CompleteLease (kube only): called once the network runs (NodeNetworkUnavailable=False). */
   completeLease?(lease: Lease, signal?: AbortSignal): Promise<void>;
 }

@@ -51,6 +51,8 @@ export class FakeKernel implements VxlanOps {
   deleteLink(i: number): void {
     this.calls.push(`link del ${this.links.get(i)?.name}`);
     this.links.delete(i);
+    // The kernel deletes a vxlan device together with its lower (external) device.
+    for (const l of [...this.links.values()]) if (l.vxlan?.link === i) this.deleteLink(l.index);
     this.routes = this.routes.filter((r) => r.oif !== i);
     this.neighs = this.neighs.filter((n) => n.index !== i);
     this.fdb = this.fdb.filter((n) => n.index !== i);
@@ -85,7 +87,7 @@ export class FakeKernel implements VxlanOps {
     return this.routes.filter((r) => r.family === f).map((r) => ({ ...r }));
   }
   private toRoute(s: RouteSpec): Route {
-    return { family: s.dst.family, dst: s.dst, gateway: s.gateway, oif: s.oif, onlink: s.onlink ?? false, table: 254, scope: s.scope ?? 0, protocol: 3, type: nl.RTN_UNICAST, flags: 0 };
+    return { family: s.dst.family, dst: s.dst, gateway: s.gateway, oif: s.oif, onlink: s.onlink ?? false, table: 254, scope: s.scope ?? 0, protocol: 3, type: s.type ?? nl.RTN_UNICAST, flags: 0 };
   }
   private checkGateway(s: RouteSpec): void {
     // Without onlink the kernel insists the gateway is directly reachable.
@@ -126,6 +128,7 @@ export class FakeKernel implements VxlanOps {
   }
   replaceNeigh(n: NeighSpec): void {
     this.calls.push(`neigh replace ${formatIP(n.dst)}`);
+    if (!this.links.has(n.index)) throw new NetlinkError(`replace neighbour ${formatIP(n.dst)} dev #${n.index}`, 'ENODEV', 19);
     this.neighs = this.neighs.filter((x) => !(x.index === n.index && x.dst && ipEqual(x.dst, n.dst)));
     this.neighs.push({ af: n.dst.family === 4 ? 2 : 10, index: n.index, dst: n.dst, lladdr: n.lladdr, state: n.state ?? nl.NUD_PERMANENT, flags: 0 });
   }
@@ -140,6 +143,7 @@ export class FakeKernel implements VxlanOps {
   }
   replaceFdb(f: FdbSpec): void {
     this.calls.push(`fdb replace ${f.lladdr}`);
+    if (!this.links.has(f.index)) throw new NetlinkError(`replace fdb ${f.lladdr} dev #${f.index}`, 'ENODEV', 19);
     this.fdb = this.fdb.filter((x) => !(x.index === f.index && x.lladdr === f.lladdr));
     this.fdb.push({ af: 7, index: f.index, lladdr: f.lladdr, dst: f.dst, state: nl.NUD_PERMANENT, flags: nl.NTF_SELF });
   }

@@ -80,3 +80,28 @@ test('daemon: a failing masquerade setup stops start() with the error (no subnet
     setLogSink(prev);
   }
 });
+
+test('daemon: the firewall preflight runs once the config is known; its refusal stops start() before a lease or a backend', async () => {
+  const prev = setLogSink(() => {});
+  try {
+    const steps: string[] = [];
+    const d = daemonWith(
+      {
+        preflight: async (config) => {
+          steps.push(`preflight ${config.network ? formatCIDR(config.network) : '-'}`);
+          throw new Error('nft not found in PATH: install nftables (apt-get install nftables)');
+        },
+        setup: async () => void steps.push('setup'),
+        teardown: async () => void steps.push('teardown'),
+      },
+      steps,
+    );
+    await assert.rejects(d.start(), /install nftables/);
+    assert.deepEqual(steps, ['preflight 198.19.0.0/16']);
+    assert.equal(d.lease, undefined, 'no lease taken');
+    assert.equal(d.network, undefined, 'no backend started');
+    await d.stop();
+  } finally {
+    setLogSink(prev);
+  }
+});

@@ -6,7 +6,7 @@ import { forwardRules, masqRules, ruleLine } from '../../src/firewall/rules.js';
 import { parseSave, tokenize } from '../../src/firewall/iptables-save.js';
 import { bootstrapPayload, findProblems, teardownPayload } from '../../src/firewall/plan.js';
 import { atLeast162, parseIptablesVersion } from '../../src/firewall/iptables.js';
-import { asksForNftables, Firewall } from '../../src/firewall/firewall.js';
+import { Firewall } from '../../src/firewall/firewall.js';
 import type { Lease } from '../../src/subnet/types.js';
 import { setLogSink } from '../../src/log.js';
 import { FakeIptables } from '../helpers/fake-iptables.js';
@@ -199,26 +199,6 @@ test('firewall: a chain someone else still jumps to is emptied, not deleted, on 
     await ipt.restore(4, '*nat\n-A PREROUTING -j FLANNEL-POSTRTG\nCOMMIT\n');
     await fw.teardown();
     assert.deepEqual(await ipt.lines(4, 'nat'), [':FLANNEL-POSTRTG - [0:0]', '-A PREROUTING -j FLANNEL-POSTRTG']);
-  } finally {
-    setLogSink(prev);
-  }
-});
-
-test('EnableNFTables in net-conf is announced (iptables rules are installed instead), never a crash', async () => {
-  assert.equal(asksForNftables('{"Network":"198.19.0.0/16","EnableNFTables":true}'), true);
-  assert.equal(asksForNftables('{"enablenftables":true}'), true);
-  assert.equal(asksForNftables('{"EnableNFTables":false}'), false);
-  assert.equal(asksForNftables('not json'), false);
-  assert.equal(asksForNftables('null'), false);
-  const lines: string[] = [];
-  const prev = setLogSink((l) => lines.push(l));
-  try {
-    const ipt = new FakeIptables();
-    const fw = new Firewall(ipt, { ipMasq: true, forwardRules: false, resyncSeconds: 5 });
-    await fw.setup(parseNetworkConfig('{"Network":"198.19.0.0/16","EnableNFTables":true}'), lease);
-    assert.ok(lines.some((l) => l.startsWith('W') && l.includes('EnableNFTables is true, but flannelts implements only the iptables rules')));
-    assert.equal((await ipt.lines(4, 'nat')).length, 8);
-    await fw.teardown();
   } finally {
     setLogSink(prev);
   }

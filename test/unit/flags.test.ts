@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlagError, formatHelp, parseFlags, parseGoBool, parseGoInt, toOptions, unimplementedInUse, FLANNELD_FLAGS } from '../../src/config/flags.js';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FlagError, formatHelp, parseFlags, parseGoBool, parseGoInt, toOptions, unimplementedInUse, FLANNELD_FLAGS, FLANNELTS_EXTENSIONS } from '../../src/config/flags.js';
 
 const opts = (argv: string[], env: NodeJS.ProcessEnv = {}) => toOptions(parseFlags(argv, env));
 
@@ -73,7 +76,6 @@ test('errors are one line, name the flag and carry exit code 2', () => {
     [['-iface-regex=(['], {}, /invalid -iface-regex/],
     [['eth0'], {}, /unexpected argument "eth0"/],
     [['---iface=x'], {}, /bad flag syntax/],
-    [[], { FLANNELD_IP_MASQ: 'yes please' }, /environment variable FLANNELD_IP_MASQ/],
     [['-log-format=xml'], {}, /-log-format "xml"/],
   ];
   for (const [argv, env, re] of cases) {
@@ -127,4 +129,65 @@ test('flags parsed but not implemented are reported', () => {
   const none = unimplementedInUse(parseFlags(['-iptables-forward-rules=false']));
   assert.deepEqual(none.fatal, []);
   assert.ok(!none.warn.includes('-iptables-forward-rules'));
+});
+
+interface FlannelFlag {
+  name: string;
+  type: 'string' | 'bool' | 'int' | 'list';
+  default: string;
+}
+const fixture = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'flannel-v0.28.9-flags.json');
+const flannelFlags = (JSON.parse(readFileSync(fixture, 'utf8')) as { flags: FlannelFlag[] }).flags;
+
+/** Our default as Go's flag package would print it (its DefValue). */
+function goDefault(def: string | boolean | number | readonly string[]): string {
+  return Array.isArray(def) ? `[${def.join(' ')}]` : String(def);
+}
+
+test('every flag of flanneld v0.28.9 (and the klog flags it copies) exists with the same type and default', () => {
+  const ours = new Map(FLANNELD_FLAGS.map((f) => [f.name, f]));
+  for (const f of flannelFlags) {
+    const o = ours.get(f.name);
+    assert.ok(o, `flannel's -${f.name} is missing`);
+    assert.equal(o.kind, f.type, `-${f.name} type`);
+    assert.equal(goDefault(o.def), f.default, `-${f.name} default`);
+  }
+  // In flannel's order, so --help reads like flanneld's.
+  assert.deepEqual(FLANNELD_FLAGS.slice(0, flannelFlags.length).map((f) => f.name), flannelFlags.map((f) => f.name));
+});
+
+test('our own flags are exactly the listed flannelts extensions (a new flannel flag makes this fail)', () => {
+  const flannel = new Set(flannelFlags.map((f) => f.name));
+  const extra = FLANNELD_FLAGS.map((f) => f.name).filter((n) => !flannel.has(n));
+  assert.deepEqual(extra, [...FLANNELTS_EXTENSIONS]);
+  assert.deepEqual(FLANNELTS_EXTENSIONS, ['subnet-store-dir', 'log-format', 'status-socket', 'udp-offload', 'udp-reply-poll-us', 'udp-threads', 'vxlan-userspace', 'br-netfilter-check']);
+  for (const n of extra) assert.match(FLANNELD_FLAGS.find((f) => f.name === n)!.usage, /^flannelts: /, `-${n} says it is ours`);
+});
+
+test('-ip-blackhole-route and the klog flags come from FLANNELD_* too', () => {
+  const o = opts([], { FLANNELD_IP_BLACKHOLE_ROUTE: 'true', FLANNELD_V: '4' });
+  assert.equal(o.ipBlackholeRoute, true);
+  assert.equal(o.verbosity, 4);
+  assert.equal(opts(['-ip-blackhole-route']).ipBlackholeRoute, true);
+  assert.equal(opts([]).ipBlackholeRoute, false);
+  const p = parseFlags([], { FLANNELD_VMODULE: 'x=2', FLANNELD_LOG_BACKTRACE_AT: 'main.go:10' });
+  assert.equal(p.values.get('vmodule'), 'x=2');
+  assert.equal(p.values.get('log_backtrace_at'), 'main.go:10');
+});
+
+test('a bad FLANNELD_* value is reported naming the variable and ignored; empty variables are ignored (flannel\'s SetFlagsFromEnv)', () => {
+  const p = parseFlags([], { FLANNELD_IP_MASQ: 'yes please', FLANNELD_HEALTHZ_PORT: '80', FLANNELD_ETCD_ENDPOINTS: '', FLANNELD_SUBNET_LEASE_RENEW_MARGIN: '5000' });
+  const o = toOptions(p);
+  assert.equal(o.ipMasq, false);
+  assert.equal(o.healthzPort, 80);
+  assert.deepEqual(o.etcdEndpoints, ['http://127.0.0.1:4001', 'http://127.0.0.1:2379']);
+  assert.equal(o.subnetLeaseRenewMargin, 60);
+  assert.equal(p.envErrors.length, 2);
+  assert.match(p.envErrors[0]!, /invalid boolean value "yes please" for environment variable FLANNELD_IP_MASQ.*FLANNELD_IP_MASQ is ignored, -ip-masq keeps false/);
+  assert.match(p.envErrors[1]!, /invalid -subnet-lease-renew-margin 5000.*FLANNELD_SUBNET_LEASE_RENEW_MARGIN is ignored, -subnet-lease-renew-margin keeps 60/);
+  // The same value on the command line is an error (exit 2).
+  assert.throws(() => opts(['-subnet-lease-renew-margin=5000']), FlagError);
+  // FLANNELD_VERSION: flannel reads -version before the environment, so it never applies.
+  assert.equal(opts([], { FLANNELD_VERSION: 'true' }).version, false);
+  assert.equal(opts(['-version']).version, true);
 });

@@ -12,18 +12,21 @@ const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cl
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 15_000 });
 
-test('--version prints the package version', () => {
+test('--version prints the package version to stderr, as flannel does', () => {
   const r = run(['--version']);
   assert.equal(r.status, 0);
-  assert.equal(r.stdout.trim(), VERSION);
+  assert.equal(r.stderr.trim(), VERSION);
+  assert.equal(r.stdout, '');
   const pkg = JSON.parse(readFileSync(join(dirname(bin), '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
   assert.equal(VERSION, pkg.version, 'src/version.ts is kept in step with package.json');
 });
 
-test('-version from the environment works too (FLANNELD_VERSION)', () => {
-  const r = run([], { FLANNELD_VERSION: 'true' });
-  assert.equal(r.status, 0);
-  assert.equal(r.stdout.trim(), VERSION);
+test('FLANNELD_VERSION does nothing: flannel checks -version before it reads the environment', () => {
+  // The daemon goes on to start (and here fails on the missing kube settings): no version, no exit 0.
+  const r = run([], { FLANNELD_VERSION: 'true', FLANNELD_KUBE_SUBNET_MGR: 'true', NODE_NAME: 'n1' });
+  assert.equal(r.status, 1);
+  assert.doesNotMatch(r.stderr, new RegExp(`^${VERSION.replace(/\./g, '\\.')}$`, 'm'));
+  assert.match(r.stderr, /Failed to create SubnetManager/);
 });
 
 test('--help lists flags with defaults and exits 0', () => {
@@ -40,10 +43,21 @@ test('an unknown flag is one line on stderr and exit code 2', () => {
   assert.match(r.stderr, /flag provided but not defined: -bogus/);
 });
 
-test('a bad value from the environment names the variable, exit code 2', () => {
-  const r = run([], { FLANNELD_HEALTHZ_PORT: 'eighty' });
+test('a bad FLANNELD_* value is logged naming the variable and ignored, as flannel does', () => {
+  const r = run([], { FLANNELD_HEALTHZ_PORT: 'eighty', FLANNELD_IPTABLES_RESYNC: '0', FLANNELD_KUBE_SUBNET_MGR: 'true', NODE_NAME: 'n1' });
+  // It goes on (to the kube client, which fails here for want of a kubeconfig): exit 1, not 2.
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^E\d{4} .*Failed to set flag FLANNELD from env: invalid integer value "eighty" for environment variable FLANNELD_HEALTHZ_PORT.*FLANNELD_HEALTHZ_PORT is ignored, -healthz-port keeps 0$/m);
+  assert.match(r.stderr, /^E\d{4} .*invalid -iptables-resync 0: must be at least 1 second; FLANNELD_IPTABLES_RESYNC is ignored, -iptables-resync keeps 5$/m);
+  assert.match(r.stderr, /CLI flags config: .*"iptablesResync":5/);
+  assert.match(r.stderr, /Failed to create SubnetManager/);
+});
+
+test('a bad command-line value is exit 2 naming the flag (flannel prints its usage and exits 0: a deliberate difference)', () => {
+  const r = run(['-iptables-resync=soon']);
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /FLANNELD_HEALTHZ_PORT/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.match(r.stderr, /invalid integer value "soon" for flag -iptables-resync/);
 });
 
 test('-kube-subnet-mgr outside a pod without -kubeconfig-file / -kube-api-url: one clear error, exit 1', () => {
@@ -83,5 +97,5 @@ test('flanneld started through its shebang runs with those flags', () => {
   const [interp, arg] = flanneldShebang().slice(2).split(/ (.*)/s);
   const r = spawnSync(interp!, [arg!, bin, '--version'], { encoding: 'utf8', env: { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` }, timeout: 15_000 });
   assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.trim(), VERSION);
+  assert.equal(r.stderr.trim(), VERSION);
 });

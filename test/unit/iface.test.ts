@@ -84,10 +84,34 @@ test('-public-ip alone selects the interface holding it, or falls back to the de
   assert.equal(formatIP(e.publicIP!), '198.18.200.1');
 });
 
-test('IPv6: a global address is required; link-local is ignored', () => {
+test('IPv6: global before link-local (listed first here); an interface without IPv6 is refused with the reason', () => {
   const e = pick(view(), { iface: ['eth0'], enableIPv6: true });
   assert.equal(formatIP(e.publicIPv6!), '2001:db8::11');
   const notes: string[] = [];
   assert.throws(() => selectExternalInterface(view(), { ...base, iface: ['ens5'], enableIPv6: true }, (m) => notes.push(m)), /matches the interfaces/);
-  assert.match(notes[0]!, /ens5 has no global IPv6 address/);
+  assert.match(notes[0]!, /ens5 has no usable IPv6 address/);
+});
+
+test('address choice as flannel v0.28 pkg/ip: unicast only, deprecated skipped, global > link-local, permanent > dynamic, non-temporary > temporary, ties in kernel order', () => {
+  const TEMPORARY = 0x01;
+  const DEPRECATED = 0x20;
+  const PERMANENT = 0x80;
+  const a = (ip: string, flags: number): AddrView => ({ index: 2, addr: mustParseIP(ip), prefixLen: 64, flags });
+  const only = (addrs: AddrView[], family: 4 | 6 = 6): string => {
+    const v: SystemView = { links: () => [{ index: 2, name: 'eth0', mtu: 1500, up: true }], addrs: () => addrs, defaultRouteIndex: () => 2, routeGetIndex: () => undefined };
+    const e = selectExternalInterface(v, { ...base, enableIPv4: family === 4, enableIPv6: family === 6 });
+    return formatIP(family === 4 ? e.publicIP! : e.publicIPv6!);
+  };
+  assert.equal(only([a('fe80::1', PERMANENT), a('2001:db8::a', 0)]), '2001:db8::a', 'global before link-local');
+  assert.equal(only([a('fe80::1', PERMANENT)]), 'fe80::1', 'link-local when nothing global');
+  assert.equal(only([a('2001:db8::a', 0), a('2001:db8::b', PERMANENT)]), '2001:db8::b', 'permanent before dynamic (SLAAC)');
+  assert.equal(only([a('2001:db8::a', TEMPORARY), a('2001:db8::b', 0)]), '2001:db8::b', 'non-temporary before temporary');
+  assert.equal(only([a('2001:db8::a', PERMANENT | DEPRECATED), a('2001:db8::b', TEMPORARY)]), '2001:db8::b', 'deprecated never');
+  assert.equal(only([a('ff02::1', PERMANENT), a('::1', PERMANENT), a('2001:db8::c', 0)]), '2001:db8::c', 'multicast, loopback skipped');
+  assert.equal(only([a('2001:db8::2', PERMANENT), a('2001:db8::1', PERMANENT)]), '2001:db8::2', 'a tie keeps the kernel order');
+  assert.equal(only([a('2001:db8::1', PERMANENT), a('2001:db8::2', PERMANENT)]), '2001:db8::1', 'a tie keeps the kernel order');
+  assert.equal(only([a('169.254.0.5', PERMANENT), a('198.18.0.11', PERMANENT)], 4), '198.18.0.11');
+  assert.equal(only([a('198.18.0.11', PERMANENT), a('198.18.0.12', PERMANENT)], 4), '198.18.0.11', 'IPv4: the primary (first) address');
+  assert.equal(only([a('198.18.0.9', 0), a('198.18.0.11', PERMANENT)], 4), '198.18.0.11');
+  assert.throws(() => only([a('2001:db8::a', DEPRECATED)]), /no usable IPv6 address/);
 });

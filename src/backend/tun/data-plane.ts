@@ -4,6 +4,7 @@
 import type { IPAddr, IPNet } from '../../ip/index.js';
 import type { EngineOptions, OffloadFlags } from '../../native/engine.js';
 import type { CaptureSource } from '../../capture/session.js';
+import { goFields, isRecord } from '../../util/go-json.js';
 
 /** One row of the engine's table: inner destination subnet -> peer's outer address and port. */
 export interface PeerRoute {
@@ -62,12 +63,14 @@ export function parseOffload(raw: unknown): boolean | Partial<OffloadFlags> {
   const bad = (): never => {
     throw new Error(`net-conf: Backend.Offload ${JSON.stringify(raw)} is invalid: must be true, false or an object of ${Object.keys(OFFLOAD_KEYS).join('/')} booleans`);
   };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad();
+  if (!isRecord(raw)) return bad();
+  // Go JSON keys, as for flannel's own options (util/go-json.ts); a key naming no feature is an error.
+  const names = Object.keys(OFFLOAD_KEYS);
+  if (Object.keys(raw).some((k) => goFields({ [k]: true }, names).size === 0)) return bad();
   const out: Partial<OffloadFlags> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    const name = OFFLOAD_KEYS[k];
-    if (!name || typeof v !== 'boolean') return bad();
-    out[name] = v;
+  for (const [k, v] of goFields(raw, names)) {
+    if (typeof v !== 'boolean') return bad();
+    out[OFFLOAD_KEYS[k]!] = v;
   }
   return out;
 }

@@ -9,9 +9,10 @@ import type { VxlanOps } from '../kernel-ops.js';
 import type { TunPlatform } from '../tun/data-plane.js';
 import { configureVxlanDevice, ensureVxlanDevice, randomMac, type VxlanDeviceSpec } from './vxlan-device.js';
 import { VxlanNetwork } from './vxlan-kernel.js';
-import { parseVxlanOptions, VXLAN_ENCAP_OVERHEAD, vxlanBackendData, vxlanDeviceName } from './vxlan-options.js';
+import { normalizeMac, parseVxlanOptions, VXLAN_ENCAP_OVERHEAD, vxlanBackendData, vxlanDeviceName } from './vxlan-options.js';
 import { subnetAddr, type VxlanDev } from './vxlan-peers.js';
 import { userspaceBackend } from './vxlan-userspace.js';
+import type { LinkWatchFn } from './vxlan-recovery.js';
 
 export interface VxlanPlatform {
   ops(): VxlanOps;
@@ -21,6 +22,8 @@ export interface VxlanPlatform {
   userspace?: TunPlatform;
   /** -vxlan-userspace: this node uses the userspace VTEP whatever net-conf says. */
   forceUserspace?: boolean;
+  /** Link notifications, to re-create a deleted device at once; without it the periodic reconcile does. */
+  watchLinks?: LinkWatchFn;
 }
 
 /**
@@ -36,6 +39,25 @@ function toDev(l: Link): VxlanDev {
   return { index: l.index, name: l.name, mac: l.mac ?? '', mtu: l.mtu };
 }
 
+/**
+ * The MAC of a device created anew: the VtepMAC the store remembers (kube: our node's annotation), so
+ * every peer's neighbour and FDB entries stay right across a restart; one that does not parse is
+ * logged and a new one chosen. Called only when a device is created: an existing one keeps its MAC.
+ */
+export function macForNewDevice(name: string, stored: string | undefined, fresh: () => string): () => string {
+  return () => {
+    if (stored === undefined) return fresh();
+    const mac = normalizeMac(stored);
+    if (!mac) {
+      const chosen = fresh();
+      log.warning(`Failed to parse mac addr(${stored}) stored for ${name}: not a MAC address like 2a:6b:41:86:81:04; using the new MAC ${chosen}`);
+      return chosen;
+    }
+    log.info(`Interface ${name} mac address set to: ${mac} (the VtepMAC stored for this node)`);
+    return mac;
+  };
+}
+
 export function vxlanBackendFactory(platform: VxlanPlatform) {
   return async (ctx: BackendContext): Promise<Backend> => {
     const { config, extIface: ext } = ctx;
@@ -48,11 +70,12 @@ export function vxlanBackendFactory(platform: VxlanPlatform) {
       return userspaceBackend(ctx, opts, ops, platform.userspace);
     }
     const deviceMtu = (opts.mtu ?? ext.mtu) - VXLAN_ENCAP_OVERHEAD;
+    const stored = (await ctx.storedMacs?.()) ?? {};
     const make = (family: Family, local: IPAddr | undefined): VxlanDev => {
       const name = vxlanDeviceName(opts.vni, family);
       if (!local) throw new Error(`failed to create vxlan device ${name}: interface ${ext.name} has no IPv${family} address`);
       const spec: VxlanDeviceSpec = { name, vni: opts.vni, link: ext.index, local, port: opts.port, gbp: opts.gbp, learning: opts.learning, mtu: deviceMtu };
-      const link = ensureVxlanDevice(ops, spec, platform.newMac ?? randomMac);
+      const link = ensureVxlanDevice(ops, spec, macForNewDevice(name, family === 4 ? stored.v4 : stored.v6, platform.newMac ?? randomMac));
       if (link.mtu !== deviceMtu) log.warning(`${name}: the kernel set MTU ${link.mtu}, not ${deviceMtu}`);
       return { ...toDev(link), spec };
     };
@@ -80,6 +103,7 @@ export function vxlanBackendFactory(platform: VxlanPlatform) {
           configureVxlanDevice(ops, devs.v6, subnetAddr(lease.ipv6Subnet), config.ipv6Network, devs.v6.mac);
         }
         const net = new VxlanNetwork(config, ext, lease, opts, ops, devs);
+        if (platform.watchLinks) net.watchDevices(platform.watchLinks);
         log.info(`vxlan: ${[devs.v4?.name, devs.v6?.name].filter(Boolean).join(', ')} up, MTU ${net.mtu}`);
         return net;
       },

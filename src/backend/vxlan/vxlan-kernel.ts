@@ -13,11 +13,15 @@ import { planFdb, planNeighs, planRoutes, type PeerEntries, type RouteEntry } fr
 import { configureVxlanDevice, ensureVxlanDevice, vxlanIncompat } from './vxlan-device.js';
 import type { VxlanOptions } from './vxlan-options.js';
 import { entriesMinus, vxlanPeerEntries, type PeerContext, type PeerResult, type VxlanDev } from './vxlan-peers.js';
+import { concernsDevices, DeviceRecovery, followUnderlay, type LinkWatchFn, type RecoveryOptions } from './vxlan-recovery.js';
 
 export class VxlanNetwork implements RunningNetwork {
   readonly mtu: number;
   /** What we installed per peer lease, so a removal needs no backend data. */
   private readonly installed = new Map<string, PeerEntries>();
+  /** The peer leases as last handed to us, so a device re-created between passes gets its entries back. */
+  private readonly peerLeases = new Map<string, Lease>();
+  private recovery?: DeviceRecovery;
   private readonly warned = new Set<string>();
   private readonly badData = new RateLimitedLog(5, 60_000);
   private readonly counters: SyncCounters & { skippedLeases: number; directPeers: number } = { repairs: 0, errors: 0, skippedLeases: 0, directPeers: 0 };
@@ -67,6 +71,8 @@ export class VxlanNetwork implements RunningNetwork {
     const ctx = this.ctx();
     for (const ev of events) {
       const key = leaseKey(ev.lease);
+      if (ev.type === 'added') this.peerLeases.set(key, ev.lease);
+      else this.peerLeases.delete(key);
       const old = this.installed.get(key);
       if (ev.type === 'removed') {
         const computed = vxlanPeerEntries(ev.lease, ctx);
@@ -99,12 +105,21 @@ export class VxlanNetwork implements RunningNetwork {
   }
 
   /**
+   * Returns the repairs made, or -1 when the devices cannot be restored yet (no external interface).
    * A device someone deleted or replaced comes back with the same MAC, so the VtepMAC in our lease and
-   * in every peer's FDB stays right; a device that lost its address or went down gets them back.
-   * (flannel main recreates a deleted device too, #2247, but with a new MAC.)
+   * in every peer's FDB stays right; a device that lost its address or went down gets them back; after
+   * the external interface was re-created the devices follow it (vxlan-recovery.ts). (flannel main
+   * recreates a deleted IPv4 device too, #2247, but in etcd mode with a new MAC, and without its entries.)
    */
   private ensureDevices(): number {
     let repaired = 0;
+    try {
+      followUnderlay(this.ops, this.ext, [this.devs.v4, this.devs.v6]);
+    } catch (e) {
+      this.counters.errors++;
+      log.error(`could not restore the vxlan devices: ${(e as Error).message}`);
+      return -1;
+    }
     for (const [family, dev, subnet, network] of [
       [4, this.devs.v4, this.lease.subnet, this.config.network],
       [6, this.devs.v6, this.lease.ipv6Subnet, this.config.ipv6Network],
@@ -140,7 +155,11 @@ export class VxlanNetwork implements RunningNetwork {
 
   async reconcile(leases: Lease[]): Promise<number> {
     if (this.closed) return 0;
+    this.peerLeases.clear();
+    for (const l of leases) this.peerLeases.set(leaseKey(l), l);
     const deviceRepairs = this.ensureDevices();
+    // Without the devices there is nowhere to put entries; the recovery (or the next pass) retries.
+    if (deviceRepairs < 0) return 0;
     const ctx = this.ctx();
     const desired = new Map<string, PeerEntries>();
     for (const l of leases) {
@@ -190,8 +209,32 @@ export class VxlanNetwork implements RunningNetwork {
     };
   }
 
+  /** Every device exists as recorded and is up. */
+  private healthy(): boolean {
+    return [this.devs.v4, this.devs.v6].every((d) => {
+      if (!d) return true;
+      const l = this.ops.findLink(d.name);
+      return l !== undefined && l.index === d.index && l.up;
+    });
+  }
+
+  /** Repairs at once (not at the next reconcile pass) when a device or the external interface goes away. */
+  watchDevices(watchLinks: LinkWatchFn, opts?: RecoveryOptions): void {
+    this.recovery = new DeviceRecovery(
+      (e) => concernsDevices(e, [this.devs.v4, this.devs.v6], this.ext),
+      async () => {
+        const repairs = await this.reconcile([...this.peerLeases.values()]);
+        if (repairs > 0) log.info(`vxlan: restored ${repairs} devices and entries after a link change`);
+        return this.healthy();
+      },
+      opts,
+    );
+    this.recovery.start(watchLinks);
+  }
+
   /** Like flannel, the devices and entries stay: pods keep working across a restart, reconcile fixes the rest. */
   async close(): Promise<void> {
     this.closed = true;
+    this.recovery?.close();
   }
 }

@@ -5,6 +5,7 @@ import type { Family } from '../../ip/index.js';
 import type { OffloadFlags } from '../../native/engine.js';
 import { optionBool, optionField, optionInt, optionString } from '../backend-options.js';
 import { parseOffload } from '../tun/data-plane.js';
+import { goFields } from '../../util/go-json.js';
 
 /** The Linux kernel's IANA-unassigned default VXLAN port, which flannel keeps (Port 0). */
 export const VXLAN_DEFAULT_PORT = 8472;
@@ -81,17 +82,13 @@ export type DecodedBackendData = { ok: true; vni?: number; mac: string } | { ok:
 export function decodeVxlanBackendData(data: unknown): DecodedBackendData {
   if (data === undefined || data === null) return { ok: false, error: 'no BackendData' };
   if (typeof data !== 'object' || Array.isArray(data)) return { ok: false, error: `BackendData is not a JSON object: ${JSON.stringify(data)?.slice(0, 60)}` };
-  const rec = data as Record<string, unknown>;
-  const pick = (name: string): unknown => {
-    if (Object.prototype.hasOwnProperty.call(rec, name)) return rec[name];
-    const k = Object.keys(rec).filter((x) => x.toLowerCase() === name.toLowerCase()).pop();
-    return k === undefined ? undefined : rec[k];
-  };
-  const vni = pick('VNI');
+  // vxlanLeaseAttrs{VNI, VtepMAC} as Go decodes it (util/go-json.ts).
+  const fields = goFields(data as Record<string, unknown>, ['VNI', 'VtepMAC']);
+  const vni = fields.get('VNI');
   if (vni !== undefined && vni !== null && (typeof vni !== 'number' || !Number.isInteger(vni) || vni < 0 || vni > 0xffffffff)) {
     return { ok: false, error: `BackendData.VNI ${JSON.stringify(vni)} is not a uint32` };
   }
-  const macRaw = pick('VtepMAC');
+  const macRaw = fields.get('VtepMAC');
   if (typeof macRaw !== 'string') return { ok: false, error: `BackendData.VtepMAC ${JSON.stringify(macRaw)} is not a MAC address string` };
   const mac = normalizeMac(macRaw);
   if (!mac) return { ok: false, error: `BackendData.VtepMAC ${JSON.stringify(macRaw)} is not a MAC address` };

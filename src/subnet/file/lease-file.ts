@@ -2,7 +2,8 @@
 // the content flannel's lease JSON plus "Expiration". Pure encode/decode, the scan diff, and the two
 // atomic writes the store builds on (a temp name unique among writers, create-exclusive).
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { decodeLeaseAttrs, encodeLeaseAttrs, LeaseFormatError, parseSubnetKey } from '../lease.js';
+import { decodeLeaseAttrs, encodeLeaseAttrs, LeaseFormatError, parseLeaseObject, parseSubnetKey } from '../lease.js';
+import { goField } from '../../util/go-json.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from '../types.js';
 
 /** A lease file's content: flannel's LeaseAttrs JSON with "Expiration" appended. */
@@ -15,9 +16,8 @@ export function decodeLeaseFile(name: string, text: string): Lease {
   const key = parseSubnetKey(name);
   if (!key) throw new LeaseFormatError(`lease file name ${JSON.stringify(name)} is not a subnet key like 198.19.90.0-24`);
   const attrs = decodeLeaseAttrs(text);
-  // decodeLeaseAttrs validated the JSON object already; read the one extra field.
-  const raw = JSON.parse(text) as Record<string, unknown>;
-  const exp = raw['Expiration'];
+  // decodeLeaseAttrs validated the JSON object already; read the one extra field, Go-style as the rest.
+  const exp = goField(parseLeaseObject(text), 'Expiration');
   const when = typeof exp === 'string' ? new Date(exp) : undefined;
   if (!when || Number.isNaN(when.getTime())) throw new LeaseFormatError(`lease file ${name}: Expiration ${JSON.stringify(exp)} is not a timestamp`);
   const lease: Lease = { attrs, expiration: when };

@@ -6,6 +6,7 @@ import { formatIP, parseIP } from '../../ip/addr.js';
 import { formatCIDR, parseIPWithPrefix, networkOf } from '../../ip/cidr.js';
 import type { IPNet } from '../../ip/types.js';
 import type { Lease, LeaseAttrs } from '../types.js';
+import { goField, isRecord, parseGoJSON } from '../../util/go-json.js';
 
 export const DEFAULT_ANNOTATION_PREFIX = 'flannel.alpha.coreos.com';
 
@@ -236,7 +237,8 @@ function parseJSONAnnotation(node: string, key: string, text: string | undefined
   // flannel keeps the raw text (json.RawMessage); an absent annotation is no data, like "null".
   if (text === undefined || text === '' || text === 'null') return undefined;
   try {
-    return JSON.parse(text) as unknown;
+    // Decoded later into Go structs (vxlanLeaseAttrs...): Go's key rules (util/go-json.ts).
+    return parseGoJSON(text);
   } catch (e) {
     throw new NodeLeaseError(node, `annotation ${key}`, `${JSON.stringify(text)} is not JSON (${(e as Error).message})`);
   }
@@ -301,4 +303,35 @@ export function leaseFingerprint(l: Lease): string {
     backendDataText(a.backendData),
     backendDataText(a.backendV6Data),
   ]);
+}
+
+/** What our node's annotations say our VTEP MACs were (flannel's GetStoredMacAddresses). */
+export interface StoredMacs {
+  v4?: string;
+  v6?: string;
+}
+
+/**
+ * The VtepMAC of backend-data / backend-v6-data, as text (the backend parses and judges it). flannel
+ * cuts it out of the text with string splits that work only for `{"VNI":1,"VtepMAC":"..."}` and builds
+ * the key from the raw -kube-annotation-prefix; we decode the JSON (Go key rules) under the real
+ * annotation names, so a prefix with a "/" or another field order still finds it.
+ */
+export function storedVtepMacs(annotations: Readonly<Record<string, string>>, names: AnnotationNames): StoredMacs {
+  const mac = (text: string | undefined): string | undefined => {
+    if (text === undefined || text === '') return undefined;
+    try {
+      const data = parseGoJSON(text);
+      const v = isRecord(data) ? goField(data, 'VtepMAC') : undefined;
+      return typeof v === 'string' && v !== '' ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const out: StoredMacs = {};
+  const v4 = mac(annotations[names.backendData]);
+  const v6 = mac(annotations[names.backendV6Data]);
+  if (v4 !== undefined) out.v4 = v4;
+  if (v6 !== undefined) out.v6 = v6;
+  return out;
 }

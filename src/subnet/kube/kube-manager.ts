@@ -17,6 +17,7 @@ import {
   nodePodCIDRs,
   nodeToLease,
   ownNodeAnnotations,
+  storedVtepMacs,
   type AnnotationNames,
   type Families,
   type NodeLike,
@@ -24,6 +25,8 @@ import {
 import { backoffDelay, formatDelay } from '../../util/backoff.js';
 import { apiStatus, checkKubeConfig, describeKubeError, KubeNodeApi, loadKubeConfig, type NodeApi } from './client.js';
 import { DEFAULT_RESYNC_MS, NodeReflector, type NodeChange } from './reflector.js';
+import { DEFAULT_EVENT_QUEUE_DEPTH, NODE_CACHE_SYNC_TIMEOUT_MS, readKubeEnv, type KubeEnv } from './kube-env.js';
+import { LeaseEventQueue } from './event-queue.js';
 import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from '../types.js';
 
 /** flannel's kube leases carry a nominal 24 h expiration; nothing enforces it. */
@@ -42,6 +45,10 @@ export interface KubeManagerOptions {
   retryMaxMs?: number;
   /** Pause between looks at a node that has no pod CIDR yet. */
   podCidrRetryMs?: number;
+  /** EVENT_QUEUE_DEPTH and CONT_WHEN_CACHE_NOT_READY (kube-env.ts); defaults as unset. */
+  env?: Partial<KubeEnv>;
+  /** How long the first node list may take (flannel: 10 minutes). */
+  cacheSyncTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -259,6 +266,19 @@ export class KubeManager implements Manager {
     return out;
   }
 
+  /** flannel's GetStoredMacAddresses: our node's advertised VtepMACs, for a vxlan device created anew. */
+  async getStoredMacAddresses(signal?: AbortSignal): Promise<{ v4?: string; v6?: string }> {
+    const name = this.opts.nodeName;
+    try {
+      const node = await this.retry(`get node "${name}"`, () => this.opts.api.getNode(name), signal, (e) => apiStatus(e) === 404);
+      return storedVtepMacs(node.metadata?.annotations ?? {}, this.opts.names);
+    } catch (e) {
+      if (e instanceof Aborted) throw e;
+      log.error(`Failed to get node for backend data: ${describeKubeError(e)}`);
+      return {};
+    }
+  }
+
   /** flannel's CompleteLease: NodeNetworkUnavailable=False once the network runs (retried until it lands). */
   async completeLease(_lease: Lease, signal?: AbortSignal): Promise<void> {
     if (!this.opts.setNodeNetworkUnavailable) return;
@@ -268,9 +288,10 @@ export class KubeManager implements Manager {
     log.info(`Set node "${name}" condition NetworkUnavailable=False (FlannelIsUp)`);
   }
 
-  async watchLeases(onEvents: (events: LeaseEvent[]) => void): Promise<LeaseWatch> {
+  async watchLeases(onEvents: (events: LeaseEvent[]) => void | Promise<void>): Promise<LeaseWatch> {
     const config = await this.getNetworkConfig();
     const tracker = new NodeLeaseTracker(this.opts.names, { enableIPv4: config.enableIPv4, enableIPv6: config.enableIPv6 }, this.now);
+    const queue = new LeaseEventQueue(this.opts.env?.eventQueueDepth ?? DEFAULT_EVENT_QUEUE_DEPTH, onEvents);
     let live = false;
     let closed = false;
     const reflector = new NodeReflector({
@@ -282,13 +303,14 @@ export class KubeManager implements Manager {
       onChanges: (changes) => {
         const events = tracker.apply(changes);
         // Changes of the initial list are the snapshot, not events.
-        if (live && !closed && events.length > 0) onEvents(events);
+        if (live && !closed) queue.push(events);
       },
     });
     const handle: LeaseWatch = {
       snapshot: [],
       close: async () => {
         closed = true;
+        queue.close();
         reflector.stop();
         this.watches.delete(handle);
       },
@@ -296,11 +318,38 @@ export class KubeManager implements Manager {
     this.watches.add(handle);
     const onAbort = (): void => reflector.stop();
     this.abort.signal.addEventListener('abort', onAbort, { once: true });
-    await reflector.start();
+    if (!(await this.firstSync(reflector))) {
+      // The first list is still being retried; its nodes arrive as events once it lands.
+      live = true;
+      return { snapshot: [], close: handle.close };
+    }
     if (this.abort.signal.aborted) throw new Aborted('watch nodes');
     log.info('Node controller sync successful');
     live = true;
     return { snapshot: tracker.leases(), close: handle.close };
+  }
+
+  /**
+   * Waits for the reflector's first list like flannel waits for its informer: 10 minutes, then exit 1
+   * unless CONT_WHEN_CACHE_NOT_READY=true, which goes on without it (resolves false).
+   */
+  private async firstSync(reflector: NodeReflector): Promise<boolean> {
+    const limit = this.opts.cacheSyncTimeoutMs ?? NODE_CACHE_SYNC_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), limit);
+    });
+    try {
+      if ((await Promise.race([reflector.start().then(() => 'synced' as const), timedOut])) === 'synced') return true;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.opts.env?.continueWhenCacheNotReady) {
+      log.error(`Timed out waiting for node controller sync (${formatDelay(limit)}). Continuing anyway (CONT_WHEN_CACHE_NOT_READY=true).`);
+      return false;
+    }
+    reflector.stop();
+    throw new Error(`error waiting for nodeController to sync state: the node list did not succeed within ${formatDelay(limit)} (set CONT_WHEN_CACHE_NOT_READY=true to start without it)`);
   }
 
   async close(): Promise<void> {
@@ -329,6 +378,7 @@ export interface CreateKubeManagerOptions {
   podCidrRetryMs?: number;
   /** Bound on each API call (not the watch stream); 30 s by default. */
   requestTimeoutMs?: number;
+  cacheSyncTimeoutMs?: number;
 }
 
 /**
@@ -365,6 +415,7 @@ export async function resolveNodeName(api: NodeApi, env: NodeJS.ProcessEnv, sign
 /** Builds the client (a bad kubeconfig or prefix is a KubeConfigError) and finds our node's name. */
 export async function createKubeManager(opts: CreateKubeManagerOptions): Promise<KubeManager> {
   const names = annotationNames(opts.annotationPrefix);
+  const env = readKubeEnv(opts.env ?? process.env);
   const kc = loadKubeConfig({ apiUrl: opts.apiUrl, kubeconfigFile: opts.kubeconfigFile, env: opts.env, serviceAccountRoot: opts.serviceAccountRoot });
   await checkKubeConfig(kc, opts.kubeconfigFile !== '' ? `-kubeconfig-file ${opts.kubeconfigFile}` : opts.apiUrl !== '' ? '-kube-api-url' : 'in-cluster config');
   const api = new KubeNodeApi(kc, opts.requestTimeoutMs);
@@ -380,5 +431,7 @@ export async function createKubeManager(opts: CreateKubeManagerOptions): Promise
     retryInitialMs: opts.retryInitialMs,
     retryMaxMs: opts.retryMaxMs,
     podCidrRetryMs: opts.podCidrRetryMs,
+    env,
+    cacheSyncTimeoutMs: opts.cacheSyncTimeoutMs,
   });
 }
