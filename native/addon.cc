@@ -9,6 +9,7 @@ namespace flannelts {
 void InitOffload(Napi::Env env, Napi::Object exports);  // offload_js.cc
 void InitVxlan(Napi::Env env, Napi::Object exports);    // vxlan_js.cc
 void InitWakeProbe(Napi::Env env, Napi::Object exports);  // wake_probe.cc
+void InitWireGuard(Napi::Env env, Napi::Object exports);  // js/wireguard_device_js.cc
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -18,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flannelts::InitVxlan(env, exports);
   flannelts::InitCaps(env, exports);
   flannelts::InitWakeProbe(env, exports);
+  flannelts::InitWireGuard(env, exports);
   return exports;
 }
 
