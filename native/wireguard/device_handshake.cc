@@ -107,10 +107,10 @@ void Device::SendResponse(Peer& p, const Now& now, Output& out) {
   p.lastSentHandshake_ = now.mono;
   std::shared_ptr<Peer> self = Self(p);
   if (!self) return;
+  uint8_t ephemeral[kKeyLen], msg[kResponseSize];
+  Random(ephemeral, sizeof ephemeral);  // ephemeral, then index: the order tests inject them in
   DropIndex(p.hs_.localIndex);
   const uint32_t index = NewIndex(self);
-  uint8_t ephemeral[kKeyLen], msg[kResponseSize];
-  Random(ephemeral, sizeof ephemeral);
   const NoiseError err = CreateResponse(p.keys_, ephemeral, index, &p.hs_, msg);
   Wipe(ephemeral, sizeof ephemeral);
   if (err != NoiseError::kOk) {
