@@ -78,7 +78,8 @@ TxResult Device::Seal(Peer& p, uint8_t* buf, size_t innerLen, size_t cap, const 
   }
   SentAuthenticated(p, now, true);
   // keepKeyFreshSending: rekey after REKEY_AFTER_MESSAGES, or REKEY_AFTER_TIME for the initiator.
-  if (counter > timing_.rekeyAfterMessages || (kp->initiator && now.mono - kp->created > timing_.rekeyAfterTime)) {
+  if (kp->sendNonce.load(std::memory_order_relaxed) > timing_.rekeyAfterMessages ||
+      (kp->initiator && now.mono - kp->created > timing_.rekeyAfterTime)) {
     SendInitiation(p, now, false, out);
   }
   r.length = SealWith(*kp, counter, buf, innerLen);
