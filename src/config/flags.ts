@@ -63,6 +63,7 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   I('udp-reply-poll-us', DEFAULT_REPLY_POLL_US, 'flannelts: microseconds the udp/userspace-VXLAN engine keeps polling for the answer after a small send (ping, request/response) instead of sleeping; adaptive, shrinks while nothing answers; 0 turns it off (saves CPU, costs latency)'),
   S('udp-threads', 'auto', 'flannelts: data-plane threads of the udp/userspace-VXLAN engine: "auto" runs both directions on one thread (an answer is read by the thread that delivered the request, no cross-CPU wake-up) and adds a second while both directions are busy; "1" or "2" fix the number (debugging, benchmarks)'),
   B('vxlan-userspace', false, 'flannelts: vxlan backend uses the userspace VXLAN VTEP on this node (no kernel vxlan device); it is also used automatically when the kernel cannot create VXLAN devices'),
+  B('wireguard-userspace', false, 'flannelts: wireguard backend uses userspace WireGuard on this node even when the kernel has WireGuard; it is also used automatically when the kernel cannot create WireGuard devices'),
 ];
 
 export type FlagValue = string | boolean | number | string[];
@@ -329,6 +330,7 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
     replyPollUs: replyPoll,
     dataThreads: threads === 'auto' ? 0 : threads === '1' ? 1 : 2,
     vxlanUserspace: bool('vxlan-userspace'),
+    wireguardUserspace: bool('wireguard-userspace'),
   };
 }
 
