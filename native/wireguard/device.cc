@@ -66,24 +66,23 @@ bool Device::SetPrivateKey(const uint8_t priv[kKeyLen]) {
   if (hasKey_ && Equal(priv, identity_.priv, kKeyLen)) return true;
   StaticIdentity next;
   if (!next.Set(priv)) return false;
-  std::unique_lock<std::shared_mutex> lock(peersMu_);
-  identity_ = next;
-  Wipe(next.priv, sizeof next.priv);
-  hasKey_ = true;
-  checker_.Init(identity_.pub);
-  // Sessions made with the old key are worthless, and a peer with our own key cannot exist.
-  for (auto it = peers_.begin(); it != peers_.end();) {
-    Peer& p = *it->second;
-    std::lock_guard<std::mutex> pl(p.mu_);
-    ZeroAndFlushAll(p);
-    if (Equal(p.keys_.remoteStatic, identity_.pub, kKeyLen)) {
-      p.removed_ = true;
-      p.timers_.Stop();
-      it = peers_.erase(it);
+  {
+    std::unique_lock<std::shared_mutex> lock(peersMu_);
+    identity_ = next;
+    Wipe(next.priv, sizeof next.priv);
+    hasKey_ = true;
+    checker_.Init(identity_.pub);
+  }
+  // Sessions made with the old key are worthless, and a peer with our own key cannot exist. As
+  // everywhere, a peer's lock is never taken with the table lock held.
+  for (const std::shared_ptr<Peer>& sp : Peers()) {
+    if (Equal(sp->keys_.remoteStatic, identity_.pub, kKeyLen)) {
+      RemovePeer(sp->keys_.remoteStatic);
       continue;
     }
-    p.keys_.Set(identity_, p.keys_.remoteStatic, p.keys_.psk);
-    ++it;
+    std::lock_guard<std::mutex> pl(sp->mu_);
+    ZeroAndFlushAll(*sp);
+    sp->keys_.Set(identity_, sp->keys_.remoteStatic, sp->keys_.psk);
   }
   return true;
 }
@@ -146,7 +145,8 @@ std::vector<std::shared_ptr<Peer>> Device::Peers() const {
   return v;
 }
 
-std::shared_ptr<Peer> Device::Self(Peer& p) const { return FindPeer(p.keys_.remoteStatic); }
+// Without the table lock: callers hold the peer's lock, and the two are never held together.
+std::shared_ptr<Peer> Device::Self(Peer& p) const { return p.shared_from_this(); }
 
 uint32_t Device::NewIndex(const std::shared_ptr<Peer>& p) {
   for (;;) {

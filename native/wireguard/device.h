@@ -10,6 +10,7 @@
 // Time always comes in as an argument (Now), so tests run the whole protocol on a fake clock.
 // Thread-safety: every call may come from any thread; a peer's state is behind its own lock, the
 // tables behind reader/writer locks. Output is called with a peer's lock held and must not call back.
+// The private key is set before traffic flows (flannel never changes a running device's key).
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -151,6 +152,8 @@ class Device {
   RxResult ReceiveResponse(uint8_t* d, const Endpoint& from, const Now& now, bool underLoad, Output& out);
   RxResult ReceiveCookieReply(uint8_t* d, Output& out);
   bool NeedsCookie(uint8_t* d, size_t n, const Endpoint& from, const Now& now, bool underLoad, Output& out);
+  template <typename Make>
+  bool NewHandshakeMessage(Peer& p, uint8_t* msg, size_t n, const Now& now, Make make);
   void SendInitiation(Peer& p, const Now& now, bool isRetry, Output& out);
   void SendResponse(Peer& p, const Now& now, Output& out);
   void BeginSession(Peer& p, const Now& now);

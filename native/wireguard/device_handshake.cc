@@ -30,6 +30,28 @@ void Device::SendTo(Peer& p, const uint8_t* d, size_t n, Output& out) {
   p.txBytes_.fetch_add(n, std::memory_order_relaxed);
 }
 
+// A fresh ephemeral key and receiver index for a handshake message that make() writes, then MAC1
+// and MAC2. The ephemeral key is drawn before the index: the order tests inject them in.
+template <typename Make>
+bool Device::NewHandshakeMessage(Peer& p, uint8_t* msg, size_t n, const Now& now, Make make) {
+  std::shared_ptr<Peer> self = Self(p);
+  if (!self) return false;
+  uint8_t ephemeral[kKeyLen];
+  Random(ephemeral, sizeof ephemeral);
+  DropIndex(p.hs_.localIndex);
+  const uint32_t index = NewIndex(self);
+  const NoiseError err = make(ephemeral, index);
+  Wipe(ephemeral, sizeof ephemeral);
+  if (err != NoiseError::kOk) {
+    DropIndex(index);
+    p.hs_.Clear();
+    CountReason(FromNoise(err));
+    return false;
+  }
+  p.cookie_.AddMacs(msg, n, now.mono, timing_.cookieRefreshTime);
+  return true;
+}
+
 void Device::SendInitiation(Peer& p, const Now& now, bool isRetry, Output& out) {
   if (!isRetry) p.timers_.ResetAttempts();
   if (p.sentHandshake_ && now.mono - p.lastSentHandshake_ < timing_.rekeyTimeout) return;  // one per REKEY_TIMEOUT
@@ -37,22 +59,12 @@ void Device::SendInitiation(Peer& p, const Now& now, bool isRetry, Output& out) 
   p.sentHandshake_ = true;
   p.lastSentHandshake_ = now.mono;
 
-  std::shared_ptr<Peer> self = Self(p);
-  if (!self) return;
-  uint8_t ephemeral[kKeyLen], timestamp[kTimestampLen], msg[kInitiationSize];
-  Random(ephemeral, sizeof ephemeral);
+  uint8_t timestamp[kTimestampLen], msg[kInitiationSize];
   Tai64n(now.wall, timestamp);
-  DropIndex(p.hs_.localIndex);
-  const uint32_t index = NewIndex(self);
-  const NoiseError err = CreateInitiation(identity_, p.keys_, ephemeral, timestamp, index, &p.hs_, msg);
-  Wipe(ephemeral, sizeof ephemeral);
-  if (err != NoiseError::kOk) {
-    DropIndex(index);
-    p.hs_.Clear();
-    CountReason(FromNoise(err));
-    return;
-  }
-  p.cookie_.AddMacs(msg, sizeof msg, now.mono, timing_.cookieRefreshTime);
+  const bool made = NewHandshakeMessage(p, msg, sizeof msg, now, [&](const uint8_t* ephemeral, uint32_t index) {
+    return CreateInitiation(identity_, p.keys_, ephemeral, timestamp, index, &p.hs_, msg);
+  });
+  if (!made) return;
   p.timers_.AnyAuthenticatedPacketTraversal(now.mono, p.keepalive_);
   p.timers_.AnyAuthenticatedPacketSent();
   SendTo(p, msg, sizeof msg, out);
@@ -105,21 +117,11 @@ RxResult Device::ReceiveInitiation(uint8_t* d, const Endpoint& from, const Now& 
 void Device::SendResponse(Peer& p, const Now& now, Output& out) {
   p.sentHandshake_ = true;
   p.lastSentHandshake_ = now.mono;
-  std::shared_ptr<Peer> self = Self(p);
-  if (!self) return;
-  uint8_t ephemeral[kKeyLen], msg[kResponseSize];
-  Random(ephemeral, sizeof ephemeral);  // ephemeral, then index: the order tests inject them in
-  DropIndex(p.hs_.localIndex);
-  const uint32_t index = NewIndex(self);
-  const NoiseError err = CreateResponse(p.keys_, ephemeral, index, &p.hs_, msg);
-  Wipe(ephemeral, sizeof ephemeral);
-  if (err != NoiseError::kOk) {
-    DropIndex(index);
-    p.hs_.Clear();
-    CountReason(FromNoise(err));
-    return;
-  }
-  p.cookie_.AddMacs(msg, sizeof msg, now.mono, timing_.cookieRefreshTime);
+  uint8_t msg[kResponseSize];
+  const bool made = NewHandshakeMessage(p, msg, sizeof msg, now, [&](const uint8_t* ephemeral, uint32_t index) {
+    return CreateResponse(p.keys_, ephemeral, index, &p.hs_, msg);
+  });
+  if (!made) return;
   BeginSession(p, now);
   p.timers_.SessionDerived(now.mono);
   p.timers_.AnyAuthenticatedPacketTraversal(now.mono, p.keepalive_);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -41,7 +42,7 @@ struct PeerStats {
   bool hasPrevious = false;
 };
 
-class Peer {
+class Peer : public std::enable_shared_from_this<Peer> {
  public:
   // At most this many packets wait for a handshake; the oldest is dropped beyond (wireguard-go's
   // QueueStagedSize).

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseNetworkConfig } from '../../src/config/netconf.js';
 import { mustParseIP, parseCIDR } from '../../src/ip/index.js';
-import { setLogSink } from '../../src/log.js';
+import { captureLog } from '../helpers/log-capture.js';
 import { encodeLeaseAttrs } from '../../src/subnet/lease.js';
 import type { Lease } from '../../src/subnet/types.js';
 import { wireguardBackendFactory } from '../../src/backend/wireguard/backend.js';
@@ -22,11 +22,7 @@ const KEY_B = 'lAM4ZMYSMRsgiyGDk543qo3w9+vm1VpyGBczYXY1234=';
 const KEY_C = 'fhnUaCFXIXSJOyNid8wJeMN58egG1tnalvJvFi7EDw4=';
 const PSK = '9qyPTtxTrXRVX7Ojs8n8/dnU/g8pH21rt1bNF5HvLRs=';
 
-function capture(): { lines: string[]; restore: () => void } {
-  const lines: string[] = [];
-  const prev = setLogSink((l) => lines.push(l));
-  return { lines, restore: () => setLogSink(prev) };
-}
+const capture = captureLog;
 
 function wgLease(o: { sub?: string; sub6?: string; pub?: string; pub6?: string; data?: unknown; data6?: unknown; type?: string }): Lease {
   return {

@@ -3,6 +3,7 @@
 // (auto: flannel's selectMode), allowed IPs per device, and the peer key a removed lease takes away.
 import { formatIP, type Family, type IPAddr, type IPNet } from '../../ip/index.js';
 import type { Lease } from '../../subnet/types.js';
+import { optionField } from '../backend-options.js';
 import type { WgMode } from './options.js';
 
 /** Key order PublicKey, Port: what Go's json.Marshal of flannel's wireguardLeaseAttrs writes. */
@@ -26,11 +27,7 @@ export function decodeWgBackendData(data: unknown): DecodedWgData {
   if (data === undefined || data === null) return { ok: true, publicKey: '', port: 0 };
   if (typeof data !== 'object' || Array.isArray(data)) return { ok: false, error: `BackendData is not a JSON object: ${JSON.stringify(data)?.slice(0, 60)}` };
   const rec = data as Record<string, unknown>;
-  const pick = (name: string): unknown => {
-    if (Object.prototype.hasOwnProperty.call(rec, name)) return rec[name];
-    const k = Object.keys(rec).filter((x) => x.toLowerCase() === name.toLowerCase()).pop();
-    return k === undefined ? undefined : rec[k];
-  };
+  const pick = (name: string): unknown => optionField(rec, name);
   const key = pick('PublicKey');
   if (key !== undefined && key !== null && typeof key !== 'string') return { ok: false, error: `BackendData.PublicKey ${JSON.stringify(key)} is not a string` };
   const port = pick('Port');
