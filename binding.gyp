@@ -21,7 +21,16 @@
         "native/probe/echo.cc",
         "native/probe/prober.cc",
         "native/js/prober.cc",
-        "native/js/sd_notify.cc"
+        "native/js/sd_notify.cc",
+        "native/wireguard/crypto.cc",
+        "native/wireguard/noise.cc",
+        "native/wireguard/cookie.cc",
+        "native/wireguard/timers.cc",
+        "native/wireguard/device.cc",
+        "native/wireguard/device_handshake.cc",
+        "native/wireguard/device_transport.cc",
+        "native/js/wireguard_crypto_js.cc",
+        "native/js/wireguard_device_js.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

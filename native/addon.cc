@@ -11,6 +11,7 @@ void InitVxlan(Napi::Env env, Napi::Object exports);    // vxlan_js.cc
 void InitWakeProbe(Napi::Env env, Napi::Object exports);  // wake_probe.cc
 void InitProber(Napi::Env env, Napi::Object exports);     // js/prober.cc
 void InitSdNotify(Napi::Env env, Napi::Object exports);   // js/sd_notify.cc
+void InitWireGuard(Napi::Env env, Napi::Object exports);  // js/wireguard_device_js.cc
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -22,6 +23,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flannelts::InitWakeProbe(env, exports);
   flannelts::InitProber(env, exports);
   flannelts::InitSdNotify(env, exports);
+  flannelts::InitWireGuard(env, exports);
   return exports;
 }
 

@@ -1,5 +1,5 @@
 // The engine settings flanneld's extension flags carry (-udp-offload, -udp-reply-poll-us, -udp-threads,
-// -vxlan-userspace): one shape from the flags through the platform to the engine's options.
+// -vxlan-userspace, -wireguard-userspace): one shape from the flags through the platform to the engine's options.
 
 /** The engine's default and largest reply-polling windows (native kDefaultReplyPollUs, kMaxReplyPollUs). */
 export const DEFAULT_REPLY_POLL_US = 300;
@@ -14,4 +14,6 @@ export interface DataPlaneSettings {
   dataThreads: 0 | 1 | 2;
   /** -vxlan-userspace: this node's vxlan backend runs the userspace VTEP. */
   vxlanUserspace: boolean;
+  /** -wireguard-userspace: this node's wireguard backend runs userspace WireGuard, kernel WireGuard or not. */
+  wireguardUserspace: boolean;
 }

@@ -68,6 +68,7 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   S('udp-threads', 'auto', 'flannelts: data-plane threads of the udp/userspace-VXLAN engine: "auto" runs both directions on one thread (an answer is read by the thread that delivered the request, no cross-CPU wake-up) and adds a second while both directions are busy; "1" or "2" fix the number (debugging, benchmarks)'),
   B('vxlan-userspace', false, 'flannelts: vxlan backend uses the userspace VXLAN VTEP on this node (no kernel vxlan device); it is also used automatically when the kernel cannot create VXLAN devices'),
   B('br-netfilter-check', true, 'flannelts: in iptables mode exit 1 when br_netfilter is not loaded (/proc/sys/net/bridge/bridge-nf-call-iptables missing), as flanneld >= 0.26 does; false skips the check (hosts whose pods are not on a Linux bridge, e.g. flannelctl lab)'),
+  B('wireguard-userspace', false, 'flannelts: wireguard backend uses userspace WireGuard on this node even when the kernel has WireGuard; it is also used automatically when the kernel cannot create WireGuard devices'),
 ];
 
 /** flannelts' own flags: everything after flannel's list and klog's copied flags (the flags unit test pins this list). */
@@ -80,6 +81,7 @@ export const FLANNELTS_EXTENSIONS: readonly string[] = [
   'udp-threads',
   'vxlan-userspace',
   'br-netfilter-check',
+  'wireguard-userspace',
 ];
 
 export type FlagValue = string | boolean | number | string[];
@@ -388,6 +390,7 @@ export function toOptions(p: ParsedFlags, specs: readonly FlagSpec[] = FLANNELD_
     dataThreads: threads === 'auto' ? 0 : threads === '1' ? 1 : 2,
     vxlanUserspace: bool('vxlan-userspace'),
     brNetfilterCheck: bool('br-netfilter-check'),
+    wireguardUserspace: bool('wireguard-userspace'),
   };
 }
 
