@@ -171,7 +171,7 @@ Engine::Engine(const EngineOptions& o)
       dataThreads_(o.dataThreads == 1 || o.dataThreads == 2 ? o.dataThreads : 0), modeDecider_(o.splitAtPercent) {
   split_.store(dataThreads_ == 2);
   std::memcpy(vtep4_, o.vtep4, 4);
-  tun_ = std::make_unique<Tun>(o.tun);
+  tun_ = o.tunFd >= 0 ? std::make_unique<Tun>(o.tunFd, o.tunOffloads) : std::make_unique<Tun>(o.tun);
   udp_ = std::make_unique<UdpConn>(o.udp);  // on throw, tun_ is closed by its destructor
   pool4_ = udp_->pool4();
   pool6_ = udp_->pool6();

@@ -66,6 +66,11 @@ constexpr int kMaxReplyPollUs = 10000;
 
 struct EngineOptions {
   TunOptions tun;
+  // Test seam: an open, non-blocking TUN(-like) fd with the offloads already negotiated on it, used
+  // instead of opening tun.name (see Tun(int, TunOffloads): the engine works on a duplicate; the
+  // caller closes its own fd). -1: open a TUN.
+  int tunFd = -1;
+  TunOffloads tunOffloads;
   UdpOptions udp;
   bool allowUnknownSource = false;  // peers behind NAT: skip the outer-source check
   Encap encap = Encap::kFlannelUdp;

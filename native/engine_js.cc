@@ -168,6 +168,38 @@ std::optional<int> OptIntIn(const Napi::Object& o, const char* key, int lo, int 
   return static_cast<int>(d);
 }
 
+// A file descriptor: an integer >= 0.
+int ToFd(const Napi::Value& v, const std::string& what) {
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 0 && d <= 2147483647) || d != static_cast<double>(static_cast<int>(d)))
+    throw Napi::TypeError::New(v.Env(), what + " must be a file descriptor (an integer >= 0)");
+  return static_cast<int>(d);
+}
+
+// The test seam. tun: {fd, vnetHdr, tso, uso}: an open TUN(-like) fd with the offloads already
+// negotiated on it, instead of opening tunName; sockets: {fd4, fd6?}: bound UDP sockets instead of
+// binding bindV4/bindV6:port. The engine works on duplicates; the caller closes its own fds.
+void ParseInjected(const Napi::Object& o, EngineOptions* opts) {
+  Napi::Env env = o.Env();
+  const Napi::Value tun = o.Get("tun");
+  if (!tun.IsUndefined()) {
+    if (!tun.IsObject()) throw Napi::TypeError::New(env, "EngineOptions.tun must be {fd, vnetHdr, tso, uso}");
+    if (!o.Get("tunName").IsUndefined()) throw Napi::TypeError::New(env, "EngineOptions: give tunName or tun, not both");
+    const Napi::Object t = tun.As<Napi::Object>();
+    opts->tunFd = ToFd(t.Get("fd"), "EngineOptions.tun.fd");
+    opts->tunOffloads.vnetHdr = t.Get("vnetHdr").ToBoolean().Value();
+    opts->tunOffloads.tso = t.Get("tso").ToBoolean().Value();
+    opts->tunOffloads.uso = t.Get("uso").ToBoolean().Value();
+  }
+  const Napi::Value sockets = o.Get("sockets");
+  if (!sockets.IsUndefined()) {
+    if (!sockets.IsObject()) throw Napi::TypeError::New(env, "EngineOptions.sockets must be {fd4, fd6?}");
+    const Napi::Object so = sockets.As<Napi::Object>();
+    opts->udp.adoptFd4 = ToFd(so.Get("fd4"), "EngineOptions.sockets.fd4");
+    if (!so.Get("fd6").IsUndefined()) opts->udp.adoptFd6 = ToFd(so.Get("fd6"), "EngineOptions.sockets.fd6");
+  }
+}
+
 // encap: "vxlan" with vni, mac (our VTEP MAC), optional vtep4 (our VTEP IPv4 address, for ARP) and
 // sendSockets (outer source ports to spread flows over); absent or "flannel-udp": the udp backend.
 void ParseEncap(const Napi::Object& o, EngineOptions* opts) {
@@ -236,6 +268,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     opts.udp.gso = want("udpGso");
     opts.udp.gro = want("udpGro");
     ParseEncap(o, &opts);
+    ParseInjected(o, &opts);
     // After a small send the TX thread polls this long for the answer; 0 = off.
     if (const std::optional<int> us = OptIntIn(o, "replyPollUs", 0, kMaxReplyPollUs, " (off)")) opts.replyPollUs = *us;
     // 0: one thread for both directions, two while both are busy; 1 or 2 fixed (thread_mode.h).

@@ -68,6 +68,20 @@ Tun::Tun(const TunOptions& o) {
   }
 }
 
+Tun::Tun(int fd, const TunOffloads& negotiated) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) throw SysError("TUN fd " + std::to_string(fd), errno);
+  if (!(flags & O_NONBLOCK)) throw SysError("TUN fd " + std::to_string(fd), EINVAL, "must be non-blocking");
+  // The same implications the kernel enforces on a real TUN (TUNSETOFFLOAD needs IFF_VNET_HDR).
+  if ((negotiated.tso && !negotiated.vnetHdr) || (negotiated.uso && !negotiated.tso))
+    throw SysError("TUN fd " + std::to_string(fd), EINVAL, "uso needs tso, tso needs vnetHdr");
+  fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (fd_ < 0) throw SysError("dup TUN fd " + std::to_string(fd), errno);
+  vnetHdr_ = negotiated.vnetHdr;
+  tso_ = negotiated.tso;
+  uso_ = negotiated.uso;
+}
+
 // Asks for the widest offload set first and narrows on refusal: USO4/6 only exist since 6.2, and an
 // older kernel rejects unknown bits with EINVAL rather than ignoring them.
 void Tun::ProbeOffload(bool uso) {

@@ -17,10 +17,20 @@ struct TunOptions {
   bool uso = false;
 };
 
+// The offloads already negotiated on a TUN fd opened elsewhere (the engine's test seam).
+struct TunOffloads {
+  bool vnetHdr = false, tso = false, uso = false;
+};
+
 class Tun {
  public:
   // Throws SysError, e.g. "open TUN flannel%d: EPERM (needs CAP_NET_ADMIN)".
   explicit Tun(const TunOptions& o);
+  // Runs over an fd that is already open and configured (a TUN, or a test's socketpair end) with the
+  // offloads negotiated on it; no ioctl, no name, ifindex 0. The fd is dup()ed: the caller keeps
+  // its own fd and closes it; Close() closes only the duplicate. It must be non-blocking (workers
+  // drain it until EAGAIN): a blocking fd is refused with EINVAL. Throws SysError.
+  Tun(int fd, const TunOffloads& negotiated);
   ~Tun();
   Tun(const Tun&) = delete;
   Tun& operator=(const Tun&) = delete;

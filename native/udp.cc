@@ -2,6 +2,7 @@
 #include "udp.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <netinet/udp.h>
 #include <unistd.h>
@@ -64,6 +65,33 @@ uint16_t BoundPort(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);  // port is at the same offset for v6
 }
 
+// The bound address of fd as text (for the send-only sockets beside an adopted one).
+std::string BoundAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return "";
+  if (ss.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in&>(ss).sin_addr, buf, sizeof buf);
+  else inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6&>(ss).sin6_addr, buf, sizeof buf);
+  return buf;
+}
+
+// A duplicate of a bound, non-blocking UDP socket of the family the caller says it is.
+int Adopt(int fd, int family) {
+  const std::string what = "adopt UDP socket fd " + std::to_string(fd);
+  int type = 0, domain = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) throw SysError(what, errno);
+  len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) throw SysError(what, errno);
+  if (type != SOCK_DGRAM || domain != family) throw SysError(what, EINVAL, family == AF_INET ? "not an IPv4 UDP socket" : "not an IPv6 UDP socket");
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || !(flags & O_NONBLOCK)) throw SysError(what, EINVAL, "must be non-blocking");
+  const int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) throw SysError(what, errno);
+  return dup;
+}
+
 // A socket that only sends must not queue what others send to its port: a one-instruction classic BPF
 // program ("return 0") drops every datagram before it is queued.
 void DropAllReceived(int fd) {
@@ -75,23 +103,32 @@ void DropAllReceived(int fd) {
 }  // namespace
 
 UdpConn::UdpConn(const UdpOptions& o) {
-  fd4_ = OpenBound(AF_INET, o.bindV4.empty() ? "0.0.0.0" : o.bindV4, o.port, o.bufferBytes);
+  std::string bind4 = o.bindV4.empty() ? "0.0.0.0" : o.bindV4, bind6 = o.bindV6;
+  if (o.adoptFd4 >= 0) {
+    fd4_ = Adopt(o.adoptFd4, AF_INET);
+    bind4 = BoundAddress(fd4_);
+  } else {
+    fd4_ = OpenBound(AF_INET, bind4, o.port, o.bufferBytes);
+  }
   port_ = BoundPort(fd4_);
-  if (!o.bindV6.empty()) {
-    try {
+  try {
+    if (o.adoptFd4 >= 0 && o.adoptFd6 >= 0) {
+      fd6_ = Adopt(o.adoptFd6, AF_INET6);
+      bind6 = BoundAddress(fd6_);
+    } else if (o.adoptFd4 < 0 && !bind6.empty()) {
       // Port 0 asks for an ephemeral port: use the v4 one so both families share it.
-      fd6_ = OpenBound(AF_INET6, o.bindV6, port_, o.bufferBytes);
-    } catch (...) {
-      Close();
-      throw;
+      fd6_ = OpenBound(AF_INET6, bind6, port_, o.bufferBytes);
     }
+  } catch (...) {
+    Close();
+    throw;
   }
   try {
     for (int i = 0; i < o.sendSockets; i++) {
-      pool4_.push_back(OpenBound(AF_INET, o.bindV4.empty() ? "0.0.0.0" : o.bindV4, 0, o.bufferBytes));
+      pool4_.push_back(OpenBound(AF_INET, bind4, 0, o.bufferBytes));
       DropAllReceived(pool4_.back());
       if (fd6_ >= 0) {
-        pool6_.push_back(OpenBound(AF_INET6, o.bindV6, 0, o.bufferBytes));
+        pool6_.push_back(OpenBound(AF_INET6, bind6, 0, o.bufferBytes));
         DropAllReceived(pool6_.back());
       }
     }

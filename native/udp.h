@@ -24,6 +24,10 @@ struct UdpOptions {
   // Extra send-only sockets per family, each on its own ephemeral port: the userspace VXLAN VTEP
   // picks one per inner flow so the outer source port varies per flow like the kernel's vxlan.
   int sendSockets = 0;
+  // Test seam: already bound sockets to use instead of binding bindV4/bindV6:port (fd6 -1: none).
+  // Each is dup()ed: the caller keeps and closes its own fd; Close() closes only the duplicates. The
+  // send-only sockets (sendSockets) bind to fd4's (fd6's) address. Offloads are probed on them as usual.
+  int adoptFd4 = -1, adoptFd6 = -1;
 };
 
 class UdpConn {

@@ -46,6 +46,22 @@ export interface EngineOptions {
   dataThreads?: 0 | 1 | 2;
   /** Automatic threads: split at this much busy time per 100 ms window, 1..100 (default 80); tests lower it. */
   splitAtPercent?: number;
+  /**
+   * Test seam: run over an open, non-blocking TUN(-like) fd whose offloads were negotiated elsewhere,
+   * instead of opening `tunName` (then tunName is '' and tunIndex 0). No ioctl is made on it. The
+   * engine works on a dup() of the fd and closes only that: the caller still owns and closes its fd.
+   */
+  tun?: InjectedTun;
+  /** Test seam: already bound, non-blocking UDP sockets instead of binding bindV4/bindV6:port (dup()ed like tun.fd). */
+  sockets?: { fd4: number; fd6?: number };
+}
+
+/** An open TUN(-like) fd and the offloads negotiated on it (tso needs vnetHdr, uso needs tso). */
+export interface InjectedTun {
+  fd: number;
+  vnetHdr: boolean;
+  tso: boolean;
+  uso: boolean;
 }
 
 /** The engine's default and largest reply-polling windows (native/engine.h kDefaultReplyPollUs, kMaxReplyPollUs). */
