@@ -215,3 +215,22 @@ export function completePartialChecksum(p: Buffer, csumStart: number, csumOffset
   out.writeUInt16BE(c, csumStart + csumOffset);
   return out;
 }
+
+/**
+ * p (v4 with IHL 5, or v6 without extension headers) with its TCP/UDP checksum field holding the
+ * folded pseudo-header sum, not complemented: how a TUN with offloads hands over a CHECKSUM_PARTIAL
+ * packet. Returns a copy.
+ */
+export function pseudoHeaderForm(p: Buffer): Buffer {
+  const out = Buffer.from(p);
+  const v4 = out[0]! >> 4 === 4;
+  const l3 = v4 ? 20 : 40;
+  const proto = v4 ? out[9]! : out[6]!;
+  const l4len = out.length - l3;
+  let sum = proto + (l4len >>> 16) + (l4len & 0xffff);
+  const addr = v4 ? out.subarray(12, 20) : out.subarray(8, 40);
+  for (let i = 0; i < addr.length; i += 2) sum += addr.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  out.writeUInt16BE(sum, l3 + (proto === 6 ? 16 : 6));
+  return out;
+}
