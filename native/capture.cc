@@ -7,18 +7,11 @@
 #include <algorithm>
 #include <cstring>
 
-#include "encap.h"
+#include "base/ip_packet.h"
 
 namespace flannelts {
 
 namespace {
-
-bool InPrefix(const IpAddr& a, const Prefix& p) {
-  if (a.family != p.addr.family) return false;
-  IpAddr masked = a;
-  MaskAddr(&masked, p.len);
-  return masked == p.addr;
-}
 
 // Two prefixes overlap when the shorter one contains the longer one's network address.
 bool Overlaps(const Prefix& a, const Prefix& b) { return a.len <= b.len ? InPrefix(b.addr, a) : InPrefix(a.addr, b); }

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <vector>
 
-#include "ipaddr.h"
+#include "base/ipaddr.h"
 
 namespace flannelts {
 

@@ -20,23 +20,14 @@
 
 #include <algorithm>
 
-#include "clock.h"
-#include "encap.h"
+#include "base/clock.h"
+#include "base/ip_packet.h"
 #include "offload.h"
 #include "reply_poll.h"
-#include "syserr.h"
+#include "base/errors.h"
 #include "vxlan.h"
 
 namespace flannelts {
-
-const char* DropName(int d) {
-  static const char* const names[kDropCount] = {
-      "no_route",          "ttl_expired",       "malformed",          "spoofed_source",    "unknown_peer",
-      "tun_write_error",   "tun_read_error",    "socket_send_error",  "socket_recv_error", "bad_vnet_hdr",
-      "wrong_vni",         "unknown_mac",       "wrong_dst_mac",      "bad_ethertype",     "arp_ignored",
-  };
-  return d >= 0 && d < kDropCount ? names[d] : "unknown";
-}
 
 // TX: one input buffer (a TUN read is at most a 64 KiB super-packet plus its virtio header); what
 // goes on the wire is built in an arena (GSO segments back to back, or the packet copied) and sent
@@ -758,18 +749,6 @@ std::unique_ptr<RxScratch> Engine::NewRxScratch(int tunFd, int batch) {
 }
 
 namespace {
-IpAddr FromSockaddr(const sockaddr_storage& ss) {
-  IpAddr a;
-  if (ss.ss_family == AF_INET) {
-    a.family = 4;
-    std::memcpy(a.bytes, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, 4);
-  } else if (ss.ss_family == AF_INET6) {
-    a.family = 6;
-    std::memcpy(a.bytes, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, 16);
-  }
-  return a;
-}
-
 // The segment size of a UDP_GRO-coalesced datagram, or 0 when the kernel delivered it as is.
 size_t GroSize(msghdr& m) {
   for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {

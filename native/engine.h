@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/drop_reasons.h"
 #include "capture.h"
 #include "qsbr.h"
 #include "reply_poll.h"
@@ -27,26 +28,6 @@ namespace flannelts {
 // Registers Engine and the pure packet helpers used by unit tests.
 void InitEngine(Napi::Env env, Napi::Object exports);
 
-enum Drop : int {
-  kDropNoRoute,
-  kDropTtlExpired,
-  kDropMalformed,
-  kDropSpoofedSource,
-  kDropUnknownPeer,
-  kDropTunWriteError,
-  kDropTunReadError,
-  kDropSocketSendError,
-  kDropSocketRecvError,
-  kDropBadVnetHdr,  // virtio_net_hdr from the TUN we cannot honour (offload.h OffloadError)
-  // Userspace VXLAN only (truncated frames and a missing VNI flag count as kDropMalformed):
-  kDropWrongVni,          // a VXLAN frame for another VNI
-  kDropUnknownMac,        // inner Ethernet source is not the VTEP MAC of the peer the packet comes from
-  kDropWrongDstMac,       // inner Ethernet destination is neither our VTEP MAC nor (for ARP) broadcast
-  kDropBadEtherType,      // neither IPv4, IPv6 nor ARP
-  kDropArpIgnored,        // ARP that is not a request for our VTEP address (nothing to answer)
-  kDropCount,
-};
-const char* DropName(int d);
 
 struct TxScratch;
 struct RxScratch;

@@ -9,11 +9,11 @@
 #include <utility>
 #include <stdexcept>
 
-#include "encap.h"
+#include "base/ip_packet.h"
 #include "engine.h"
 #include "reply_poll.h"
 #include "routes.h"
-#include "syserr.h"
+#include "base/errors.h"
 
 namespace flannelts {
 

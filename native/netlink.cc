@@ -19,31 +19,12 @@
 #include <thread>
 #include <vector>
 
+#include "base/errors.h"
+
 namespace flannelts {
 namespace {
 
-// Maps errno to its symbolic name so JS callers can branch on err.code like Node's own errors.
-// glibc >= 2.32 knows every name; elsewhere unknown numbers become "E<n>", as in the TS codec.
-std::string ErrnoName(int e) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  if (const char* name = strerrorname_np(e)) return name;
-#else
-  switch (e) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EBADF: return "EBADF";
-    case EBUSY: return "EBUSY";
-    case EEXIST: return "EEXIST";
-    case ENODEV: return "ENODEV";
-    case EINVAL: return "EINVAL";
-    case ENOBUFS: return "ENOBUFS";
-    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-  }
-#endif
-  return "E" + std::to_string(e);
-}
-
-Napi::Error SysError(Napi::Env env, const std::string& op, int e) {
+Napi::Error NetlinkError(Napi::Env env, const std::string& op, int e) {
   const std::string name = ErrnoName(e);
   Napi::Error err = Napi::Error::New(env, "netlink " + op + ": " + name + " (" + strerror(e) + ")");
   err.Set("code", Napi::String::New(env, name));
@@ -65,7 +46,7 @@ void DeliverEvent(Napi::Env env, Napi::Function callback, std::nullptr_t*, SubEv
   if (env == nullptr || callback.IsEmpty()) return;
   try {
     if (owned->err != 0) {
-      callback.Call({SysError(env, "recv (subscription)", owned->err).Value(), env.Null()});
+      callback.Call({NetlinkError(env, "recv (subscription)", owned->err).Value(), env.Null()});
     } else {
       callback.Call({env.Null(), Napi::Buffer<uint8_t>::Copy(env, owned->data.data(), owned->data.size())});
     }
@@ -104,7 +85,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       groups = info[1].As<Napi::Number>().Uint32Value();
     }
     fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
-    if (fd_ < 0) throw SysError(env, "socket", errno);
+    if (fd_ < 0) throw NetlinkError(env, "socket", errno);
 
     // Dumps of big tables and bursts of notifications arrive faster than JS drains them; a larger
     // receive buffer avoids ENOBUFS. SO_RCVBUFFORCE (root) passes net.core.rmem_max, else best effort.
@@ -123,14 +104,14 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       int e = errno;
       ::close(fd_);
       fd_ = -1;
-      throw SysError(env, "bind", e);
+      throw NetlinkError(env, "bind", e);
     }
     socklen_t len = sizeof(sa);
     if (getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) < 0) {
       int e = errno;
       ::close(fd_);
       fd_ = -1;
-      throw SysError(env, "getsockname", e);
+      throw NetlinkError(env, "getsockname", e);
     }
     pid_ = sa.nl_pid;
     buf_.resize(64 * 1024);
@@ -144,7 +125,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
 
  private:
   void EnsureOpen(Napi::Env env, const char* op) {
-    if (fd_ < 0) throw SysError(env, op, EBADF);
+    if (fd_ < 0) throw NetlinkError(env, op, EBADF);
   }
 
   Napi::Value Send(const Napi::CallbackInfo& info) {
@@ -157,11 +138,11 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     for (;;) {
       ssize_t n = sendto(fd_, buf.Data(), buf.Length(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
       if (n >= 0) {
-        if (static_cast<size_t>(n) != buf.Length()) throw SysError(env, "send (short write)", EMSGSIZE);
+        if (static_cast<size_t>(n) != buf.Length()) throw NetlinkError(env, "send (short write)", EMSGSIZE);
         return env.Undefined();
       }
       if (errno == EINTR) continue;
-      throw SysError(env, "send", errno);
+      throw NetlinkError(env, "send", errno);
     }
   }
 
@@ -170,7 +151,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     Napi::Env env = info.Env();
     EnsureOpen(env, "recv");
     // The subscription thread owns reads; a second reader would steal its datagrams.
-    if (thread_.joinable()) throw SysError(env, "recv (socket is subscribed)", EBUSY);
+    if (thread_.joinable()) throw NetlinkError(env, "recv (socket is subscribed)", EBUSY);
     int timeout = -1;
     if (info.Length() > 0 && info[0].IsNumber()) timeout = info[0].As<Napi::Number>().Int32Value();
 
@@ -180,7 +161,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       if (r > 0) break;
       if (r == 0) return env.Null();
       if (errno == EINTR) continue;
-      throw SysError(env, "poll", errno);
+      throw NetlinkError(env, "poll", errno);
     }
     for (;;) {
       // MSG_PEEK|MSG_TRUNC reports the real datagram size, so a reply bigger than our buffer grows it
@@ -188,7 +169,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       ssize_t need = recv(fd_, buf_.data(), buf_.size(), MSG_PEEK | MSG_TRUNC);
       if (need < 0) {
         if (errno == EINTR) continue;
-        throw SysError(env, "recv", errno);
+        throw NetlinkError(env, "recv", errno);
       }
       if (static_cast<size_t>(need) > buf_.size()) buf_.resize(static_cast<size_t>(need));
       sockaddr_nl from{};
@@ -196,7 +177,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       ssize_t n = recvfrom(fd_, buf_.data(), buf_.size(), 0, reinterpret_cast<sockaddr*>(&from), &fromlen);
       if (n < 0) {
         if (errno == EINTR) continue;
-        throw SysError(env, "recv", errno);
+        throw NetlinkError(env, "recv", errno);
       }
       return Napi::Buffer<uint8_t>::Copy(env, buf_.data(), static_cast<size_t>(n));
     }
@@ -209,9 +190,9 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     Napi::Env env = info.Env();
     EnsureOpen(env, "subscribe");
     if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "subscribe: expected a callback");
-    if (thread_.joinable()) throw SysError(env, "subscribe (already subscribed)", EBUSY);
+    if (thread_.joinable()) throw NetlinkError(env, "subscribe (already subscribed)", EBUSY);
     stopfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (stopfd_ < 0) throw SysError(env, "eventfd", errno);
+    if (stopfd_ < 0) throw NetlinkError(env, "eventfd", errno);
     // Queue size 0 = unbounded, so the reader never blocks on JS and stop() can always join it.
     fn_ = SubFn::New(env, info[0].As<Napi::Function>(), "NetlinkSocket.subscribe", 0, 1);
     Ref();

@@ -1,19 +1,14 @@
-// Userspace GSO/GRO for the TUN <-> flannel-udp path. See offload.h for the contract.
-//
-// Checksums are summed in host byte order 8 bytes at a time (RFC 1071 sec. 2(B): the one's-complement
-// sum is byte-order independent) and swapped once at the end; that keeps a 64 KiB split or coalesce
-// well under the cost of the syscalls it saves.
+// Userspace GSO/GRO for the TUN <-> UDP path. See offload.h for the contract; the checksums are
+// base/checksum.h's.
 #include "offload.h"
 
 #include <algorithm>
 #include <cstring>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+
+#include "base/bytes.h"
+#include "base/checksum.h"
 
 namespace flannelts {
-
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checksum helpers assume a little-endian host");
 
 namespace {
 
@@ -24,120 +19,6 @@ constexpr size_t kV6Hdr = 40;
 constexpr size_t kMaxHeaderBytes = 120;
 // At most this many segments in one coalesced packet; matches the UDP_SEGMENT limit on the way out.
 constexpr int kMaxCoalesce = 64;
-
-inline uint16_t Rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t Rd32(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
-inline void Wr16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-inline void Wr32(uint8_t* p, uint32_t v) {
-  Wr16(p, static_cast<uint16_t>(v >> 16));
-  Wr16(p + 2, static_cast<uint16_t>(v));
-}
-inline uint16_t Bswap16(uint16_t v) { return static_cast<uint16_t>(v << 8 | v >> 8); }
-
-#if defined(__x86_64__)
-// The bulk of SumHost with AVX2: each 32-byte load is split into its low and high 16-bit words (as
-// 32-bit lanes) and summed lane-wise; the one's-complement sum is the plain sum of all 16-bit words
-// folded, so lanes are added up into the 64-bit accumulator at the end. A lane gains < 2^16 per
-// step, so blocks of 16 Ki steps (512 KiB) cannot overflow it. The checksum of every TX segment is on
-// the sending node's critical path (~11 % of that vCPU in the tcp1 profile with the scalar loop).
-// Returns the bytes it did not take (fewer than 64) for the scalar loop.
-__attribute__((target("avx2"))) size_t SumAvx2(const uint8_t*& p, size_t n, uint64_t& acc) {
-  const __m256i low = _mm256_set1_epi32(0xffff);
-  while (n >= 64) {
-    const size_t steps = std::min<size_t>(n / 64, 16384);
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-    for (size_t i = 0; i < steps; i++, p += 64) {
-      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-      const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-      s0 = _mm256_add_epi32(s0, _mm256_and_si256(x, low));
-      s1 = _mm256_add_epi32(s1, _mm256_srli_epi32(x, 16));
-      s2 = _mm256_add_epi32(s2, _mm256_and_si256(y, low));
-      s3 = _mm256_add_epi32(s3, _mm256_srli_epi32(y, 16));
-    }
-    n -= steps * 64;
-    alignas(32) uint32_t lanes[4][8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[0]), s0);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[1]), s1);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[2]), s2);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[3]), s3);
-    for (const auto& l : lanes)
-      for (uint32_t v : l) acc += v;
-  }
-  return n;
-}
-
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
-#endif
-
-// Host-order partial sum; only the final call for a span may have an odd length.
-uint64_t SumHost(const uint8_t* p, size_t n, uint64_t acc) {
-#if defined(__x86_64__)
-  if (n >= 256 && kHaveAvx2) n = SumAvx2(p, n, acc);
-#endif
-  // Four independent accumulators over 32-byte blocks: the adds of one block do not wait on each
-  // other (one chain was the bottleneck in the TX profile). Each adds < 2^33 per block, so 64 bits
-  // hold far more than a 64 KiB packet's worth.
-  uint64_t a1 = 0, a2 = 0, a3 = 0;
-  while (n >= 32) {
-    uint64_t x0, x1, x2, x3;
-    std::memcpy(&x0, p, 8);
-    std::memcpy(&x1, p + 8, 8);
-    std::memcpy(&x2, p + 16, 8);
-    std::memcpy(&x3, p + 24, 8);
-    acc += (x0 & 0xffffffffu) + (x0 >> 32);
-    a1 += (x1 & 0xffffffffu) + (x1 >> 32);
-    a2 += (x2 & 0xffffffffu) + (x2 >> 32);
-    a3 += (x3 & 0xffffffffu) + (x3 >> 32);
-    p += 32;
-    n -= 32;
-  }
-  acc += a1 + a2 + a3;
-  while (n >= 8) {
-    uint64_t x;
-    std::memcpy(&x, p, 8);
-    acc += (x & 0xffffffffu) + (x >> 32);
-    p += 8;
-    n -= 8;
-  }
-  if (n >= 4) {
-    uint32_t x;
-    std::memcpy(&x, p, 4);
-    acc += x;
-    p += 4;
-    n -= 4;
-  }
-  if (n >= 2) {
-    uint16_t x;
-    std::memcpy(&x, p, 2);
-    acc += x;
-    p += 2;
-    n -= 2;
-  }
-  if (n) acc += p[0];  // the trailing byte is the high byte in network order == low byte in memory
-  return acc;
-}
-
-// Folds a host-order sum to 16 bits and returns it in network order (not complemented).
-uint16_t FoldNet(uint64_t acc) {
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-  return Bswap16(static_cast<uint16_t>(acc));
-}
-
-// Pseudo-header sum (host order) of the IP packet at p for an L4 length of l4len.
-uint64_t PseudoSum(const uint8_t* p, bool v4, uint8_t proto, size_t l4len) {
-  uint64_t acc = v4 ? SumHost(p + 12, 8, 0) : SumHost(p + 8, 32, 0);
-  acc += Bswap16(proto);
-  acc += Bswap16(static_cast<uint16_t>(l4len));  // <= 65535 here, so the v6 32-bit length's top half is 0
-  return acc;
-}
-
-void SetIpv4Checksum(uint8_t* p, size_t ihl) {
-  p[10] = p[11] = 0;
-  Wr16(p + 10, static_cast<uint16_t>(~FoldNet(SumHost(p, ihl, 0))));
-}
 
 SplitResult Fail(OffloadError e) {
   SplitResult r;
@@ -179,31 +60,6 @@ const char* OffloadErrorName(OffloadError e) {
   return "unknown";
 }
 
-uint16_t ChecksumFold(const uint8_t* data, size_t n, uint32_t initial) {
-  while (initial >> 16) initial = (initial & 0xffff) + (initial >> 16);  // network order in, so fold first
-  return FoldNet(SumHost(data, n, Bswap16(static_cast<uint16_t>(initial))));
-}
-
-namespace {
-// Where the TCP/UDP checksum of p lives, for packets the checksum helpers below accept.
-bool L4ChecksumAt(const uint8_t* p, size_t n, bool* v4, uint8_t* proto, size_t* l3, size_t* off) {
-  if (n < 20) return false;
-  *v4 = (p[0] >> 4) == 4;
-  if (*v4) {
-    *l3 = (p[0] & 0x0fu) * 4u;
-    *proto = p[9];
-    if (*l3 < 20 || (Rd16(p + 6) & 0x3fff)) return false;
-  } else {
-    *l3 = kV6Hdr;
-    if (n < kV6Hdr) return false;
-    *proto = p[6];
-  }
-  if (*proto != kProtoTcp && *proto != kProtoUdp) return false;
-  *off = *proto == kProtoTcp ? 16 : 6;
-  return n >= *l3 + *off + 2;
-}
-}  // namespace
-
 bool MakeChecksumPartial(uint8_t* p, size_t n, VnetHdr* h) {
   bool v4;
   uint8_t proto;
@@ -228,19 +84,6 @@ bool MakeTcpSuperPacket(uint8_t* p, size_t n, size_t mtu, VnetHdr* h) {
   h->gsoType = v4 ? kGsoTcpV4 : kGsoTcpV6;
   h->hdrLen = static_cast<uint16_t>(hl);
   h->gsoSize = static_cast<uint16_t>(mtu - hl);
-  return true;
-}
-
-bool FixL4Checksum(uint8_t* p, size_t n) {
-  VnetHdr h;
-  return MakeChecksumPartial(p, n, &h) && CompleteChecksum(p, n, h.csumStart, h.csumOffset);
-}
-
-bool CompleteChecksum(uint8_t* p, size_t n, uint16_t csumStart, uint16_t csumOffset) {
-  if (static_cast<size_t>(csumStart) + csumOffset + 2 > n) return false;
-  uint16_t c = static_cast<uint16_t>(~FoldNet(SumHost(p + csumStart, n - csumStart, 0)));
-  if (c == 0) c = 0xffff;  // CSUM_MANGLED_0: a UDP checksum of 0 would mean "none"
-  Wr16(p + csumStart + csumOffset, c);
   return true;
 }
 

@@ -12,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/checksum.h"
+
 namespace flannelts {
 
 // struct virtio_net_hdr (linux/virtio_net.h), host byte order (TUN default for legacy virtio headers).
@@ -42,13 +44,6 @@ enum class OffloadError : uint8_t {
 };
 const char* OffloadErrorName(OffloadError e);
 
-// Folded one's-complement sum helpers (network-order result, not complemented).
-uint16_t ChecksumFold(const uint8_t* data, size_t n, uint32_t initial = 0);
-
-// Recomputes the TCP/UDP checksum of an IPv4/IPv6 packet (no IPv4 fragment, no IPv6 extension
-// header) in full, whatever the field held; false when it is not such a packet or is truncated.
-bool FixL4Checksum(uint8_t* p, size_t n);
-
 // Turns a TCP/UDP packet (as FixL4Checksum accepts) into CHECKSUM_PARTIAL form: the checksum field
 // gets the pseudo-header sum and h the matching NEEDS_CSUM offsets. False (nothing changed) otherwise.
 bool MakeChecksumPartial(uint8_t* p, size_t n, VnetHdr* h);
@@ -58,11 +53,6 @@ bool MakeChecksumPartial(uint8_t* p, size_t n, VnetHdr* h);
 // checksum made partial, h set to TCPV4/TCPV6 with gso_size = mtu - headers. False when it is not a
 // plain TCP packet with payload, or the MTU leaves no room.
 bool MakeTcpSuperPacket(uint8_t* p, size_t n, size_t mtu, VnetHdr* h);
-
-// Finishes a CHECKSUM_PARTIAL checksum in place: the field at csumStart+csumOffset holds the
-// pseudo-header sum; summing from csumStart to the end and storing the complement completes it (as
-// skb_checksum_help does, including 0 -> 0xffff). False when the offsets do not fit in n.
-bool CompleteChecksum(uint8_t* p, size_t n, uint16_t csumStart, uint16_t csumOffset);
 
 // Upper bound of segments one super-packet may be split into (64 KiB / a 256-byte MSS).
 constexpr size_t kMaxGsoSegments = 256;

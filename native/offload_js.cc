@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "encap.h"
+#include "base/ip_packet.h"
 #include "offload.h"
 
 namespace flannelts {

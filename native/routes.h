@@ -15,8 +15,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "ipaddr.h"
-#include "vxlan.h"
+#include "base/ipaddr.h"
+#include "base/mac.h"
 
 namespace flannelts {
 

@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "syserr.h"
+#include "base/errors.h"
 
 // linux/if_tun.h of older userspace headers predates USO (kernel 6.2).
 constexpr unsigned kTunFUso4 = 0x20, kTunFUso6 = 0x40;

@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "syserr.h"
+#include "base/errors.h"
 
 namespace flannelts {
 

@@ -5,7 +5,8 @@
 // No allocation, no syscalls: the unit tests feed these functions real kernel bytes and fuzz them.
 #include <cstddef>
 #include <cstdint>
-#include <string>
+
+#include "base/mac.h"
 
 namespace flannelts {
 
@@ -14,16 +15,6 @@ constexpr size_t kEthHdrLen = 14;
 constexpr size_t kVxlanPrefix = kVxlanHdrLen + kEthHdrLen;  // what precedes the inner IP packet
 constexpr uint16_t kEtherIPv4 = 0x0800, kEtherArp = 0x0806, kEtherIPv6 = 0x86dd;
 constexpr size_t kArpLen = 28;  // Ethernet/IPv4 ARP payload
-
-struct Mac {
-  uint8_t b[6] = {};
-  bool operator==(const Mac& o) const;
-  bool operator!=(const Mac& o) const { return !(*this == o); }
-  bool IsZero() const;
-};
-// "aa:bb:cc:dd:ee:ff" (also '-' separated, any case); false on anything else.
-bool ParseMac(const char* s, size_t n, Mac* out);
-std::string FormatMac(const Mac& m);  // lowercase, colon separated
 
 // The 22 bytes in front of an inner packet: VXLAN header, then Ethernet dst, src, EtherType.
 void WriteVxlanPrefix(uint8_t* out, uint32_t vni, const Mac& dst, const Mac& src, uint16_t etherType);

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <string>
 
-#include "ipaddr.h"
+#include "base/ipaddr.h"
 #include "vxlan.h"
 
 namespace flannelts {

@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "clock.h"
-#include "syserr.h"
+#include "base/clock.h"
+#include "base/errors.h"
 
 namespace flannelts {
 namespace {

@@ -37,17 +37,15 @@
 #include <thread>
 #include <vector>
 
+#include "base/errors.h"
+
 namespace {
 
-std::string ErrnoText(int err) {
-  const char* n = strerrorname_np(err);
-  return std::string(n ? n : "errno " + std::to_string(err)) + " (" + strerror(err) + ")";
-}
+using flannelts::ErrnoName;
 
 Napi::Error SysErr(Napi::Env env, const std::string& what, int err) {
-  Napi::Error e = Napi::Error::New(env, what + ": " + ErrnoText(err));
-  const char* n = strerrorname_np(err);
-  e.Set("code", Napi::String::New(env, n ? n : "EUNKNOWN"));
+  Napi::Error e = Napi::Error::New(env, what + ": " + ErrnoName(err) + " (" + strerror(err) + ")");
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
   return e;
 }
 

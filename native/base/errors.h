@@ -8,9 +8,11 @@
 
 namespace flannelts {
 
+// "EPERM", "EEXIST", ...; "E<n>" for a number glibc has no name for (as the TypeScript netlink codec
+// names them), so JavaScript can branch on err.code like on Node's own system errors.
 inline std::string ErrnoName(int err) {
   const char* n = strerrorname_np(err);
-  return n ? n : ("errno " + std::to_string(err));
+  return n ? n : "E" + std::to_string(err);
 }
 
 class SysError : public std::runtime_error {

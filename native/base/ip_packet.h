@@ -1,12 +1,11 @@
 #pragma once
-// Pure packet helpers over byte spans: classification, TTL/hop-limit decrement, ICMP unreachable.
-// Nothing here allocates or touches a file descriptor, so the unit tests call them directly.
-// flannel-udp wire format: the UDP payload is exactly the inner IP packet, so "encap" is the identity
-// and the work is validating and patching the inner header.
+// Inner IP packets over byte spans: classification, TTL/hop-limit decrement, ICMP unreachable.
+// Nothing here allocates or touches a file descriptor, so the unit tests call them directly; malformed
+// input can cost a counter, never a crash.
 #include <cstddef>
 #include <cstdint>
 
-#include "ipaddr.h"
+#include "base/ipaddr.h"
 
 namespace flannelts {
 
@@ -30,9 +29,6 @@ struct PacketInfo {
 
 // Validates the header and extracts addresses. Never reads past n.
 PacketInfo ClassifyPacket(const uint8_t* p, size_t n);
-
-// Internet checksum (RFC 1071) over data, folded and complemented, starting from a partial sum.
-uint16_t InetChecksum(const uint8_t* data, size_t n, uint32_t sum = 0);
 
 enum class TtlResult : uint8_t { kOk, kExpired };
 

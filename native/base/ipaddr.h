@@ -107,4 +107,25 @@ inline socklen_t ToSockaddr(const IpAddr& addr, uint16_t port, sockaddr_storage*
 
 inline std::string FormatPrefix(const Prefix& p) { return FormatIp(p.addr) + "/" + std::to_string(p.len); }
 
+// Whether a lies inside p.
+inline bool InPrefix(const IpAddr& a, const Prefix& p) {
+  if (a.family != p.addr.family) return false;
+  IpAddr masked = a;
+  MaskAddr(&masked, p.len);
+  return masked == p.addr;
+}
+
+// The address of a socket address (family 0 when it is neither IPv4 nor IPv6).
+inline IpAddr FromSockaddr(const sockaddr_storage& ss) {
+  IpAddr a;
+  if (ss.ss_family == AF_INET) {
+    a.family = 4;
+    std::memcpy(a.bytes, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    a.family = 6;
+    std::memcpy(a.bytes, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, 16);
+  }
+  return a;
+}
+
 }  // namespace flannelts

@@ -1,30 +1,15 @@
-// Packet helpers for the flannel-udp wire format (UDP payload == inner IP packet). Pure functions:
-// they only read/write the spans they are given, so malformed input can cost a counter, never a crash.
-#include "encap.h"
+// Inner IP packet helpers; see ip_packet.h. Pure functions: they only read/write the spans they are given.
+#include "base/ip_packet.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "base/bytes.h"
+#include "base/checksum.h"
+
 namespace flannelts {
 
 namespace {
-
-inline uint16_t Rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline void Wr16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-
-uint32_t SumWords(const uint8_t* data, size_t n, uint32_t sum) {
-  for (; n >= 2; data += 2, n -= 2) sum += Rd16(data);
-  if (n) sum += static_cast<uint32_t>(data[0]) << 8;
-  return sum;
-}
-
-uint16_t Fold(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
-}
 
 constexpr size_t kV4Min = 20;
 constexpr size_t kV6Hdr = 40;
@@ -102,10 +87,6 @@ PacketInfo ClassifyPacket(const uint8_t* p, size_t n) {
   return Malformed(PacketClass::kBadVersion);
 }
 
-uint16_t InetChecksum(const uint8_t* data, size_t n, uint32_t sum) {
-  return static_cast<uint16_t>(~Fold(SumWords(data, n, sum)));
-}
-
 TtlResult DecrementTtl(uint8_t* p, size_t n, PacketClass cls) {
   if (cls == PacketClass::kIPv6) {
     if (n < kV6Hdr || p[7] <= 1) return TtlResult::kExpired;
@@ -120,7 +101,7 @@ TtlResult DecrementTtl(uint8_t* p, size_t n, PacketClass cls) {
   p[8]--;
   const uint16_t newWord = Rd16(p + 8);
   const uint32_t sum = static_cast<uint16_t>(~Rd16(p + 10)) + static_cast<uint16_t>(~oldWord) + newWord;
-  Wr16(p + 10, static_cast<uint16_t>(~Fold(sum)));
+  Wr16(p + 10, static_cast<uint16_t>(~Fold16(sum)));
   return TtlResult::kOk;
 }
 
@@ -167,10 +148,7 @@ size_t BuildIcmpUnreachable(const uint8_t* p, size_t n, PacketClass cls, uint8_t
   icmp[1] = 0;  // no route to destination
   std::memcpy(icmp + 8, p, quote);
   // Pseudo-header: source, destination, upper-layer length (32 bit), zeros, next header.
-  uint32_t sum = SumWords(out + 8, 32, 0);
-  sum += static_cast<uint32_t>(icmpLen >> 16) + static_cast<uint32_t>(icmpLen & 0xffff);
-  sum += kProtoIcmpV6;
-  Wr16(icmp + 2, InetChecksum(icmp, icmpLen, sum));
+  Wr16(icmp + 2, static_cast<uint16_t>(~FoldNet(PseudoSum(out, false, kProtoIcmpV6, icmpLen) + SumHost(icmp, icmpLen, 0))));
   return kV6Hdr + icmpLen;
 }
 
