@@ -20,9 +20,11 @@
 
 #include <algorithm>
 
+#include "base/checksum.h"
 #include "base/clock.h"
 #include "base/ip_packet.h"
-#include "offload.h"
+#include "offload/gro.h"
+#include "offload/gso.h"
 #include "reply_poll.h"
 #include "base/errors.h"
 #include "vxlan.h"

@@ -6,7 +6,8 @@
 #include <vector>
 
 #include "base/ip_packet.h"
-#include "offload.h"
+#include "offload/gro.h"
+#include "offload/gso.h"
 
 namespace flannelts {
 

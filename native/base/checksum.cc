@@ -1,6 +1,8 @@
 // The out-of-line parts of the checksum helpers; see checksum.h.
 #include "base/checksum.h"
 
+#include "base/ip_packet.h"
+
 #include <algorithm>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -50,7 +52,6 @@ const bool kHaveAvx2 = false;
 }  // namespace checksum_detail
 
 bool L4ChecksumAt(const uint8_t* p, size_t n, bool* v4, uint8_t* proto, size_t* l3, size_t* off) {
-  constexpr uint8_t kProtoTcp = 6, kProtoUdp = 17;
   if (n < 20) return false;
   *v4 = (p[0] >> 4) == 4;
   if (*v4) {

@@ -11,10 +11,6 @@ namespace flannelts {
 
 namespace {
 
-constexpr size_t kV4Min = 20;
-constexpr size_t kV6Hdr = 40;
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoIcmpV6 = 58;
 constexpr uint8_t kIcmpTtl = 64;
 
 PacketInfo Malformed(PacketClass c) { return PacketInfo{c, 0, {}, {}}; }
@@ -29,8 +25,8 @@ bool IsIcmpError(const uint8_t* p, size_t n, PacketClass cls) {
     const uint8_t type = p[ihl];
     return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
   }
-  if (p[6] != kProtoIcmpV6 || n <= kV6Hdr) return false;
-  return p[kV6Hdr] < 128;
+  if (p[6] != kProtoIcmpV6 || n <= kIpv6Hdr) return false;
+  return p[kIpv6Hdr] < 128;
 }
 
 bool UnusableSource(const IpAddr& a) {
@@ -59,9 +55,9 @@ PacketInfo ClassifyPacket(const uint8_t* p, size_t n) {
   if (n < 1) return Malformed(PacketClass::kTruncated);
   const unsigned version = p[0] >> 4;
   if (version == 4) {
-    if (n < kV4Min) return Malformed(PacketClass::kTruncated);
+    if (n < kIpv4MinHdr) return Malformed(PacketClass::kTruncated);
     const size_t ihl = (p[0] & 0x0f) * 4u;
-    if (ihl < kV4Min) return Malformed(PacketClass::kBadIHL);
+    if (ihl < kIpv4MinHdr) return Malformed(PacketClass::kBadIHL);
     if (ihl > n) return Malformed(PacketClass::kTruncated);
     const size_t total = Rd16(p + 2);
     // Total length beyond the datagram means bytes are missing; shorter than the header is nonsense.
@@ -74,10 +70,10 @@ PacketInfo ClassifyPacket(const uint8_t* p, size_t n) {
     return info;
   }
   if (version == 6) {
-    if (n < kV6Hdr) return Malformed(PacketClass::kTruncated);
-    const size_t total = kV6Hdr + Rd16(p + 4);
+    if (n < kIpv6Hdr) return Malformed(PacketClass::kTruncated);
+    const size_t total = kIpv6Hdr + Rd16(p + 4);
     // Payload length 0 with extra bytes would be a jumbogram; flannel links never carry those.
-    if (total > n || (total == kV6Hdr && n > kV6Hdr && p[6] == 0)) return Malformed(PacketClass::kLengthMismatch);
+    if (total > n || (total == kIpv6Hdr && n > kIpv6Hdr && p[6] == 0)) return Malformed(PacketClass::kLengthMismatch);
     PacketInfo info{PacketClass::kIPv6, total, {}, {}};
     info.src.family = info.dst.family = 6;
     std::memcpy(info.src.bytes, p + 8, 16);
@@ -89,11 +85,11 @@ PacketInfo ClassifyPacket(const uint8_t* p, size_t n) {
 
 TtlResult DecrementTtl(uint8_t* p, size_t n, PacketClass cls) {
   if (cls == PacketClass::kIPv6) {
-    if (n < kV6Hdr || p[7] <= 1) return TtlResult::kExpired;
+    if (n < kIpv6Hdr || p[7] <= 1) return TtlResult::kExpired;
     p[7]--;
     return TtlResult::kOk;
   }
-  if (n < kV4Min || p[8] <= 1) return TtlResult::kExpired;
+  if (n < kIpv4MinHdr || p[8] <= 1) return TtlResult::kExpired;
   // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), m = the 16-bit word holding TTL and protocol.
   // flannel's proxy.c adds 0x100 with an end-around carry, which is the same update; this form also
   // never produces the 0xffff/-0 ambiguity, so the result equals a full recomputation.
@@ -116,16 +112,16 @@ size_t BuildIcmpUnreachable(const uint8_t* p, size_t n, PacketClass cls, uint8_t
     // quoting the offending IP header and the first 8 bytes of its payload.
     const size_t ihl = (p[0] & 0x0f) * 4u;
     const size_t quote = std::min(info.length, ihl + 8);
-    const size_t total = kV4Min + 8 + quote;
-    std::memset(out, 0, kV4Min + 8);
+    const size_t total = kIpv4MinHdr + 8 + quote;
+    std::memset(out, 0, kIpv4MinHdr + 8);
     out[0] = 0x45;
     Wr16(out + 2, static_cast<uint16_t>(total));
     out[8] = kIcmpTtl;
     out[9] = kProtoIcmp;
     std::memcpy(out + 12, info.dst.bytes, 4);
     std::memcpy(out + 16, info.src.bytes, 4);
-    Wr16(out + 10, InetChecksum(out, kV4Min));
-    uint8_t* icmp = out + kV4Min;
+    Wr16(out + 10, InetChecksum(out, kIpv4MinHdr));
+    uint8_t* icmp = out + kIpv4MinHdr;
     icmp[0] = 3;  // destination unreachable
     icmp[1] = 0;  // net unreachable
     std::memcpy(icmp + 8, p, quote);
@@ -134,22 +130,22 @@ size_t BuildIcmpUnreachable(const uint8_t* p, size_t n, PacketClass cls, uint8_t
   }
 
   // ICMPv6: quote as much of the offender as fits in the IPv6 minimum MTU (RFC 4443 3.1).
-  const size_t quote = std::min(info.length, kIcmpMaxLen - kV6Hdr - 8);
+  const size_t quote = std::min(info.length, kIcmpMaxLen - kIpv6Hdr - 8);
   const size_t icmpLen = 8 + quote;
-  std::memset(out, 0, kV6Hdr + 8);
+  std::memset(out, 0, kIpv6Hdr + 8);
   out[0] = 0x60;
   Wr16(out + 4, static_cast<uint16_t>(icmpLen));
   out[6] = kProtoIcmpV6;
   out[7] = kIcmpTtl;
   std::memcpy(out + 8, info.dst.bytes, 16);
   std::memcpy(out + 24, info.src.bytes, 16);
-  uint8_t* icmp = out + kV6Hdr;
+  uint8_t* icmp = out + kIpv6Hdr;
   icmp[0] = 1;  // destination unreachable
   icmp[1] = 0;  // no route to destination
   std::memcpy(icmp + 8, p, quote);
   // Pseudo-header: source, destination, upper-layer length (32 bit), zeros, next header.
   Wr16(icmp + 2, static_cast<uint16_t>(~FoldNet(PseudoSum(out, false, kProtoIcmpV6, icmpLen) + SumHost(icmp, icmpLen, 0))));
-  return kV6Hdr + icmpLen;
+  return kIpv6Hdr + icmpLen;
 }
 
 }  // namespace flannelts

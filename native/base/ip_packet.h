@@ -9,6 +9,10 @@
 
 namespace flannelts {
 
+constexpr size_t kIpv4MinHdr = 20, kIpv6Hdr = 40;
+constexpr uint8_t kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17, kProtoIcmpV6 = 58;
+constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpAck = 0x10, kTcpCwr = 0x80;
+
 enum class PacketClass : uint8_t {
   kIPv4,
   kIPv6,
