@@ -1,4 +1,4 @@
-// Engine worker threads. TX: poll -> read up to kBatch packets (super-packets with TSO) -> classify,
+// Engine worker threads. TX: poll -> read up to kTunBatch packets (super-packets with TSO) -> classify,
 // route, TTL -> GSO split -> sendmmsg with UDP_SEGMENT. RX: recvmmsg (UDP_GRO batches) -> per inner
 // packet checks, TTL -> GRO coalesce -> writev to the TUN. Counters are atomics updated once per
 // packet (totals once per batch).
@@ -27,6 +27,7 @@
 #include "offload/gso.h"
 #include "reply_poll.h"
 #include "base/errors.h"
+#include "io/udp_batch.h"
 #include "vxlan.h"
 
 namespace flannelts {
@@ -36,10 +37,8 @@ namespace flannelts {
 // when the arena or the message list is nearly full, or the TUN is drained.
 constexpr size_t kTxArena = 1 << 20;
 constexpr size_t kTxInput = kVnetHdrLen + kMaxPacket;
-constexpr int kMaxMsgs = 1024;          // UIO_MAXIOV: the most sendmmsg takes at once
-constexpr int kMaxGsoSegsPerSend = 64;  // UDP_MAX_SEGMENTS on older kernels
-// A UDP_SEGMENT send is one UDP datagram before segmentation: payload <= 65535 - IPv6 + UDP headers.
-constexpr size_t kMaxGsoBytes = 65535 - 48;
+// TUN reads per wake-up: every packet of one batch can wait in the sender as its own run.
+constexpr int kTunBatch = UdpSender::kMaxRuns;
 // Only a small batch (a request, a handful of ACKs) starts the TX thread's reply polling: bulk sends
 // keep the thread busy anyway, and polling between them takes a vCPU the receivers need.
 constexpr uint64_t kReplyPollAfterAtMost = 4;
@@ -62,96 +61,36 @@ void DrainEventFd(int fd) {
 // there for answers, and a bulk burst it finds is still handled, a batch at a time.
 constexpr int kReplyPollRxBatch = 8;
 // RX: UDP_GRO hands back up to 64 KiB per datagram, so fewer, larger slots than the TX side.
-constexpr int kRxBatch = 64;
-
-// One routed packet (1..N segments of equal length, the last maybe shorter) waiting to be sent.
-struct Pending {
-  uint8_t* data;
-  size_t segLen, lastLen, segs;
-  PeerCounters* peer;
-  sockaddr_storage addr;
-  socklen_t addrLen;
-  int fd;  // the socket it leaves by
-};
-
-// One sendmmsg entry: a run of segments of one Pending.
-struct Unit {
-  uint8_t* data;
-  size_t bytes, segLen, segs;
-  Pending* owner;
-};
+constexpr int kRxBatch = UdpReceiver::kMaxSlots;
 
 // Per-thread buffers, allocated once when the thread starts; left uninitialised so an idle engine
-// does not touch (and keep resident) pages it never uses.
-struct TxScratch {
+// does not touch (and keep resident) pages it never uses. The scratch is also where a flush reports
+// what it sent (SendEvents).
+struct TxScratch : SendEvents {
+  explicit TxScratch(Engine* e) : engine(e) {}
+  void Sent(const DatagramRun& run, size_t segs, size_t bytes) override {
+    PeerCounters* peer = static_cast<PeerCounters*>(run.owner);
+    peer->txPackets.fetch_add(segs, std::memory_order_relaxed);
+    peer->txBytes.fetch_add(bytes, std::memory_order_relaxed);
+    if (segs > 1) engine->CountGsoSend();
+    packets += segs;
+    this->bytes += bytes;
+  }
+  void SendFailed(const uint8_t* p, size_t len) override { engine->CountDrop(kDropSocketSendError, CaptureDir::kTx, p, len); }
+  void GsoDisabled() override { engine->NoteGsoDisabled(); }
+
+  Engine* const engine;
   std::unique_ptr<uint8_t[]> in{new uint8_t[kTxInput]};
   std::unique_ptr<uint8_t[]> arena{new uint8_t[kTxArena]};
   size_t used = 0;
-  size_t pendingSegs = 0;
   uint8_t icmp[kIcmpMaxLen];
-  Pending pending[kBatch];
-  int nPending = 0;
-  Unit units[kMaxMsgs];
-  Unit spare[kMaxMsgs];
-  mmsghdr msgs[kMaxMsgs];
-  iovec iov[kMaxMsgs];
-  alignas(cmsghdr) uint8_t ctrl[kMaxMsgs][CMSG_SPACE(sizeof(uint16_t))];
+  UdpSender sender;
   uint64_t packets = 0, bytes = 0;
 };
 
-struct RxScratch;
-
-// GRO output: one writev per (super-)packet, virtio header first, as the TUN expects.
-class TunWriter : public TunSink {
- public:
-  TunWriter(int fd, Engine* engine, std::atomic<uint64_t>* groPackets, std::atomic<uint64_t>* groSegs)
-      : fd_(fd), engine_(engine), groPackets_(groPackets), groSegs_(groSegs) {}
-  void Write(const uint8_t* hdr, const iovec* parts, int nparts, size_t len, size_t segments) override {
-    iovec v[1 + kMaxGroParts];
-    v[0] = iovec{const_cast<uint8_t*>(hdr), kVnetHdrLen};
-    nparts = std::min(nparts, kMaxGroParts);
-    std::copy(parts, parts + nparts, v + 1);
-    if (writev(fd_, v, 1 + nparts) < 0) {
-      CountWriteError(parts, nparts, len, segments);
-      return;
-    }
-    if (segments > 1) {
-      groPackets_->fetch_add(1, std::memory_order_relaxed);
-      groSegs_->fetch_add(segments, std::memory_order_relaxed);
-    }
-  }
-
- private:
-  // The capture wants the lost packet in one piece: gathered here, on the error path only.
-  void CountWriteError(const iovec* parts, int nparts, size_t len, size_t segments) {
-    const uint8_t* pkt = static_cast<const uint8_t*>(parts[0].iov_base);
-    if (nparts > 1) {
-      if (!lost_) lost_.reset(new uint8_t[kMaxPacket]);
-      len = 0;
-      for (int i = 0; i < nparts && len < kMaxPacket; i++) {
-        const size_t n = std::min(parts[i].iov_len, kMaxPacket - len);
-        std::memcpy(lost_.get() + len, parts[i].iov_base, n);
-        len += n;
-      }
-      pkt = lost_.get();
-    }
-    engine_->CountDrop(kDropTunWriteError, CaptureDir::kRx, pkt, len, {}, segments);
-  }
-
-  int fd_;
-  Engine* engine_;
-  std::atomic<uint64_t>*groPackets_, *groSegs_;
-  std::unique_ptr<uint8_t[]> lost_;
-};
-
 struct RxScratch {
-  explicit RxScratch(int slots) : batch(slots), buf(new uint8_t[static_cast<size_t>(slots) * kMaxPacket]) {}
-  const int batch;  // <= kRxBatch
-  std::unique_ptr<uint8_t[]> buf;
-  mmsghdr msgs[kRxBatch];
-  iovec iov[kRxBatch];
-  sockaddr_storage addr[kRxBatch];
-  alignas(cmsghdr) uint8_t ctrl[kRxBatch][CMSG_SPACE(sizeof(int))];
+  explicit RxScratch(int slots) : rx(slots) {}
+  UdpReceiver rx;
   std::unique_ptr<TunWriter> writer;
   std::unique_ptr<GroTable> gro;  // only with a virtio header on the TUN
   std::unique_ptr<uint8_t[]> split;  // VXLAN without a virtio header: segments of an oversized packet
@@ -164,7 +103,7 @@ Engine::Engine(const EngineOptions& o)
       dataThreads_(o.dataThreads == 1 || o.dataThreads == 2 ? o.dataThreads : 0), modeDecider_(o.splitAtPercent) {
   split_.store(dataThreads_ == 2);
   std::memcpy(vtep4_, o.vtep4, 4);
-  tun_ = o.tunFd >= 0 ? std::make_unique<Tun>(o.tunFd, o.tunOffloads) : std::make_unique<Tun>(o.tun);
+  tun_ = o.tunFd >= 0 ? TunDevice::Adopt(o.tunFd, o.tunOffloads) : TunDevice::Open(o.tun);
   udp_ = std::make_unique<UdpConn>(o.udp);  // on throw, tun_ is closed by its destructor
   pool4_ = udp_->pool4();
   pool6_ = udp_->pool6();
@@ -181,9 +120,9 @@ Engine::Engine(const EngineOptions& o)
   tunName_ = tun_->name();
   tunIndex_ = tun_->ifindex();
   port_ = udp_->port();
-  vnetHdr_ = tun_->vnetHdr();
-  tso_ = tun_->tso();
-  uso_ = tun_->uso();
+  vnetHdr_ = tun_->offloads().vnetHdr;
+  tso_ = tun_->offloads().tso;
+  uso_ = tun_->offloads().uso;
   udpGso_.store(udp_->gso());
   udpGro_ = udp_->gro();
   offloadNotes_ = tun_->notes() + udp_->notes();
@@ -328,7 +267,7 @@ void Engine::TapSlow(CaptureDir dir, uint8_t reason, const uint8_t* p, size_t le
 // ---- TUN -> UDP ----
 
 void Engine::TunToUdp() {
-  TxScratch s;
+  TxScratch s(this);
   std::unique_ptr<RxScratch> rx;  // first used when reply polling finds a datagram to read
   ReplyPollWindow window(replyPollUs_);
   const int tunFd = tun_->fd();
@@ -451,13 +390,6 @@ void Engine::PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScra
   }
 }
 
-bool Engine::TunWrite(int tunFd, const uint8_t* p, size_t n) {
-  if (!vnetHdr_) return write(tunFd, p, n) >= 0;
-  static const uint8_t kPlain[kVnetHdrLen] = {};
-  iovec v[2] = {{const_cast<uint8_t*>(kPlain), kVnetHdrLen}, {const_cast<uint8_t*>(p), n}};
-  return writev(tunFd, v, 2) >= 0;
-}
-
 void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
   const int64_t started = MonoNs();  // busy time of the TUN side, for the thread mode
   const RouteTable* t = table_.load();
@@ -465,9 +397,9 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
   const bool vxlan = encap_ == Encap::kVxlan;
   const size_t headroom = vxlan ? kVxlanPrefix : 0;
   s.packets = s.bytes = 0;
-  for (int i = 0; i < kBatch; i++) {
+  for (int i = 0; i < kTunBatch; i++) {
     uint8_t* in = s.in.get();
-    const ssize_t got = read(tunFd, in, kTxInput);
+    const ssize_t got = tun_->Read(in, kTxInput);
     if (got < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) CountDrop(kDropTunReadError, CaptureDir::kTx);
@@ -490,7 +422,7 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
       // As flannel does: tell the local sender, through the TUN, that the network is unreachable.
       CountDrop(kDropNoRoute, CaptureDir::kTx, p, info.length);
       const size_t n = BuildIcmpUnreachable(p, info.length, info.cls, s.icmp, sizeof s.icmp);
-      if (n && !TunWrite(tunFd, s.icmp, n)) CountDrop(kDropTunWriteError, CaptureDir::kRx, s.icmp, n);
+      if (n && !tun_->WritePlain(s.icmp, n)) CountDrop(kDropTunWriteError, CaptureDir::kRx, s.icmp, n);
       continue;
     }
     // Once on the super-packet: every segment copies this header, so each leaves with TTL-1 as
@@ -512,8 +444,9 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
       if (!pool.empty()) fd = pool[FlowHash(p, info.length) % pool.size()];
     }
     // Room for the worst case (64 KiB of payload, headers per 256-byte segment) or flush first.
-    if (s.nPending == kBatch || kTxArena - s.used < kMaxPacket + kMaxGsoSegments * (120 + kVxlanPrefix) || s.pendingSegs + kMaxGsoSegments > kMaxMsgs)
-      FlushTx(fd4, fd6, s);
+    if (s.sender.runs() == UdpSender::kMaxRuns || kTxArena - s.used < kMaxPacket + kMaxGsoSegments * (kMaxHeaderBytes + kVxlanPrefix) ||
+        s.sender.datagrams() + kMaxGsoSegments > UdpSender::kMaxDatagrams)
+      FlushTx(s);
     const SplitResult r = GsoSplit(p, info.length, vh, s.arena.get() + s.used, kTxArena - s.used, headroom);
     if (r.err != OffloadError::kOk) {
       CountDrop(kDropBadVnetHdr, CaptureDir::kTx, p, info.length, to);
@@ -533,20 +466,19 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
       gsoPackets_.fetch_add(1, std::memory_order_relaxed);
       gsoSegments_.fetch_add(r.segments, std::memory_order_relaxed);
     }
-    Pending& pd = s.pending[s.nPending++];
-    pd.data = s.arena.get() + s.used;
-    pd.segLen = r.segLen;
-    pd.lastLen = r.lastLen;
-    pd.segs = r.segments;
-    pd.peer = e->counters.get();
+    DatagramRun& run = s.sender.Add(r.segments);
+    run.data = s.arena.get() + s.used;
+    run.segLen = r.segLen;
+    run.lastLen = r.lastLen;
+    run.segs = r.segments;
+    run.owner = e->counters.get();
     // Copy the address: the send may outlive a table swap when it waits for room offline.
-    std::memcpy(&pd.addr, &e->sa, e->saLen);
-    pd.addrLen = e->saLen;
-    pd.fd = fd;
+    std::memcpy(&run.addr, &e->sa, e->saLen);
+    run.addrLen = e->saLen;
+    run.fd = fd;
     s.used += r.bytes;
-    s.pendingSegs += r.segments;
   }
-  FlushTx(fd4, fd6, s);
+  FlushTx(s);
   if (s.packets) {
     tx_total_.packets.fetch_add(s.packets, std::memory_order_relaxed);
     tx_total_.bytes.fetch_add(s.bytes, std::memory_order_relaxed);
@@ -554,133 +486,23 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
   tunBusyNs_.fetch_add(MonoNs() - started, std::memory_order_relaxed);
 }
 
-void Engine::FlushTx(int, int, TxScratch& s) {
-  // One sendmmsg run per socket: flannel-udp uses the two family sockets, VXLAN a socket per flow.
-  int fds[kBatch];
-  int nfds = 0;
-  for (int i = 0; i < s.nPending; i++) {
-    const int fd = s.pending[i].fd;
-    if (std::find(fds, fds + nfds, fd) == fds + nfds) fds[nfds++] = fd;
-  }
-  for (int i = 0; i < nfds; i++) FlushSocket(fds[i], s);
-  s.nPending = 0;
+void Engine::FlushTx(TxScratch& s) {
+  s.sender.Flush(udpGso_, stopFd_, stop_, s);
   s.used = 0;
-  s.pendingSegs = 0;
 }
 
-namespace {
-
-// Cuts a Pending into units: with GSO, runs of up to 64 segments and 64 KiB; without, one per segment.
-int AppendUnits(Pending& pd, bool gso, Unit* out) {
-  int n = 0;
-  size_t seg = 0;
-  uint8_t* at = pd.data;
-  while (seg < pd.segs) {
-    size_t take = 1;
-    if (gso && pd.segs > 1) {
-      take = std::min<size_t>({pd.segs - seg, static_cast<size_t>(kMaxGsoSegsPerSend), kMaxGsoBytes / pd.segLen});
-      if (take == 0) take = 1;
-    }
-    const bool hasLast = seg + take == pd.segs;
-    const size_t bytes = (take - (hasLast ? 1 : 0)) * pd.segLen + (hasLast ? pd.lastLen : 0);
-    out[n++] = Unit{at, bytes, pd.segLen, take, &pd};
-    at += bytes;
-    seg += take;
-  }
-  return n;
+void Engine::NoteGsoDisabled() {
+  std::lock_guard<std::mutex> notes(notesMu_);
+  offloadNotes_ += "udpGso: EIO from a UDP_SEGMENT send, disabled; ";
 }
 
-void FillMsg(TxScratch& s, int i) {
-  Unit& u = s.units[i];
-  s.iov[i] = iovec{u.data, u.bytes};
-  msghdr& m = s.msgs[i].msg_hdr;
-  m = msghdr{&u.owner->addr, u.owner->addrLen, &s.iov[i], 1, nullptr, 0, 0};
-  if (u.segs > 1) {
-    m.msg_control = s.ctrl[i];
-    m.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_UDP;
-    c->cmsg_type = UDP_SEGMENT;
-    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    const uint16_t size = static_cast<uint16_t>(u.segLen);
-    std::memcpy(CMSG_DATA(c), &size, sizeof size);
-  }
+void Engine::Coalesced(size_t segments) {
+  groPackets_.fetch_add(1, std::memory_order_relaxed);
+  groSegments_.fetch_add(segments, std::memory_order_relaxed);
 }
 
-}  // namespace
-
-void Engine::FlushSocket(int fd, TxScratch& s) {
-  bool gso = udpGso_.load(std::memory_order_relaxed);
-  int n = 0;
-  for (int i = 0; i < s.nPending; i++)
-    if (s.pending[i].fd == fd) n += AppendUnits(s.pending[i], gso, s.units + n);
-  for (int i = 0; i < n; i++) FillMsg(s, i);
-  int off = 0, waits = 0;
-  while (off < n) {
-    const int r = sendmmsg(fd, s.msgs + off, static_cast<unsigned>(n - off), 0);
-    if (r > 0) {
-      for (int i = off; i < off + r; i++) {
-        const Unit& u = s.units[i];
-        u.owner->peer->txPackets.fetch_add(u.segs, std::memory_order_relaxed);
-        u.owner->peer->txBytes.fetch_add(u.bytes, std::memory_order_relaxed);
-        if (u.segs > 1) udpGsoSends_.fetch_add(1, std::memory_order_relaxed);
-        s.packets += u.segs;
-        s.bytes += u.bytes;
-      }
-      off += r;
-      continue;
-    }
-    if (errno == EINTR) continue;
-    const int err = errno;
-    if (err != EAGAIN && err != ENOBUFS && s.units[off].segs > 1) {
-      // A GSO send the kernel refused. EIO: the route's device cannot checksum a GSO batch, so
-      // UDP_SEGMENT is unusable here: switch it off for good. Anything else (EINVAL/EMSGSIZE: the
-      // segments do not fit the path MTU and need IP fragmentation, which GSO cannot do): resend
-      // just this run one datagram per segment, so the kernel may fragment each as it would have.
-      const int upto = err == EIO ? n : off + 1;
-      if (err == EIO) {
-        gso = false;
-        udpGso_.store(false);
-        std::lock_guard<std::mutex> notes(notesMu_);
-        offloadNotes_ += "udpGso: EIO from a UDP_SEGMENT send, disabled; ";
-      }
-      int m = 0;
-      for (int i = off; i < n; i++) s.spare[m++] = s.units[i];
-      n = off;
-      for (int i = 0; i < m; i++) {
-        const Unit& u = s.spare[i];
-        if (off + i >= upto || u.segs == 1) {
-          s.units[n++] = u;
-          continue;
-        }
-        uint8_t* at = u.data;
-        for (size_t k = 0; k < u.segs; k++) {
-          const size_t b = k + 1 == u.segs ? u.bytes - (u.segs - 1) * u.segLen : u.segLen;
-          s.units[n++] = Unit{at, b, u.segLen, 1, u.owner};  // total segments <= kMaxMsgs by construction
-          at += b;
-        }
-      }
-      for (int i = off; i < n; i++) FillMsg(s, i);
-      continue;
-    }
-    errno = err;
-    if ((errno == EAGAIN || errno == ENOBUFS) && waits < 100 && !stop_.load(std::memory_order_relaxed)) {
-      // Socket buffer full: wait for room (or stop) for at most ~1 s per batch, then drop.
-      waits++;
-      pollfd fds[2] = {{fd, POLLOUT, 0}, {stopFd_, POLLIN, 0}};
-      poll(fds, 2, 10);
-      continue;
-    }
-    // The unit at `off` failed (e.g. ECONNREFUSED from an earlier ICMP, EHOSTUNREACH): count its
-    // segments and go on with the rest; after too many waits, drop what is left.
-    const int last = (errno == EAGAIN || errno == ENOBUFS) ? n : off + 1;
-    for (int i = off; i < last; i++) {
-      const Unit& u = s.units[i];
-      for (size_t k = 0; k < u.segs; k++)
-        CountDrop(kDropSocketSendError, CaptureDir::kTx, u.data + k * u.segLen, k + 1 == u.segs ? u.bytes - k * u.segLen : u.segLen);
-    }
-    off = last;
-  }
+void Engine::WriteFailed(const uint8_t* pkt, size_t len, size_t segments) {
+  CountDrop(kDropTunWriteError, CaptureDir::kRx, pkt, len, {}, segments);
 }
 
 // ---- UDP -> TUN ----
@@ -689,7 +511,7 @@ void Engine::UdpToTun() {
   const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
   std::unique_ptr<RxScratch> s = NewRxScratch(tunFd, kRxBatch);
   // TUN reads in this thread (both directions on one thread, and PollAfterWork) have their own TX buffers.
-  std::unique_ptr<TxScratch> inlineTx(new TxScratch);
+  std::unique_ptr<TxScratch> inlineTx(new TxScratch(this));
   ReplyPollWindow window(replyPollUs_);
   // fd -1 is ignored: the IPv6 socket when there is none, the TUN while the directions are split.
   pollfd fds[5] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}, {-1, POLLIN, 0}, {rxWakeFd_, POLLIN, 0}};
@@ -737,7 +559,7 @@ void Engine::UdpToTun() {
 
 std::unique_ptr<RxScratch> Engine::NewRxScratch(int tunFd, int batch) {
   std::unique_ptr<RxScratch> s(new RxScratch(batch));
-  s->writer = std::make_unique<TunWriter>(tunFd, this, &groPackets_, &groSegments_);
+  s->writer = std::make_unique<TunWriter>(*tun_, static_cast<TunWriteEvents*>(this));
   if (vnetHdr_) s->gro = std::make_unique<GroTable>(s->writer.get());
   // A Linux vxlan sender over a device with checksum offload (veth, virtio) may leave the inner TCP/UDP
   // checksum partial, to be finished by hardware that a packet handed between namespaces never meets;
@@ -750,29 +572,10 @@ std::unique_ptr<RxScratch> Engine::NewRxScratch(int tunFd, int batch) {
   return s;
 }
 
-namespace {
-// The segment size of a UDP_GRO-coalesced datagram, or 0 when the kernel delivered it as is.
-size_t GroSize(msghdr& m) {
-  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-      int v = 0;
-      std::memcpy(&v, CMSG_DATA(c), sizeof v);
-      return v > 0 ? static_cast<size_t>(v) : 0;
-    }
-  }
-  return 0;
-}
-}  // namespace
-
 void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
-  for (int i = 0; i < s.batch; i++) {
-    s.iov[i] = iovec{s.buf.get() + static_cast<size_t>(i) * kMaxPacket, kMaxPacket};
-    s.msgs[i].msg_hdr = msghdr{&s.addr[i], sizeof s.addr[i], &s.iov[i], 1, udpGro_ ? s.ctrl[i] : nullptr, udpGro_ ? sizeof s.ctrl[i] : 0, 0};
-    s.msgs[i].msg_len = 0;
-  }
   s.packets = s.bytes = 0;  // also when nothing is read: callers look at them after every call
   const int64_t started = MonoNs();  // busy time of the socket side (a read that finds nothing is not)
-  const int n = recvmmsg(sock, s.msgs, static_cast<unsigned>(s.batch), MSG_DONTWAIT, nullptr);
+  const int n = s.rx.Receive(sock, udpGro_);
   if (n < 0) {
     if (errno != EAGAIN && errno != EINTR) CountDrop(kDropSocketRecvError, CaptureDir::kRx);
     return;
@@ -782,14 +585,14 @@ void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
   s.nowMs = static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
   for (int i = 0; i < n; i++) {
-    uint8_t* p = static_cast<uint8_t*>(s.iov[i].iov_base);
-    const size_t len = s.msgs[i].msg_len;
-    const IpAddr outer = FromSockaddr(s.addr[i]);
-    if (s.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+    uint8_t* p = s.rx.data(i);
+    const size_t len = s.rx.length(i);
+    const IpAddr outer = FromSockaddr(s.rx.source(i));
+    if (s.rx.truncated(i)) {
       CountDrop(kDropMalformed, CaptureDir::kRx, p, len, {&outer});
       continue;
     }
-    const size_t seg = udpGro_ ? GroSize(s.msgs[i].msg_hdr) : 0;
+    const size_t seg = s.rx.groSegment(i);
     if (seg == 0 || seg >= len) {
       HandleDatagram(p, len, outer, t, tunFd, s);
       continue;
@@ -865,7 +668,7 @@ void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const R
     s.gro->Add(p, info.length);  // write errors are counted by the TunWriter
   } else {
     if (vxlan) FixL4Checksum(p, info.length);  // see UdpToTun: the inner checksum may be partial
-    if (write(tunFd, p, info.length) < 0) {
+    if (!tun_->WriteRaw(p, info.length)) {
       CountDrop(kDropTunWriteError, CaptureDir::kRx, p, info.length, from);
       return;
     }
@@ -896,7 +699,7 @@ bool Engine::WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s) {
   const uint8_t* at = s.split.get();
   for (size_t k = 0; k < r.segments; k++) {
     const size_t len = k + 1 == r.segments ? r.lastLen : r.segLen;
-    if (write(tunFd, at, len) < 0) CountDrop(kDropTunWriteError, CaptureDir::kRx, at, len);
+    if (!tun_->WriteRaw(at, len)) CountDrop(kDropTunWriteError, CaptureDir::kRx, at, len);
     at += len;
   }
   return true;

@@ -19,8 +19,8 @@
 #include "reply_poll.h"
 #include "routes.h"
 #include "thread_mode.h"
-#include "tun.h"
-#include "udp.h"
+#include "io/tun_device.h"
+#include "io/udp_conn.h"
 #include "vxlan.h"
 
 namespace flannelts {
@@ -48,8 +48,8 @@ constexpr int kMaxReplyPollUs = 10000;
 struct EngineOptions {
   TunOptions tun;
   // Test seam: an open, non-blocking TUN(-like) fd with the offloads already negotiated on it, used
-  // instead of opening tun.name (see Tun(int, TunOffloads): the engine works on a duplicate; the
-  // caller closes its own fd). -1: open a TUN.
+  // instead of opening tun.name (see TunDevice::Adopt: the engine works on a duplicate; the caller
+  // closes its own fd). -1: open a TUN.
   int tunFd = -1;
   TunOffloads tunOffloads;
   UdpOptions udp;
@@ -125,7 +125,7 @@ struct EngineStats {
   uint64_t captureLost;  // over every capture since start
 };
 
-class Engine {
+class Engine : private TunWriteEvents {
  public:
   // Opens the TUN, binds the sockets and the stop eventfd. Throws SysError.
   explicit Engine(const EngineOptions& o);
@@ -160,6 +160,10 @@ class Engine {
     if (__builtin_expect(capture_.load(std::memory_order_relaxed) != nullptr, 0)) TapSlow(dir, reason, p, len, peer);
   }
 
+  // TX flush reports (TxScratch): a UDP_SEGMENT send; EIO turned UDP_SEGMENT off.
+  void CountGsoSend() { udpGsoSends_.fetch_add(1, std::memory_order_relaxed); }
+  void NoteGsoDisabled();
+
   const std::string& tunName() const { return tunName_; }
   int tunIndex() const { return tunIndex_; }
   uint16_t port() const { return port_; }
@@ -167,7 +171,7 @@ class Engine {
  private:
   void TunToUdp();
   void UdpToTun();
-  // One batch (up to kBatch packets) per call; per-thread buffers live in the scratch structs.
+  // One batch (up to kTunBatch TUN reads, or one recvmmsg) per call; per-thread buffers live in the scratch structs.
   void HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s);
   void HandleUdpBatch(int sock, int tunFd, RxScratch& s);
   std::unique_ptr<RxScratch> NewRxScratch(int tunFd, int batch);
@@ -187,15 +191,15 @@ class Engine {
   // VXLAN: an inner TCP packet above the TUN MTU into the TUN as a TSO super-packet (or, without a
   // virtio header, as segments split here). False when it is not such a packet (written as is then).
   bool WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s);
-  // Sends every pending segment bound for one socket: UDP_SEGMENT groups while udpGso_ holds, else one
-  // datagram per segment; EIO from a GSO send turns udpGso_ off for good and resends singly.
-  void FlushSocket(int fd, TxScratch& s);
-  void FlushTx(int fd4, int fd6, TxScratch& s);
-  // A packet the engine makes itself (ICMP errors) into the TUN, with a plain virtio header if needed.
-  bool TunWrite(int tunFd, const uint8_t* p, size_t n);
+  // Sends every pending run (io/udp_batch.h: UDP_SEGMENT groups while udpGso_ holds, else one datagram
+  // per segment; EIO turns udpGso_ off for good) and empties the arena.
+  void FlushTx(TxScratch& s);
+  // TunWriteEvents: what the GRO writer reports.
+  void Coalesced(size_t segments) override;
+  void WriteFailed(const uint8_t* pkt, size_t len, size_t segments) override;
   void TapSlow(CaptureDir dir, uint8_t reason, const uint8_t* p, size_t len, const CapturePeer& peer);
 
-  std::unique_ptr<Tun> tun_;
+  std::unique_ptr<TunDevice> tun_;
   std::unique_ptr<UdpConn> udp_;
   int stopFd_ = -1;
   std::string tunName_;

@@ -10,6 +10,8 @@
 namespace flannelts {
 
 constexpr size_t kIpv4MinHdr = 20, kIpv6Hdr = 40;
+// Room for any inner packet a 64 KiB-MTU TUN can hand us (and any UDP payload).
+constexpr size_t kMaxPacket = 65536;
 constexpr uint8_t kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17, kProtoIcmpV6 = 58;
 constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpAck = 0x10, kTcpCwr = 0x80;
 

@@ -1,5 +1,5 @@
 // Underlay sockets. Non-blocking: workers poll() and then drain with recvmmsg/sendmmsg.
-#include "udp.h"
+#include "io/udp_conn.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 #pragma once
 // The underlay UDP sockets: IPv4 bound to the external address (always), IPv6 when a v6 bind
-// address is given. Batched I/O with recvmmsg/sendmmsg, up to kBatch datagrams per call.
+// address is given; the send-only sockets of the VXLAN VTEP. Batched I/O on them: io/udp_batch.h.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -10,9 +10,6 @@
 
 namespace flannelts {
 
-constexpr int kBatch = 128;
-// Large enough for any inner packet a 64 KiB-MTU TUN can hand us.
-constexpr size_t kMaxPacket = 65536;
 
 struct UdpOptions {
   std::string bindV4 = "0.0.0.0";
