@@ -28,7 +28,7 @@
 #include "reply_poll.h"
 #include "base/errors.h"
 #include "io/udp_batch.h"
-#include "vxlan.h"
+#include "encap/flannel_udp.h"
 
 namespace flannelts {
 
@@ -99,14 +99,13 @@ struct RxScratch {
 };
 
 Engine::Engine(const EngineOptions& o)
-    : allowUnknownSource_(o.allowUnknownSource), encap_(o.encap), vni_(o.vni), mac_(o.mac), hasVtep4_(o.hasVtep4), innerMtu_(o.innerMtu), replyPollUs_(o.replyPollUs > 0 ? o.replyPollUs : 0),
+    : allowUnknownSource_(o.allowUnknownSource), replyPollUs_(o.replyPollUs > 0 ? o.replyPollUs : 0),
       dataThreads_(o.dataThreads == 1 || o.dataThreads == 2 ? o.dataThreads : 0), modeDecider_(o.splitAtPercent) {
   split_.store(dataThreads_ == 2);
-  std::memcpy(vtep4_, o.vtep4, 4);
   tun_ = o.tunFd >= 0 ? TunDevice::Adopt(o.tunFd, o.tunOffloads) : TunDevice::Open(o.tun);
   udp_ = std::make_unique<UdpConn>(o.udp);  // on throw, tun_ is closed by its destructor
-  pool4_ = udp_->pool4();
-  pool6_ = udp_->pool6();
+  encap_ = o.encap ? o.encap(*udp_) : MakeFlannelUdp();
+  traits_ = encap_->traits();
   stopFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (stopFd_ < 0) throw SysError("eventfd for engine " + tun_->name(), errno);
   txWakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -135,11 +134,7 @@ Engine::~Engine() { Close(); }
 void Engine::SetPeers(const std::vector<RouteSpec>& specs) {
   std::lock_guard<std::mutex> lock(ctl_);
   if (closed_) throw std::runtime_error("engine " + tunName_ + " is closed");
-  if (encap_ == Encap::kVxlan) {
-    // The TX path writes the peer's VTEP MAC into every frame: a VXLAN peer without one is a bug upstream.
-    for (size_t i = 0; i < specs.size(); i++)
-      if (specs[i].mac.empty()) throw std::invalid_argument("peer[" + std::to_string(i) + "].mac: a VXLAN peer needs its VTEP MAC");
-  }
+  encap_->CheckPeers(specs);
   std::unordered_map<std::string, std::shared_ptr<PeerCounters>> next;
   auto source = [&](const std::string& key) {
     auto it = counters_.find(key);
@@ -148,11 +143,25 @@ void Engine::SetPeers(const std::vector<RouteSpec>& specs) {
     return c;
   };
   std::unique_ptr<RouteTable> fresh = RouteTable::Build(specs, source);
+  // The encapsulation's per-peer state, kept under its key like the counters under the subnet (two
+  // subnets of one WireGuard peer share one state).
+  std::unordered_map<std::string, std::shared_ptr<EncapPeer>> nextPeers;
+  for (size_t i = 0; i < specs.size(); i++) {
+    const std::string key = encap_->PeerKey(specs[i]);
+    if (key.empty()) continue;
+    std::shared_ptr<EncapPeer>& state = nextPeers[key];
+    if (!state) {
+      auto prev = encapPeers_.find(key);
+      state = encap_->PeerState(specs[i], prev != encapPeers_.end() ? prev->second : nullptr);
+    }
+    fresh->SetEncapPeer(i, state);
+  }
   RouteTable* old = table_.exchange(fresh.release());
   qsbr_.Synchronize();
   delete old;
-  // Counters of peers that left go away with the old table; the new table holds the rest.
+  // Counters and states of peers that left go away with the old table; the new table holds the rest.
   counters_ = std::move(next);
+  encapPeers_ = std::move(nextPeers);
 }
 
 void Engine::Start() {
@@ -201,7 +210,7 @@ EngineStats Engine::Stats() {
   s.rxPackets = rx_total_.packets.load(std::memory_order_relaxed);
   s.rxBytes = rx_total_.bytes.load(std::memory_order_relaxed);
   for (int i = 0; i < kDropCount; i++) s.drops[i] = drops_[i].load(std::memory_order_relaxed);
-  s.arpReplies = arpReplies_.load(std::memory_order_relaxed);
+  s.arpReplies = encap_->ArpReplies();
   s.offloads = OffloadState{vnetHdr_, tso_, uso_, udpGso_.load(), udpGro_};
   s.replyPoll = ReplyPollCounters{replyPollUs_, replyPollHits_.load(std::memory_order_relaxed), replyPollMisses_.load(std::memory_order_relaxed),
                                   replyPollSkipped_.load(std::memory_order_relaxed)};
@@ -274,9 +283,10 @@ void Engine::TunToUdp() {
   // The TUN only while the directions are split; the wake eventfd brings the TUN back into the set.
   pollfd fds[3] = {{-1, POLLIN, 0}, {stopFd_, POLLIN, 0}, {txWakeFd_, POLLIN, 0}};
   while (!stop_.load(std::memory_order_relaxed)) {
-    fds[0].fd = split_.load(std::memory_order_relaxed) ? tunFd : -1;
+    const bool ownsTun = split_.load(std::memory_order_relaxed);
+    fds[0].fd = ownsTun ? tunFd : -1;
     qsbr_.Offline(&txReader_);  // blocked in poll: holds no table
-    const int r = poll(fds, 3, -1);
+    const int r = poll(fds, 3, ownsTun ? TickTimeoutMs() : -1);
     qsbr_.Quiescent(&txReader_);
     if (r < 0 && errno != EINTR) break;  // only EFAULT/EINVAL/ENOMEM: nothing sane to retry
     if (fds[1].revents) break;
@@ -286,6 +296,7 @@ void Engine::TunToUdp() {
       break;
     }
     if (fds[0].revents & POLLIN) TunSide(&txReader_, s, rx, window, true);
+    if (split_.load(std::memory_order_relaxed)) MaybeTick();
     MaybeSwitchMode();
   }
   qsbr_.Offline(&txReader_);
@@ -394,8 +405,9 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
   const int64_t started = MonoNs();  // busy time of the TUN side, for the thread mode
   const RouteTable* t = table_.load();
   const size_t hdr = vnetHdr_ ? kVnetHdrLen : 0;
-  const bool vxlan = encap_ == Encap::kVxlan;
-  const size_t headroom = vxlan ? kVxlanPrefix : 0;
+  const size_t headroom = traits_.headroom;
+  // Arena room for the worst case: 64 KiB of payload, headers and encapsulation per 256-byte segment.
+  const size_t worstCase = kMaxPacket + kMaxGsoSegments * (kMaxHeaderBytes + headroom + traits_.tailroom);
   s.packets = s.bytes = 0;
   for (int i = 0; i < kTunBatch; i++) {
     uint8_t* in = s.in.get();
@@ -426,57 +438,51 @@ void Engine::HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s) {
       continue;
     }
     // Once on the super-packet: every segment copies this header, so each leaves with TTL-1 as
-    // flannel's proxy would have sent it. Not for VXLAN: there the kernel's forwarding into the TUN
-    // already did what it does for a vxlan device, and the engine is the device.
+    // flannel's proxy would have sent it. Not where the engine is a device (VXLAN): there the
+    // kernel's forwarding into the TUN already did what it does for a device.
     const CapturePeer to{&e->publicIp, &e->subnet};
-    if (!vxlan && DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
+    if (traits_.decrementTtl && DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
       CountDrop(kDropTtlExpired, CaptureDir::kTx, p, info.length, to);
       continue;
     }
-    const int family = e->publicIp.family;
-    int fd = family == 4 ? fd4 : fd6;
+    const int fd = e->publicIp.family == 4 ? fd4 : fd6;
     if (fd < 0) {
       CountDrop(kDropSocketSendError, CaptureDir::kTx, p, info.length, to);  // no IPv6 socket bound
       continue;
     }
-    if (vxlan) {
-      const std::vector<int>& pool = family == 4 ? pool4_ : pool6_;
-      if (!pool.empty()) fd = pool[FlowHash(p, info.length) % pool.size()];
-    }
-    // Room for the worst case (64 KiB of payload, headers per 256-byte segment) or flush first.
-    if (s.sender.runs() == UdpSender::kMaxRuns || kTxArena - s.used < kMaxPacket + kMaxGsoSegments * (kMaxHeaderBytes + kVxlanPrefix) ||
-        s.sender.datagrams() + kMaxGsoSegments > UdpSender::kMaxDatagrams)
+    if (s.sender.runs() == UdpSender::kMaxRuns || kTxArena - s.used < worstCase || s.sender.datagrams() + kMaxGsoSegments > UdpSender::kMaxDatagrams)
       FlushTx(s);
     const SplitResult r = GsoSplit(p, info.length, vh, s.arena.get() + s.used, kTxArena - s.used, headroom);
     if (r.err != OffloadError::kOk) {
       CountDrop(kDropBadVnetHdr, CaptureDir::kTx, p, info.length, to);
       continue;
     }
-    if (vxlan) {
-      // Every segment is one Ethernet frame from our VTEP to the peer's, as the kernel would send it.
-      uint8_t prefix[kVxlanPrefix];
-      WriteVxlanPrefix(prefix, vni_, e->mac, mac_, info.cls == PacketClass::kIPv4 ? kEtherIPv4 : kEtherIPv6);
-      uint8_t* at = s.arena.get() + s.used;
-      for (size_t k = 0; k < r.segments; k++, at += r.segLen) std::memcpy(at, prefix, kVxlanPrefix);
-    }
-    // What goes on the wire: each segment, as a packet of its own (the inner packet, after any header).
+    // What goes on the wire: each segment, as a packet of its own (the inner packet, before the
+    // encapsulation may encrypt it in place).
     for (size_t k = 0; capture_.load(std::memory_order_relaxed) && k < r.segments; k++)
       Tap(CaptureDir::kTx, kNoDropReason, s.arena.get() + s.used + k * r.segLen + headroom, (k + 1 == r.segments ? r.lastLen : r.segLen) - headroom, to);
     if (vh.gsoType != kGsoNone) {
       gsoPackets_.fetch_add(1, std::memory_order_relaxed);
       gsoSegments_.fetch_add(r.segments, std::memory_order_relaxed);
     }
-    DatagramRun& run = s.sender.Add(r.segments);
-    run.data = s.arena.get() + s.used;
-    run.segLen = r.segLen;
-    run.lastLen = r.lastLen;
-    run.segs = r.segments;
-    run.owner = e->counters.get();
     // Copy the address: the send may outlive a table swap when it waits for room offline.
-    std::memcpy(&run.addr, &e->sa, e->saLen);
-    run.addrLen = e->saLen;
-    run.fd = fd;
-    s.used += r.bytes;
+    sockaddr_storage addr;
+    std::memcpy(&addr, &e->sa, e->saLen);
+    socklen_t addrLen = e->saLen;
+    WireRun wire{s.arena.get() + s.used, r.segments, r.segLen, r.lastLen, fd, &addr, &addrLen};
+    const Sealed sealed = encap_->Seal(*e, p, info, wire, *this);
+    if (sealed.verdict == TxVerdict::kDrop) CountDrop(sealed.drop, CaptureDir::kTx, p, info.length, to);
+    if (sealed.verdict != TxVerdict::kSend) continue;  // a queued packet's segments were copied out
+    DatagramRun& run = s.sender.Add(wire.segs);
+    run.data = wire.data;
+    run.segLen = wire.segLen;
+    run.lastLen = wire.lastLen;
+    run.segs = wire.segs;
+    run.owner = e->counters.get();
+    std::memcpy(&run.addr, &addr, addrLen);
+    run.addrLen = addrLen;
+    run.fd = wire.fd;
+    s.used += (wire.segs - 1) * wire.segLen + wire.lastLen;
   }
   FlushTx(s);
   if (s.packets) {
@@ -516,10 +522,11 @@ void Engine::UdpToTun() {
   // fd -1 is ignored: the IPv6 socket when there is none, the TUN while the directions are split.
   pollfd fds[5] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}, {-1, POLLIN, 0}, {rxWakeFd_, POLLIN, 0}};
   while (!stop_.load(std::memory_order_relaxed)) {
-    fds[3].fd = split_.load(std::memory_order_relaxed) ? -1 : tunFd;
+    const bool ownsTun = !split_.load(std::memory_order_relaxed);
+    fds[3].fd = ownsTun ? tunFd : -1;
     qsbr_.Offline(&rxReader_);
     rxAwake_.store(false, std::memory_order_relaxed);
-    const int r = poll(fds, 5, -1);
+    const int r = poll(fds, 5, ownsTun ? TickTimeoutMs() : -1);
     rxAwake_.store(true, std::memory_order_relaxed);
     qsbr_.Quiescent(&rxReader_);
     if (r < 0 && errno != EINTR) break;
@@ -552,6 +559,7 @@ void Engine::UdpToTun() {
     if (fds[3].revents & POLLIN) TunSide(&rxReader_, *inlineTx, s, window, false);  // both directions on one thread
     // What we wrote into the TUN is often answered at once (see PollAfterWork).
     if (handled > 0) PollAfterWork(&rxReader_, tunFd, fd4, fd6, *inlineTx, *s, 0, false);
+    if (!split_.load(std::memory_order_relaxed)) MaybeTick();
     MaybeSwitchMode();
   }
   qsbr_.Offline(&rxReader_);
@@ -561,14 +569,8 @@ std::unique_ptr<RxScratch> Engine::NewRxScratch(int tunFd, int batch) {
   std::unique_ptr<RxScratch> s(new RxScratch(batch));
   s->writer = std::make_unique<TunWriter>(*tun_, static_cast<TunWriteEvents*>(this));
   if (vnetHdr_) s->gro = std::make_unique<GroTable>(s->writer.get());
-  // A Linux vxlan sender over a device with checksum offload (veth, virtio) may leave the inner TCP/UDP
-  // checksum partial, to be finished by hardware that a packet handed between namespaces never meets;
-  // the kernel's own vxlan receiver trusts it from the skb state, which a socket does not show us.
-  // The outer UDP checksum, verified by the kernel before the datagram reached us, covers those bytes,
-  // so the VTEP hands every TCP/UDP packet to the TUN as CHECKSUM_PARTIAL (as coalesced ones are
-  // anyway: the kernel fills the checksum in if the packet leaves the node), or without a virtio
-  // header finishes the checksum itself.
-  if (s->gro && encap_ == Encap::kVxlan) s->gro->SetPartialChecksums(true);
+  // Why an encapsulation may want this: encap/vxlan.cc.
+  if (s->gro && traits_.partialChecksums) s->gro->SetPartialChecksums(true);
   return s;
 }
 
@@ -610,64 +612,49 @@ void Engine::HandleUdpBatch(int sock, int tunFd, RxScratch& s) {
 }
 
 void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s) {
-  const bool vxlan = encap_ == Encap::kVxlan;
-  VxlanFrame frame{};
-  if (vxlan) {
-    frame = ParseVxlan(p, len, vni_, mac_);
-    switch (frame.status) {
-      case VxlanStatus::kIp: break;
-      case VxlanStatus::kArp:
-        if (!allowUnknownSource_ && !(t && t->IsPeerAddress(outer))) {
-          CountDrop(kDropUnknownPeer, CaptureDir::kRx, p + frame.payload, len - frame.payload, {&outer});
-        } else {
-          HandleArp(p + frame.payload, len - frame.payload, frame.src, outer);
-        }
-        return;
-      // A capture shows what the frame carried (after VXLAN + Ethernet), or the whole truncated datagram.
-      case VxlanStatus::kWrongVni: CountDrop(kDropWrongVni, CaptureDir::kRx, p + frame.payload, len - frame.payload, {&outer}); return;
-      case VxlanStatus::kNotForUs: CountDrop(kDropWrongDstMac, CaptureDir::kRx, p + frame.payload, len - frame.payload, {&outer}); return;
-      case VxlanStatus::kBadEtherType: CountDrop(kDropBadEtherType, CaptureDir::kRx, p + frame.payload, len - frame.payload, {&outer}); return;
-      case VxlanStatus::kBadFlags: CountDrop(kDropMalformed, CaptureDir::kRx, p + frame.payload, len - frame.payload, {&outer}); return;
-      default: CountDrop(kDropMalformed, CaptureDir::kRx, p, len, {&outer}); return;  // truncated
-    }
-    p += frame.payload;
-    len -= frame.payload;
+  const Opened o = encap_->Open(p, len, outer, *this);
+  if (o.verdict == RxVerdict::kHandled) return;
+  if (o.verdict == RxVerdict::kDrop) {
+    CountDrop(o.drop, CaptureDir::kRx, p + o.offset, len - o.offset, {&outer});
+    return;
   }
+  p += o.offset;
+  len -= o.offset;
   const PacketInfo info = ClassifyPacket(p, len);
   if (info.cls != PacketClass::kIPv4 && info.cls != PacketClass::kIPv6) {
     CountDrop(kDropMalformed, CaptureDir::kRx, p, len, {&outer});
     return;
   }
   // flannel accepts anything; we require the datagram to come from a peer, carrying traffic from
-  // that peer's subnet, so an underlay host cannot inject packets with pod source addresses.
-  if (!allowUnknownSource_ && !(t && t->IsPeerAddress(outer))) {
+  // that peer's subnet, so an underlay host cannot inject packets with pod source addresses. (An
+  // encapsulation that authenticates its peers, like WireGuard, turns the outer check off and
+  // answers Admit from its session instead.)
+  const bool outerCheck = traits_.checkOuterSource && !allowUnknownSource_;
+  if (outerCheck && !(t && t->IsPeerAddress(outer))) {
     CountDrop(kDropUnknownPeer, CaptureDir::kRx, p, info.length, {&outer});
     return;
   }
   const RouteEntry* e = t ? t->Lookup(info.src) : nullptr;
-  if (!e || (!allowUnknownSource_ && !(e->publicIp == outer))) {
+  if (!e || (outerCheck && !(e->publicIp == outer))) {
     CountDrop(kDropSpoofedSource, CaptureDir::kRx, p, info.length, {&outer});
     return;
   }
   const CapturePeer from{&outer, &e->subnet};
-  if (vxlan) {
-    // The frame must come from the VTEP that owns the inner source's subnet (its VtepMAC in the
-    // lease), as the kernel's FDB/neighbour entries would require of a frame it accepts.
-    if (frame.src != e->mac) {
-      CountDrop(kDropUnknownMac, CaptureDir::kRx, p, info.length, from);
-      return;
-    }
-  } else if (DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
+  if (const int drop = encap_->Admit(*e, o.sender); drop != kDropCount) {
+    CountDrop(drop, CaptureDir::kRx, p, info.length, from);
+    return;
+  }
+  if (traits_.decrementTtl && DecrementTtl(p, info.length, info.cls) == TtlResult::kExpired) {
     CountDrop(kDropTtlExpired, CaptureDir::kRx, p, info.length, from);
     return;
   }
   Tap(CaptureDir::kRx, kNoDropReason, p, info.length, from);  // before GRO may merge it
-  if (vxlan && innerMtu_ && info.length > innerMtu_ && WriteOversized(p, info.length, tunFd, s)) {
+  if (traits_.resegmentAbove && info.length > traits_.resegmentAbove && WriteOversized(p, info.length, tunFd, s)) {
     // written (or its write errors counted) as segments of the TUN's MTU
   } else if (s.gro) {
     s.gro->Add(p, info.length);  // write errors are counted by the TunWriter
   } else {
-    if (vxlan) FixL4Checksum(p, info.length);  // see UdpToTun: the inner checksum may be partial
+    if (traits_.partialChecksums) FixL4Checksum(p, info.length);  // the inner checksum may be partial
     if (!tun_->WriteRaw(p, info.length)) {
       CountDrop(kDropTunWriteError, CaptureDir::kRx, p, info.length, from);
       return;
@@ -683,7 +670,7 @@ void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const R
 
 bool Engine::WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s) {
   VnetHdr h;
-  if (!MakeTcpSuperPacket(p, n, innerMtu_, &h)) return false;
+  if (!MakeTcpSuperPacket(p, n, traits_.resegmentAbove, &h)) return false;
   const size_t segs = (n - h.hdrLen + h.gsoSize - 1) / h.gsoSize;
   if (s.gro) {
     s.gro->Flush();  // whatever of the flow is open goes first, so the stream stays in order
@@ -705,22 +692,45 @@ bool Engine::WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s) {
   return true;
 }
 
-void Engine::HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const IpAddr& outer) {
-  uint8_t reply[kVxlanPrefix + kArpLen];
-  if (!hasVtep4_ || BuildArpReply(arp, n, mac_, vtep4_, reply + kVxlanPrefix) == 0) {
-    CountDrop(kDropArpIgnored, CaptureDir::kRx, arp, n, {&outer});
-    return;
-  }
-  WriteVxlanPrefix(reply, vni_, requester, mac_, kEtherArp);
-  // To the sender's VTEP port (every flannel node uses the same one), from our listening socket.
+bool Engine::SendOwn(const IpAddr& to, uint16_t port, const uint8_t* datagram, size_t n, size_t captureFrom) {
   sockaddr_storage ss;
-  const socklen_t sl = ToSockaddr(outer, port_, &ss);
-  const int fd = outer.family == 4 ? udp_->fd4() : udp_->fd6();
-  if (fd < 0 || sendto(fd, reply, sizeof reply, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl) < 0) {
-    CountDrop(kDropSocketSendError, CaptureDir::kTx, reply + kVxlanPrefix, kArpLen, {&outer});
-    return;
+  const socklen_t sl = ToSockaddr(to, port, &ss);
+  const int fd = to.family == 4 ? udp_->fd4() : udp_->fd6();
+  if (fd < 0 || sendto(fd, datagram, n, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl) < 0) {
+    CountDrop(kDropSocketSendError, CaptureDir::kTx, datagram + captureFrom, n - captureFrom, {&to});
+    return false;
   }
-  arpReplies_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+int Engine::TickTimeoutMs() const {
+  if (tickRequested_.load(std::memory_order_relaxed)) return 0;
+  const int64_t next = encap_->NextTickNs();
+  if (next == Encapsulation::kNever) return -1;  // flannel-udp, VXLAN: sleep until there is work
+  const int64_t left = next - MonoNs();
+  return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>((left + 999999) / 1000000, 1 << 30));
+}
+
+void Engine::MaybeTick() {
+  const bool asked = tickRequested_.load(std::memory_order_relaxed) && tickRequested_.exchange(false);
+  const int64_t next = encap_->NextTickNs();
+  if (!asked && next == Encapsulation::kNever) return;
+  const int64_t now = MonoNs();
+  if (!asked && now < next) return;
+  std::lock_guard<std::mutex> lock(txMu_);
+  encap_->Tick(now, *this);
+}
+
+void Engine::RequestTick() {
+  tickRequested_.store(true);
+  // Whichever thread owns the TUN side ticks; a mode switch in between wakes the new owner anyway.
+  SignalEventFd(split_.load() ? txWakeFd_ : rxWakeFd_);
+}
+
+bool Engine::KnownPeer(const IpAddr& outer) const {
+  if (allowUnknownSource_) return true;
+  const RouteTable* t = table_.load();  // called from a worker inside its online section
+  return t && t->IsPeerAddress(outer);
 }
 
 }  // namespace flannelts

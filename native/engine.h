@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/drop_reasons.h"
+#include "encap/encapsulation.h"
 #include "capture.h"
 #include "qsbr.h"
 #include "reply_poll.h"
@@ -21,7 +22,6 @@
 #include "thread_mode.h"
 #include "io/tun_device.h"
 #include "io/udp_conn.h"
-#include "vxlan.h"
 
 namespace flannelts {
 
@@ -36,9 +36,8 @@ struct alignas(64) DirCounters {
   std::atomic<uint64_t> packets{0}, bytes{0};
 };
 
-// What goes on the wire: flannel's udp format (the inner IP packet is the whole UDP payload), or
-// VXLAN as a Linux vxlan device sends it (VXLAN header + inner Ethernet frame) for the userspace VTEP.
-enum class Encap : uint8_t { kFlannelUdp, kVxlan };
+// Makes the wire format once the sockets exist (VXLAN spreads flows over UdpConn's send-only sockets).
+using EncapFactory = std::function<std::unique_ptr<Encapsulation>(const UdpConn&)>;
 
 // 300 us covers an answer from a peer on the same LAN segment or host (about 60 us in the netns lab);
 // farther answers shrink the window to nothing (reply_poll.h), so they cost almost no polling.
@@ -54,15 +53,8 @@ struct EngineOptions {
   TunOffloads tunOffloads;
   UdpOptions udp;
   bool allowUnknownSource = false;  // peers behind NAT: skip the outer-source check
-  Encap encap = Encap::kFlannelUdp;
-  // VXLAN only: our VNI and VTEP MAC (advertised as VtepMAC in the lease), and the VTEP's IPv4 address
-  // (the lease's network address) whose ARP requests we answer.
-  uint32_t vni = 1;
-  Mac mac;
-  bool hasVtep4 = false;
-  uint8_t vtep4[4] = {};
-  // The TUN's MTU: inner packets above it that arrive whole (GSO between namespaces) are re-segmented.
-  size_t innerMtu = 0;
+  // The wire format (encap/); empty: flannel-udp.
+  EncapFactory encap;
   // After a small send the TX thread polls for the answer this long at most (adaptive, see
   // reply_poll.h); 0 turns reply polling off.
   int replyPollUs = kDefaultReplyPollUs;
@@ -125,7 +117,7 @@ struct EngineStats {
   uint64_t captureLost;  // over every capture since start
 };
 
-class Engine : private TunWriteEvents {
+class Engine : private TunWriteEvents, private EncapHost {
  public:
   // Opens the TUN, binds the sockets and the stop eventfd. Throws SysError.
   explicit Engine(const EngineOptions& o);
@@ -186,14 +178,22 @@ class Engine : private TunWriteEvents {
   // Automatic thread mode: once a window, either thread may switch it (thread_mode.h).
   void MaybeSwitchMode();
   void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s);
-  // VXLAN: answers an ARP request for our VTEP address back to the sender's VTEP port.
-  void HandleArp(const uint8_t* arp, size_t n, const Mac& requester, const IpAddr& outer);
-  // VXLAN: an inner TCP packet above the TUN MTU into the TUN as a TSO super-packet (or, without a
-  // virtio header, as segments split here). False when it is not such a packet (written as is then).
+  // An inner TCP packet above the TUN MTU (EncapTraits::resegmentAbove) into the TUN as a TSO
+  // super-packet (or, without a virtio header, as segments split here). False when it is not such a
+  // packet (written as is then).
   bool WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s);
   // Sends every pending run (io/udp_batch.h: UDP_SEGMENT groups while udpGso_ holds, else one datagram
   // per segment; EIO turns udpGso_ off for good) and empties the arena.
   void FlushTx(TxScratch& s);
+  // The encapsulation's timers: the poll() timeout of the thread that owns the TUN side (-1: none due),
+  // and the Tick when one is due or was asked for (under txMu_, like Seal).
+  int TickTimeoutMs() const;
+  void MaybeTick();
+  // EncapHost: what the encapsulation may ask of the engine, from any thread.
+  bool SendOwn(const IpAddr& to, uint16_t port, const uint8_t* datagram, size_t n, size_t captureFrom) override;
+  bool KnownPeer(const IpAddr& outer) const override;
+  uint16_t ListenPort() const override { return port_; }
+  void RequestTick() override;
   // TunWriteEvents: what the GRO writer reports.
   void Coalesced(size_t segments) override;
   void WriteFailed(const uint8_t* pkt, size_t len, size_t segments) override;
@@ -206,14 +206,9 @@ class Engine : private TunWriteEvents {
   int tunIndex_ = 0;
   uint16_t port_ = 0;
   const bool allowUnknownSource_;
-  const Encap encap_;
-  const uint32_t vni_;
-  const Mac mac_;
-  const bool hasVtep4_;
-  uint8_t vtep4_[4];
-  const size_t innerMtu_;
-  std::vector<int> pool4_, pool6_;  // VXLAN send sockets, one picked per inner flow
-  std::atomic<uint64_t> arpReplies_{0};
+  std::unique_ptr<Encapsulation> encap_;
+  EncapTraits traits_;  // encap_->traits(), read once
+  std::atomic<bool> tickRequested_{false};
 
   std::atomic<RouteTable*> table_{nullptr};
   Qsbr qsbr_;
@@ -221,6 +216,7 @@ class Engine : private TunWriteEvents {
 
   std::mutex ctl_;  // serializes control calls (JS thread vs. env cleanup hook)
   std::unordered_map<std::string, std::shared_ptr<PeerCounters>> counters_;
+  std::unordered_map<std::string, std::shared_ptr<EncapPeer>> encapPeers_;  // by Encapsulation::PeerKey
   std::thread tx_, rx_;
   bool started_ = false, closed_ = false;
   std::atomic<bool> stop_{false};

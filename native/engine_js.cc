@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "base/ip_packet.h"
+#include "encap/vxlan.h"
 #include "engine.h"
 #include "reply_poll.h"
 #include "routes.h"
@@ -200,32 +201,34 @@ void ParseInjected(const Napi::Object& o, EngineOptions* opts) {
   }
 }
 
-// encap: "vxlan" with vni, mac (our VTEP MAC), optional vtep4 (our VTEP IPv4 address, for ARP) and
-// sendSockets (outer source ports to spread flows over); absent or "flannel-udp": the udp backend.
+// encap: "vxlan" with vni, mac (our VTEP MAC), optional vtep4 (our VTEP IPv4 address, for ARP),
+// innerMtu and sendSockets (outer source ports to spread flows over); absent or "flannel-udp": the
+// udp backend.
 void ParseEncap(const Napi::Object& o, EngineOptions* opts) {
   Napi::Env env = o.Env();
   const std::string encap = OptString(o, "encap", "flannel-udp");
   if (encap == "flannel-udp") return;
   if (encap != "vxlan") throw Napi::TypeError::New(env, "EngineOptions.encap must be \"flannel-udp\" or \"vxlan\"");
-  opts->encap = Encap::kVxlan;
+  VxlanOptions vx;
   const Napi::Value vni = o.Get("vni");
   if (!vni.IsNumber()) throw Napi::TypeError::New(env, "EngineOptions.vni must be a number");
   const double v = vni.As<Napi::Number>().DoubleValue();
   if (!(v >= 0 && v <= 0xffffff) || v != static_cast<double>(static_cast<uint32_t>(v)))
     throw Napi::TypeError::New(env, "EngineOptions.vni must be an integer from 0 to 16777215");
-  opts->vni = static_cast<uint32_t>(v);
+  vx.vni = static_cast<uint32_t>(v);
   const std::string mac = OptString(o, "mac", "");
-  if (!ParseMac(mac.data(), mac.size(), &opts->mac) || opts->mac.IsZero())
+  if (!ParseMac(mac.data(), mac.size(), &vx.mac) || vx.mac.IsZero())
     throw Napi::TypeError::New(env, "EngineOptions.mac must be a MAC address (aa:bb:cc:dd:ee:ff), got \"" + mac + "\"");
   const std::string vtep4 = OptString(o, "vtep4", "");
   if (!vtep4.empty()) {
     IpAddr a;
     if (!ParseIp(vtep4, &a) || a.family != 4) throw Napi::TypeError::New(env, "EngineOptions.vtep4 must be an IPv4 address");
-    std::memcpy(opts->vtep4, a.bytes, 4);
-    opts->hasVtep4 = true;
+    std::memcpy(vx.vtep4, a.bytes, 4);
+    vx.hasVtep4 = true;
   }
-  if (const std::optional<int> mtu = OptIntIn(o, "innerMtu", 68, 65535)) opts->innerMtu = static_cast<size_t>(*mtu);
+  if (const std::optional<int> mtu = OptIntIn(o, "innerMtu", 68, 65535)) vx.innerMtu = static_cast<size_t>(*mtu);
   if (const std::optional<int> n = OptIntIn(o, "sendSockets", 0, 64)) opts->udp.sendSockets = *n;
+  opts->encap = [vx](const UdpConn& sockets) { return MakeVxlan(vx, sockets.pool4(), sockets.pool6()); };
 }
 
 // ---- Engine ----

@@ -29,6 +29,8 @@ struct alignas(64) PeerCounters {
   std::atomic<int64_t> lastRxMs{0};
 };
 
+class EncapPeer;
+
 struct RouteSpec {
   std::string subnet;  // CIDR
   std::string publicIp;
@@ -44,6 +46,7 @@ struct RouteEntry {
   socklen_t saLen = 0;
   Mac mac;  // zero when the spec had none
   std::shared_ptr<PeerCounters> counters;
+  std::shared_ptr<EncapPeer> encapPeer;  // the encapsulation's state of this peer (encap/encapsulation.h); may be null
 };
 
 class RouteTable {
@@ -58,6 +61,8 @@ class RouteTable {
   // True when addr is the public address of some peer (outer-source check on receive).
   bool IsPeerAddress(const IpAddr& addr) const;
   const std::vector<RouteEntry>& entries() const { return entries_; }
+  // Entry i (specs[i] of Build) gets the encapsulation's peer state; only before the table is published.
+  void SetEncapPeer(size_t i, std::shared_ptr<EncapPeer> p) { entries_[i].encapPeer = std::move(p); }
 
  private:
   struct Key {

@@ -1,11 +1,11 @@
-// JavaScript bindings of the pure VXLAN/ARP codec (vxlan.h), for unit tests and fuzzing without root.
+// JavaScript bindings of the pure VXLAN/ARP codec (encap/vxlan_codec.h), for unit tests and fuzzing without root.
 #include <napi.h>
 
 #include <cstring>
 #include <string>
 
 #include "base/ipaddr.h"
-#include "vxlan.h"
+#include "encap/vxlan_codec.h"
 
 namespace flannelts {
 

@@ -1,5 +1,5 @@
-// VXLAN/ARP codec for the userspace VTEP; see vxlan.h.
-#include "vxlan.h"
+// VXLAN/ARP codec for the userspace VTEP; see vxlan_codec.h.
+#include "encap/vxlan_codec.h"
 
 #include <cstring>
 
