@@ -1,11 +1,11 @@
 // Module entry: each native concept registers its own exports.
 #include <napi.h>
 
-#include "engine.h"
 #include "netlink.h"
 #include "caps.h"
 
 namespace flannelts {
+void InitEngine(Napi::Env env, Napi::Object exports);  // engine_js.cc
 void InitOffload(Napi::Env env, Napi::Object exports);  // offload_js.cc
 void InitVxlan(Napi::Env env, Napi::Object exports);    // vxlan_js.cc
 void InitWakeProbe(Napi::Env env, Napi::Object exports);  // wake_probe.cc

@@ -11,9 +11,9 @@
 
 #include "base/ip_packet.h"
 #include "encap/vxlan.h"
-#include "engine.h"
-#include "reply_poll.h"
-#include "routes.h"
+#include "engine/engine.h"
+#include "engine/reply_poll.h"
+#include "engine/routes.h"
 #include "base/errors.h"
 
 namespace flannelts {
@@ -228,7 +228,7 @@ void ParseEncap(const Napi::Object& o, EngineOptions* opts) {
   }
   if (const std::optional<int> mtu = OptIntIn(o, "innerMtu", 68, 65535)) vx.innerMtu = static_cast<size_t>(*mtu);
   if (const std::optional<int> n = OptIntIn(o, "sendSockets", 0, 64)) opts->udp.sendSockets = *n;
-  opts->encap = [vx](const UdpConn& sockets) { return MakeVxlan(vx, sockets.pool4(), sockets.pool6()); };
+  opts->engine.encap = [vx](const UdpConn& sockets) { return MakeVxlan(vx, sockets.pool4(), sockets.pool6()); };
 }
 
 // ---- Engine ----
@@ -255,7 +255,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     opts.udp.bindV4 = OptString(o, "bindV4", "0.0.0.0");
     opts.udp.bindV6 = OptString(o, "bindV6", "");
     if (!o.Get("port").IsUndefined()) opts.udp.port = ToPort(o.Get("port"), "EngineOptions.port", true);
-    opts.allowUnknownSource = o.Get("allowUnknownSource").ToBoolean().Value();
+    opts.engine.allowUnknownSource = o.Get("allowUnknownSource").ToBoolean().Value();
     // Offloads default on; `offload: false` or `offload: {tso: false, ...}` turns them off.
     const Napi::Value off = o.Get("offload");
     auto want = [&](const char* key) {
@@ -273,11 +273,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     ParseEncap(o, &opts);
     ParseInjected(o, &opts);
     // After a small send the TX thread polls this long for the answer; 0 = off.
-    if (const std::optional<int> us = OptIntIn(o, "replyPollUs", 0, kMaxReplyPollUs, " (off)")) opts.replyPollUs = *us;
+    if (const std::optional<int> us = OptIntIn(o, "replyPollUs", 0, kMaxReplyPollUs, " (off)")) opts.engine.replyPollUs = *us;
     // 0: one thread for both directions, two while both are busy; 1 or 2 fixed (thread_mode.h).
-    if (const std::optional<int> n = OptIntIn(o, "dataThreads", 0, 2, " (automatic)")) opts.dataThreads = *n;
-    if (const std::optional<int> p = OptIntIn(o, "splitAtPercent", 1, 100)) opts.splitAtPercent = *p;
-    Guard(env, [&] { engine_ = std::make_unique<Engine>(opts); });
+    if (const std::optional<int> n = OptIntIn(o, "dataThreads", 0, 2, " (automatic)")) opts.engine.dataThreads = *n;
+    if (const std::optional<int> p = OptIntIn(o, "splitAtPercent", 1, 100)) opts.engine.splitAtPercent = *p;
+    Guard(env, [&] { engine_ = Engine::Open(opts); });
     env_ = env;
     // Process exit: stop and join the threads before the runtime goes away, even if never closed.
     napi_add_env_cleanup_hook(env, &EngineWrap::CleanupHook, this);

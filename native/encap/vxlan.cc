@@ -7,7 +7,7 @@
 #include <string>
 
 #include "encap/vxlan_codec.h"
-#include "routes.h"
+#include "engine/routes.h"
 
 namespace flannelts {
 

@@ -1,9 +1,11 @@
 #pragma once
-// The data-plane engine: owns the TUN fd and the underlay sockets and runs two dedicated threads,
-// TUN->UDP and UDP->TUN. JavaScript pushes whole route tables down and reads counters on demand;
-// nothing calls into JavaScript per packet and the libuv threadpool is never used.
-#include <napi.h>
-
+// The data-plane engine: owns the TUN device, the underlay sockets and the wire format, and runs its
+// own threads (engine/thread_loop.cc): one carries both directions, a second takes the TUN side while
+// both are busy. JavaScript pushes whole route tables down and reads counters on demand; nothing calls
+// into JavaScript per packet and the libuv threadpool is never used.
+//
+// The packet's way: engine/tx_path.cc (TUN -> wire) and engine/rx_path.cc (wire -> TUN); the control
+// calls in engine.cc, stats in stats.cc, the capture hook in capture_hook.cc.
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -15,19 +17,17 @@
 
 #include "base/drop_reasons.h"
 #include "encap/encapsulation.h"
-#include "capture.h"
-#include "qsbr.h"
-#include "reply_poll.h"
-#include "routes.h"
-#include "thread_mode.h"
+#include "engine/capture_ring.h"
+#include "engine/options.h"
+#include "engine/qsbr.h"
+#include "engine/reply_poll.h"
+#include "engine/routes.h"
+#include "engine/stats.h"
+#include "engine/thread_mode.h"
 #include "io/tun_device.h"
 #include "io/udp_conn.h"
 
 namespace flannelts {
-
-// Registers Engine and the pure packet helpers used by unit tests.
-void InitEngine(Napi::Env env, Napi::Object exports);
-
 
 struct TxScratch;
 struct RxScratch;
@@ -36,91 +36,14 @@ struct alignas(64) DirCounters {
   std::atomic<uint64_t> packets{0}, bytes{0};
 };
 
-// Makes the wire format once the sockets exist (VXLAN spreads flows over UdpConn's send-only sockets).
-using EncapFactory = std::function<std::unique_ptr<Encapsulation>(const UdpConn&)>;
-
-// 300 us covers an answer from a peer on the same LAN segment or host (about 60 us in the netns lab);
-// farther answers shrink the window to nothing (reply_poll.h), so they cost almost no polling.
-constexpr int kDefaultReplyPollUs = 300;
-constexpr int kMaxReplyPollUs = 10000;
-
-struct EngineOptions {
-  TunOptions tun;
-  // Test seam: an open, non-blocking TUN(-like) fd with the offloads already negotiated on it, used
-  // instead of opening tun.name (see TunDevice::Adopt: the engine works on a duplicate; the caller
-  // closes its own fd). -1: open a TUN.
-  int tunFd = -1;
-  TunOffloads tunOffloads;
-  UdpOptions udp;
-  bool allowUnknownSource = false;  // peers behind NAT: skip the outer-source check
-  // The wire format (encap/); empty: flannel-udp.
-  EncapFactory encap;
-  // After a small send the TX thread polls for the answer this long at most (adaptive, see
-  // reply_poll.h); 0 turns reply polling off.
-  int replyPollUs = kDefaultReplyPollUs;
-  // 0: one thread for both directions, two while both are busy (thread_mode.h); 1 or 2: fixed.
-  int dataThreads = 0;
-  // Automatic mode: split at this much busy time per window (thread_mode.h); lower only in tests.
-  int splitAtPercent = ThreadModeDecider::kDefaultSplitAtPercent;
-};
-
-// The data-plane threads: the mode asked for (0 auto, 1, 2), how many carry packets now, and how often
-// the automatic mode split into two and merged back into one.
-struct ThreadModeCounters {
-  int mode, current;
-  uint64_t splits, merges;
-};
-
-// Reply polling (PollAfterWork): windows that caught an answer, windows that ran out empty, and small
-// sends after which the shrunken window said not to poll.
-struct ReplyPollCounters {
-  int windowUs;
-  uint64_t hits, misses, skipped;
-};
-
-// Which offloads are in effect (requested and accepted by the kernel); udpGso can turn off later.
-struct OffloadState {
-  bool vnetHdr, tso, uso, udpGso, udpGro;
-};
-
-struct OffloadCounters {
-  uint64_t gsoPackets, gsoSegments;   // super-packets from the TUN split, segments they made
-  uint64_t udpGsoSends;               // sendmsg calls carrying more than one segment
-  uint64_t groPackets, groSegments;   // super-packets written to the TUN, segments merged into them
-  uint64_t udpGroBatches;             // receive buffers the kernel had coalesced
-};
-
-struct PeerStats {
-  std::string subnet, publicIp, mac;
-  uint16_t port;
-  uint64_t txPackets, txBytes, rxPackets, rxBytes;
-  int64_t lastRxMs;  // wall-clock ms of the last packet accepted from the peer; 0 = never
-};
-
-// A capture's progress: records kept so far, and those the full buffer could not take.
-struct CaptureCounters {
-  bool active;
-  uint64_t recorded, lost;
-};
-
-struct EngineStats {
-  uint64_t txPackets, txBytes, rxPackets, rxBytes;
-  uint64_t drops[kDropCount];
-  uint64_t arpReplies;
-  OffloadState offloads;
-  OffloadCounters offload;
-  ReplyPollCounters replyPoll;
-  ThreadModeCounters threads;
-  std::string offloadNotes;
-  std::vector<PeerStats> peers;
-  bool captureActive;
-  uint64_t captureLost;  // over every capture since start
-};
-
 class Engine : private TunWriteEvents, private EncapHost {
  public:
-  // Opens the TUN, binds the sockets and the stop eventfd. Throws SysError.
-  explicit Engine(const EngineOptions& o);
+  // Opens the TUN (or adopts EngineOptions::tunFd), binds (or adopts) the sockets and builds the
+  // engine on them. Throws SysError, e.g. "open TUN flannel%d: EPERM (needs CAP_NET_ADMIN)".
+  static std::unique_ptr<Engine> Open(const EngineOptions& o);
+  // On devices already open: the TUN with its negotiated offloads, the sockets. Makes the wire format
+  // (c.encap, flannel-udp when empty) and the eventfds. Throws SysError.
+  Engine(const EngineConfig& c, std::unique_ptr<TunDevice> tun, std::unique_ptr<UdpConn> udp);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -142,7 +65,7 @@ class Engine : private TunWriteEvents, private EncapHost {
   CaptureCounters ReadCapture(const CaptureSink& fn);
   CaptureCounters StopCapture(const CaptureSink& fn);
 
-  // Worker side (public for the helpers in engine.cc). CountDrop counts n dropped packets and, while
+  // Worker side (public for the scratch structs). CountDrop counts n dropped packets and, while
   // a capture runs, offers the packet with its reason. Off, a capture tap is one relaxed load.
   void CountDrop(int reason, CaptureDir dir, const uint8_t* p = nullptr, size_t len = 0, const CapturePeer& peer = {}, uint64_t n = 1) {
     drops_[reason].fetch_add(n, std::memory_order_relaxed);
@@ -164,11 +87,11 @@ class Engine : private TunWriteEvents, private EncapHost {
   void TunToUdp();
   void UdpToTun();
   // One batch (up to kTunBatch TUN reads, or one recvmmsg) per call; per-thread buffers live in the scratch structs.
-  void HandleTunBatch(int tunFd, int fd4, int fd6, TxScratch& s);
-  void HandleUdpBatch(int sock, int tunFd, RxScratch& s);
-  std::unique_ptr<RxScratch> NewRxScratch(int tunFd, int batch);
+  void HandleTunBatch(int fd4, int fd6, TxScratch& s);
+  void HandleUdpBatch(int sock, RxScratch& s);
+  std::unique_ptr<RxScratch> NewRxScratch(int batch);
   // After a batch: polls every fd (once, or for up to windowUs, renewed by each answer from a socket)
-  // and handles what turns up in this thread (engine.cc).
+  // and handles what turns up in this thread (thread_loop.cc).
   // forTx: the TX thread polling; it stops as soon as the RX thread is up (it takes its own answers).
   void PollAfterWork(Qsbr::Reader* me, int tunFd, int fd4, int fd6, TxScratch& tx, RxScratch& rx, int windowUs, bool forTx);
   // One TUN batch (under txMu_), then reply polling if it was a small send; in either thread.
@@ -177,11 +100,11 @@ class Engine : private TunWriteEvents, private EncapHost {
   void ReplyPollAfterSend(Qsbr::Reader* me, TxScratch& tx, std::unique_ptr<RxScratch>& rx, ReplyPollWindow& window, bool forTx);
   // Automatic thread mode: once a window, either thread may switch it (thread_mode.h).
   void MaybeSwitchMode();
-  void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, int tunFd, RxScratch& s);
+  void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, RxScratch& s);
   // An inner TCP packet above the TUN MTU (EncapTraits::resegmentAbove) into the TUN as a TSO
   // super-packet (or, without a virtio header, as segments split here). False when it is not such a
   // packet (written as is then).
-  bool WriteOversized(uint8_t* p, size_t n, int tunFd, RxScratch& s);
+  bool WriteOversized(uint8_t* p, size_t n, RxScratch& s);
   // Sends every pending run (io/udp_batch.h: UDP_SEGMENT groups while udpGso_ holds, else one datagram
   // per segment; EIO turns udpGso_ off for good) and empties the arena.
   void FlushTx(TxScratch& s);

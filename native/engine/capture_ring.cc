@@ -1,6 +1,6 @@
 // Capture ring: filter, copy, drain. Only reached while a capture runs (the engine's off path is
 // one atomic load), so clarity wins over speed here; the lock is held for one memcpy.
-#include "capture.h"
+#include "engine/capture_ring.h"
 
 #include <time.h>
 
