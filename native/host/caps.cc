@@ -4,7 +4,7 @@
 // calling thread, so the same raw syscalls run in every thread of the process: the calling thread
 // directly, every other thread from a signal handler (what libcap's psx does). A thread that has the
 // signal blocked cannot be reached; it is reported back, not hidden.
-#include "caps.h"
+#include "host/caps.h"
 
 #include <dirent.h>
 #include <linux/capability.h>
@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -94,20 +95,12 @@ void SleepMs(int ms) {
   nanosleep(&ts, nullptr);
 }
 
-// dropCapabilities(keep: number[]) -> { threads, unreached: number[] }; throws on failure.
-Napi::Value DropCapabilities(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "dropCapabilities(keep: number[])");
+}  // namespace
+
+int LastCapability() { return LastCap(); }
+
+DroppedCapabilities DropCapabilities(uint64_t keep) {
   g_last_cap = LastCap();
-  uint64_t keep = 0;
-  Napi::Array arr = info[0].As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); i++) {
-    Napi::Value v = arr.Get(i);
-    if (!v.IsNumber()) throw Napi::TypeError::New(env, "capability numbers expected");
-    int cap = v.As<Napi::Number>().Int32Value();
-    if (cap < 0 || cap > g_last_cap) throw Napi::RangeError::New(env, "capability " + std::to_string(cap) + " out of range");
-    keep |= uint64_t{1} << cap;
-  }
   g_keep = keep;
   g_done = 0;
   g_failed = 0;
@@ -118,7 +111,7 @@ Napi::Value DropCapabilities(const Napi::CallbackInfo& info) {
   sa.sa_handler = OnSignal;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  if (sigaction(sig, &sa, &old) != 0) throw Napi::Error::New(env, std::string("sigaction: ") + strerror(errno));
+  if (sigaction(sig, &sa, &old) != 0) throw std::runtime_error(std::string("sigaction: ") + strerror(errno));
 
   const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
   const pid_t pid = getpid();
@@ -150,8 +143,8 @@ Napi::Value DropCapabilities(const Napi::CallbackInfo& info) {
   sigemptyset(&ign.sa_mask);
   sigaction(sig, &ign, nullptr);
   (void)old;
-  if (self_err != 0) throw Napi::Error::New(env, std::string("capset in the calling thread: ") + strerror(self_err));
-  if (g_failed.load() > 0) throw Napi::Error::New(env, std::to_string(g_failed.load()) + " thread(s) failed to drop capabilities: " + strerror(g_first_errno.load()));
+  if (self_err != 0) throw std::runtime_error(std::string("capset in the calling thread: ") + strerror(self_err));
+  if (g_failed.load() > 0) throw std::runtime_error(std::to_string(g_failed.load()) + " thread(s) failed to drop capabilities: " + strerror(g_first_errno.load()));
 
   // Which threads still hold more than `keep` (e.g. they block the signal): read their CapEff.
   for (pid_t tid : Tasks()) {
@@ -168,18 +161,7 @@ Napi::Value DropCapabilities(const Napi::CallbackInfo& info) {
     }
     fclose(f);
   }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("threads", Napi::Number::New(env, handled + 1));
-  Napi::Array un = Napi::Array::New(env, unreached.size());
-  for (size_t i = 0; i < unreached.size(); i++) un.Set(static_cast<uint32_t>(i), Napi::Number::New(env, unreached[i]));
-  out.Set("unreached", un);
-  return out;
-}
-
-}  // namespace
-
-void InitCaps(Napi::Env env, Napi::Object exports) {
-  exports.Set("dropCapabilities", Napi::Function::New(env, DropCapabilities));
+  return DroppedCapabilities{handled + 1, unreached};
 }
 
 }  // namespace flannelts

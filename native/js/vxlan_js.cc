@@ -6,30 +6,11 @@
 
 #include "base/ipaddr.h"
 #include "encap/vxlan_codec.h"
+#include "js/args.h"
 
 namespace flannelts {
 
 namespace {
-
-Napi::Buffer<uint8_t> ArgBuffer(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsBuffer()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a Buffer");
-  return info[i].As<Napi::Buffer<uint8_t>>();
-}
-
-Mac ArgMac(const Napi::CallbackInfo& info, size_t i) {
-  Mac m;
-  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a MAC string");
-  const std::string s = info[i].As<Napi::String>().Utf8Value();
-  if (!ParseMac(s.data(), s.size(), &m)) throw Napi::TypeError::New(info.Env(), "not a MAC address: " + s);
-  return m;
-}
-
-uint32_t ArgVni(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "vni must be a number");
-  const double d = info[i].As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 0xffffff)) throw Napi::TypeError::New(info.Env(), "vni must be 0..16777215");
-  return static_cast<uint32_t>(d);
-}
 
 // vxlanEncap(vni, dstMac, srcMac, innerIpPacket) -> the UDP payload the engine sends.
 Napi::Value Encap(const Napi::CallbackInfo& info) {

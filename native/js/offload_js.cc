@@ -1,4 +1,4 @@
-// JavaScript bindings of the pure offload functions (offload.h), for table-driven unit tests and the
+// JavaScript bindings of the pure offload functions (offload/), for table-driven unit tests and the
 // micro benchmarks. They run on the calling thread and never touch a file descriptor.
 #include <napi.h>
 
@@ -8,15 +8,11 @@
 #include "base/ip_packet.h"
 #include "offload/gro.h"
 #include "offload/gso.h"
+#include "js/args.h"
 
 namespace flannelts {
 
 namespace {
-
-Napi::Buffer<uint8_t> ArgBuffer(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsBuffer()) throw Napi::TypeError::New(info.Env(), "expected a Buffer");
-  return info[i].As<Napi::Buffer<uint8_t>>();
-}
 
 // Parses "virtio header + IP packet" as a TUN read returns it.
 struct TunRead {

@@ -4,29 +4,29 @@
 // once it is tens of microseconds across vCPUs and varies with the host's load, which is what makes
 // two bench runs of the same code differ, so the bench prints it next to the machine's details.
 //
-// wakeProbe(cpuA, cpuB, rounds) -> { medianUs, p90Us }: two threads pinned to cpuA and cpuB pass a
+// WakeProbe(cpuA, cpuB, rounds) (wakeProbe in JavaScript): two threads pinned to cpuA and cpuB pass a
 // token through two pipes (as `perf bench sched pipe` does); each round is one write that wakes the
 // other thread's blocking read and one back, so a round is two wake-ups. Blocks the calling thread
 // for rounds x the round trip (bounded by the rounds limit): a bench tool call, not for the daemon.
-#include <napi.h>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/errors.h"
+#include "host/wake_probe.h"
 
 namespace flannelts {
 namespace {
 
 constexpr int kWarmup = 50;
-constexpr int kMaxRounds = 100000;
 
 int PinSelf(int cpu) {
   cpu_set_t set;
@@ -43,20 +43,11 @@ struct Pipes {
   }
 };
 
-Napi::Value WakeProbe(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
-    throw Napi::TypeError::New(env, "wakeProbe(cpuA, cpuB, rounds): three numbers expected");
-  const int cpuA = info[0].As<Napi::Number>().Int32Value(), cpuB = info[1].As<Napi::Number>().Int32Value();
-  const int rounds = info[2].As<Napi::Number>().Int32Value();
-  const int cpus = static_cast<int>(std::thread::hardware_concurrency());
-  for (int c : {cpuA, cpuB})
-    if (c < 0 || c >= CPU_SETSIZE || (cpus > 0 && c >= cpus))
-      throw Napi::RangeError::New(env, "wakeProbe: CPU " + std::to_string(c) + " does not exist (this machine has " + std::to_string(cpus) + ")");
-  if (rounds < 1 || rounds > kMaxRounds) throw Napi::RangeError::New(env, "wakeProbe: rounds must be 1.." + std::to_string(kMaxRounds));
+}  // namespace
 
+WakeRoundTrip WakeProbe(int cpuA, int cpuB, int rounds) {
   Pipes p;
-  if (pipe(p.there) != 0 || pipe(p.back) != 0) throw Napi::Error::New(env, SysError("wakeProbe: pipe", errno).what());
+  if (pipe(p.there) != 0 || pipe(p.back) != 0) throw std::runtime_error(SysError("wakeProbe: pipe", errno).what());
   std::atomic<int> err{0};  // the first errno: pinning a thread, or a pipe read/write
   std::vector<int64_t> ns(static_cast<size_t>(rounds));
   // Echo side: reads the token and writes it back until the first side closes its end.
@@ -83,16 +74,9 @@ Napi::Value WakeProbe(const Napi::CallbackInfo& info) {
   });
   timer.join();
   echo.join();
-  if (const int e = err.load()) throw Napi::Error::New(env, SysError("wakeProbe: CPUs " + std::to_string(cpuA) + "/" + std::to_string(cpuB), e).what());
+  if (const int e = err.load()) throw std::runtime_error(SysError("wakeProbe: CPUs " + std::to_string(cpuA) + "/" + std::to_string(cpuB), e).what());
   std::sort(ns.begin(), ns.end());
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("medianUs", Napi::Number::New(env, static_cast<double>(ns[ns.size() / 2]) / 1000.0));
-  out.Set("p90Us", Napi::Number::New(env, static_cast<double>(ns[ns.size() * 9 / 10]) / 1000.0));
-  return out;
+  return WakeRoundTrip{static_cast<double>(ns[ns.size() / 2]) / 1000.0, static_cast<double>(ns[ns.size() * 9 / 10]) / 1000.0};
 }
-
-}  // namespace
-
-void InitWakeProbe(Napi::Env env, Napi::Object exports) { exports.Set("wakeProbe", Napi::Function::New(env, WakeProbe, "wakeProbe")); }
 
 }  // namespace flannelts
