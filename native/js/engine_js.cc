@@ -144,7 +144,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return info.Env().Undefined();
   }
 
-  // The records come back as one Buffer per poll (layout in capture.h), never one call per packet.
+  // The records come back as one Buffer per poll (layout in engine/capture_ring.h), never one call per packet.
   Napi::Value ReadCapture(const Napi::CallbackInfo& info) {
     std::vector<uint8_t> data;
     const CaptureCounters c = Live(info.Env()).ReadCapture([&](const uint8_t* p, size_t n) { data.assign(p, p + n); });

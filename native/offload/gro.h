@@ -50,7 +50,7 @@ class GroTable {
   uint64_t coalesced() const { return coalesced_; }  // segments merged into an earlier one
   // Packets that pass through unmerged go out as they came (the kernel verifies their checksums), or
   // with this on, TCP/UDP ones as CHECKSUM_PARTIAL (NEEDS_CSUM, pseudo-header sum in the field), like
-  // coalesced ones: for the userspace VXLAN VTEP, see Engine::UdpToTun.
+  // coalesced ones: for the userspace VXLAN VTEP, see EncapTraits::partialChecksums in encap/vxlan.cc.
   void SetPartialChecksums(bool on) { partial_ = on; }
 
  private:

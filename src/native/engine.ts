@@ -1,4 +1,4 @@
-// Typed view of the native data-plane engine (native/engine.*). TypeScript owns state and pushes
+// Typed view of the native data-plane engine (native/engine/). TypeScript owns state and pushes
 // whole peer tables down; the engine owns packets on its own threads and exposes counters.
 import { loadAddon } from './addon.js';
 
@@ -41,7 +41,7 @@ export interface EngineOptions {
   replyPollUs?: number;
   /**
    * Data-plane threads: 0 (default) one thread carries both directions and a second takes the TUN
-   * side over while both directions are busy (native/thread_mode.h); 1 or 2 fix the number.
+   * side over while both directions are busy (native/engine/thread_mode.h); 1 or 2 fix the number.
    */
   dataThreads?: 0 | 1 | 2;
   /** Automatic threads: split at this much busy time per 100 ms window, 1..100 (default 80); tests lower it. */
@@ -64,7 +64,7 @@ export interface InjectedTun {
   uso: boolean;
 }
 
-/** The engine's default and largest reply-polling windows (native/engine.h kDefaultReplyPollUs, kMaxReplyPollUs). */
+/** The engine's default and largest reply-polling windows (native/engine/options.h kDefaultReplyPollUs, kMaxReplyPollUs). */
 export const DEFAULT_REPLY_POLL_US = 300;
 export const MAX_REPLY_POLL_US = 10_000;
 
@@ -91,7 +91,7 @@ export interface ThreadStats {
   merges: number;
 }
 
-/** The offloads of the udp data plane (see native/offload.h). */
+/** The offloads of the udp data plane (see native/offload/). */
 export interface OffloadFlags {
   /** IFF_VNET_HDR on the TUN: virtio headers on every read/write (needed by tso, uso and GRO to the TUN). */
   vnetHdr: boolean;
@@ -183,7 +183,7 @@ export interface CaptureFilter {
   bufferBytes?: number;
 }
 
-/** One poll of a running capture: the records since the last poll (layout in native/capture.h). */
+/** One poll of a running capture: the records since the last poll (layout in native/engine/capture_ring.h). */
 export interface CaptureChunk {
   active: boolean;
   /** Records kept so far (all polls), and records the full buffer could not take. */
