@@ -13,7 +13,6 @@
         "native/engine/capture_hook.cc",
         "native/engine/capture_ring.cc",
         "native/engine/engine.cc",
-        "native/engine/routes.cc",
         "native/engine/rx_path.cc",
         "native/engine/stats.cc",
         "native/engine/thread_loop.cc",
@@ -38,7 +37,8 @@
         "native/js/wake_probe_js.cc",
         "native/offload/gro.cc",
         "native/offload/gso.cc",
-        "native/offload/vnet_hdr.cc"
+        "native/offload/vnet_hdr.cc",
+        "native/routes/routes.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

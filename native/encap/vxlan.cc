@@ -7,7 +7,7 @@
 #include <string>
 
 #include "encap/vxlan_codec.h"
-#include "engine/routes.h"
+#include "routes/routes.h"
 
 namespace flannelts {
 

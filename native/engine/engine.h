@@ -21,7 +21,7 @@
 #include "engine/options.h"
 #include "engine/qsbr.h"
 #include "engine/reply_poll.h"
-#include "engine/routes.h"
+#include "routes/routes.h"
 #include "engine/stats.h"
 #include "engine/thread_mode.h"
 #include "io/tun_device.h"

@@ -1,7 +1,7 @@
 // Shared argument parsing for the binding files; see args.h.
 #include "js/args.h"
 
-#include "engine/routes.h"
+#include "routes/routes.h"
 
 namespace flannelts {
 

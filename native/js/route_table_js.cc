@@ -5,7 +5,7 @@
 #include <cstring>
 #include <memory>
 
-#include "engine/routes.h"
+#include "routes/routes.h"
 #include "js/args.h"
 
 namespace flannelts {

@@ -1,7 +1,7 @@
 #pragma once
 // Longest-prefix-match table over peer subnets (v4 and v6) -> peer {public address, port}.
 // Immutable once built: control builds a new table per lease change and the engine swaps a pointer
-// (see qsbr.h), so the packet path reads it without locks. Cost per lookup is one hash probe per
+// (see engine/qsbr.h), so the packet path reads it without locks. Cost per lookup is one hash probe per
 // distinct prefix length present (typically 1-2), independent of the number of peers.
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -1,5 +1,5 @@
 // Route table build and lookup. Build runs on the JavaScript thread; Lookup on worker threads.
-#include "engine/routes.h"
+#include "routes/routes.h"
 
 #include <arpa/inet.h>
 
