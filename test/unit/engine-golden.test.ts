@@ -38,6 +38,9 @@ interface Outcome {
 
 type Fixture = Record<string, Outcome>;
 
+/** Queues a case's input (TUN writes, datagrams) before the engine starts; returns the input's digests. */
+type Queue = (rig: EngineRig, peer: UdpPeer) => Promise<Digest[]>;
+
 function digest(b: Buffer): Digest {
   if (b.length <= 256) return { len: b.length, hex: b.toString('hex') };
   return { len: b.length, head: b.subarray(0, 128).toString('hex'), sha256: createHash('sha256').update(b).digest('hex') };
@@ -71,7 +74,7 @@ function peerRoutes(encap: Encap, port: number): PeerRoute[] {
  * Runs one case: input is queued (TUN writes, datagrams) before the engine starts, so its first
  * batch holds all of it and batching, GSO and GRO come out the same on every run.
  */
-async function run(encap: Encap, profile: Profile, queue: (rig: EngineRig, peer: UdpPeer) => Promise<Digest[]>, expected?: Outcome): Promise<Outcome> {
+async function run(encap: Encap, profile: Profile, queue: Queue, expected?: Outcome): Promise<Outcome> {
   const rig = open(encap, profile);
   const peer = await UdpPeer.bind('127.0.0.2', rig.port);
   try {
@@ -112,41 +115,28 @@ function fixturePath(encap: Encap): string {
 for (const encap of ['flannel-udp', 'vxlan'] as const) {
   const stored: Fixture = UPDATE ? {} : (JSON.parse(readFileSync(fixturePath(encap), 'utf8')) as Fixture);
   const fresh: Fixture = {};
+  const golden = (key: string, profile: Profile, queue: Queue): void => {
+    test(`${encap} ${key}`, async () => {
+      const got = await run(encap, profile, queue, stored[key]);
+      fresh[key] = got;
+      if (!UPDATE) assert.deepEqual(got, stored[key], `${encap} ${key} differs from ${fixturePath(encap)}`);
+    });
+  };
   for (const c of TX_CASES) {
     for (const profile of c.profiles) {
-      const key = `tx ${profile}: ${c.name}`;
-      test(`${encap} ${key}`, async () => {
-        const got = await run(
-          encap,
-          profile,
-          async (rig) => {
-            for (const i of c.inputs) rig.send(i.packet, i.vnet);
-            return c.inputs.map((i) => digest(i.packet));
-          },
-          stored[key],
-        );
-        fresh[key] = got;
-        if (!UPDATE) assert.deepEqual(got, stored[key], `${encap} ${key} differs from ${fixturePath(encap)}`);
+      golden(`tx ${profile}: ${c.name}`, profile, async (rig) => {
+        for (const i of c.inputs) rig.send(i.packet, i.vnet);
+        return c.inputs.map((i) => digest(i.packet));
       });
     }
   }
   for (const c of RX_CASES) {
     if (c.encaps && !c.encaps.includes(encap)) continue;
     for (const profile of c.profiles) {
-      const key = `rx ${profile}: ${c.name}`;
-      test(`${encap} ${key}`, async () => {
-        const got = await run(
-          encap,
-          profile,
-          async (rig, peer) => {
-            const inputs = c.inputs(encap);
-            await sendWire(peer, rig.port, inputs);
-            return inputs.map((i) => digest(i.payload));
-          },
-          stored[key],
-        );
-        fresh[key] = got;
-        if (!UPDATE) assert.deepEqual(got, stored[key], `${encap} ${key} differs from ${fixturePath(encap)}`);
+      golden(`rx ${profile}: ${c.name}`, profile, async (rig, peer) => {
+        const inputs = c.inputs(encap);
+        await sendWire(peer, rig.port, inputs);
+        return inputs.map((i) => digest(i.payload));
       });
     }
   }
