@@ -133,15 +133,6 @@ void Engine::NoteGsoDisabled() {
   offloadNotes_ += "udpGso: EIO from a UDP_SEGMENT send, disabled; ";
 }
 
-void Engine::Coalesced(size_t segments) {
-  groPackets_.fetch_add(1, std::memory_order_relaxed);
-  groSegments_.fetch_add(segments, std::memory_order_relaxed);
-}
-
-void Engine::WriteFailed(const uint8_t* pkt, size_t len, size_t segments) {
-  CountDrop(kDropTunWriteError, CaptureDir::kRx, pkt, len, {}, segments);
-}
-
 bool Engine::SendOwn(const IpAddr& to, uint16_t port, const uint8_t* datagram, size_t n, size_t captureFrom) {
   sockaddr_storage ss;
   const socklen_t sl = ToSockaddr(to, port, &ss);

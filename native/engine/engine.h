@@ -36,7 +36,7 @@ struct alignas(64) DirCounters {
   std::atomic<uint64_t> packets{0}, bytes{0};
 };
 
-class Engine : private TunWriteEvents, private EncapHost {
+class Engine : private EncapHost {
  public:
   // Opens the TUN (or adopts EngineOptions::tunFd), binds (or adopts) the sockets and builds the
   // engine on them. Throws SysError, e.g. "open TUN flannel%d: EPERM (needs CAP_NET_ADMIN)".
@@ -78,6 +78,13 @@ class Engine : private TunWriteEvents, private EncapHost {
   // TX flush reports (TxScratch): a UDP_SEGMENT send; EIO turned UDP_SEGMENT off.
   void CountGsoSend() { udpGsoSends_.fetch_add(1, std::memory_order_relaxed); }
   void NoteGsoDisabled();
+  // TUN write reports (RxScratch): a super-packet of `segments` written; a write the TUN refused,
+  // whose packets HandleDatagram had already counted as received (rx_path.cc).
+  void CountCoalesced(size_t segments) {
+    groPackets_.fetch_add(1, std::memory_order_relaxed);
+    groSegments_.fetch_add(segments, std::memory_order_relaxed);
+  }
+  void TunWriteFailed(RxScratch& s, const uint8_t* pkt, size_t len, size_t segments);
 
   const std::string& tunName() const { return tunName_; }
   int tunIndex() const { return tunIndex_; }
@@ -102,9 +109,9 @@ class Engine : private TunWriteEvents, private EncapHost {
   void MaybeSwitchMode();
   void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, RxScratch& s);
   // An inner TCP packet above the TUN MTU (EncapTraits::resegmentAbove) into the TUN as a TSO
-  // super-packet (or, without a virtio header, as segments split here). False when it is not such a
-  // packet (written as is then).
-  bool WriteOversized(uint8_t* p, size_t n, RxScratch& s);
+  // super-packet (or, without a virtio header, as segments split here).
+  enum class Oversized { kNo, kWritten, kRefused };  // kNo: not such a packet (written as is then)
+  Oversized WriteOversized(uint8_t* p, size_t n, RxScratch& s);
   // Sends every pending run (io/udp_batch.h: UDP_SEGMENT groups while udpGso_ holds, else one datagram
   // per segment; EIO turns udpGso_ off for good) and empties the arena.
   void FlushTx(TxScratch& s);
@@ -117,9 +124,6 @@ class Engine : private TunWriteEvents, private EncapHost {
   bool KnownPeer(const IpAddr& outer) const override;
   uint16_t ListenPort() const override { return port_; }
   void RequestTick() override;
-  // TunWriteEvents: what the GRO writer reports.
-  void Coalesced(size_t segments) override;
-  void WriteFailed(const uint8_t* pkt, size_t len, size_t segments) override;
   void TapSlow(CaptureDir dir, uint8_t reason, const uint8_t* p, size_t len, const CapturePeer& peer);
 
   std::unique_ptr<TunDevice> tun_;

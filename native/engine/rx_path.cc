@@ -14,8 +14,8 @@
 namespace flannelts {
 
 std::unique_ptr<RxScratch> Engine::NewRxScratch(int batch) {
-  std::unique_ptr<RxScratch> s(new RxScratch(batch));
-  s->writer = std::make_unique<TunWriter>(*tun_, static_cast<TunWriteEvents*>(this));
+  std::unique_ptr<RxScratch> s(new RxScratch(this, batch));
+  s->writer = std::make_unique<TunWriter>(*tun_, s.get());
   if (vnetHdr_) s->gro = std::make_unique<GroTable>(s->writer.get());
   // Why an encapsulation may want this: encap/vxlan.cc.
   if (s->gro && traits_.partialChecksums) s->gro->SetPartialChecksums(true);
@@ -31,6 +31,7 @@ void Engine::HandleUdpBatch(int sock, RxScratch& s) {
     return;
   }
   const RouteTable* t = table_.load();
+  s.table = t;
   timespec now{};
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
   s.nowMs = static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
@@ -97,8 +98,13 @@ void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const R
     return;
   }
   Tap(CaptureDir::kRx, kNoDropReason, p, info.length, from);  // before GRO may merge it
-  if (traits_.resegmentAbove && info.length > traits_.resegmentAbove && WriteOversized(p, info.length, s)) {
-    // written (or its write errors counted) as segments of the TUN's MTU
+  const Oversized big = traits_.resegmentAbove && info.length > traits_.resegmentAbove ? WriteOversized(p, info.length, s) : Oversized::kNo;
+  if (big == Oversized::kRefused) {
+    CountDrop(kDropTunWriteError, CaptureDir::kRx, p, info.length, from);
+    return;
+  }
+  if (big == Oversized::kWritten) {
+    // written (or its segments' write errors counted) as segments of the TUN's MTU
   } else if (s.gro) {
     s.gro->Add(p, info.length);  // write errors are counted by the TunWriter
   } else {
@@ -116,28 +122,52 @@ void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const R
   s.bytes += info.length;
 }
 
-bool Engine::WriteOversized(uint8_t* p, size_t n, RxScratch& s) {
+Engine::Oversized Engine::WriteOversized(uint8_t* p, size_t n, RxScratch& s) {
   VnetHdr h;
-  if (!MakeTcpSuperPacket(p, n, traits_.resegmentAbove, &h)) return false;
+  if (!MakeTcpSuperPacket(p, n, traits_.resegmentAbove, &h)) return Oversized::kNo;
   const size_t segs = (n - h.hdrLen + h.gsoSize - 1) / h.gsoSize;
   if (s.gro) {
     s.gro->Flush();  // whatever of the flow is open goes first, so the stream stays in order
     uint8_t hdr[kVnetHdrLen];
     WriteVnetHdr(hdr, h);
-    s.writer->WritePacket(hdr, p, n, segs);
-    return true;
+    const iovec whole{p, n};
+    if (!tun_->WriteGathered(hdr, &whole, 1)) return Oversized::kRefused;
+    CountCoalesced(segs);
+    return Oversized::kWritten;
   }
   constexpr size_t kSplitBytes = kMaxPacket + kMaxGsoSegments * 120;
   if (!s.split) s.split.reset(new uint8_t[kSplitBytes]);
   const SplitResult r = GsoSplit(p, n, h, s.split.get(), kSplitBytes);
-  if (r.err != OffloadError::kOk) return false;
+  if (r.err != OffloadError::kOk) return Oversized::kNo;
   const uint8_t* at = s.split.get();
   for (size_t k = 0; k < r.segments; k++) {
     const size_t len = k + 1 == r.segments ? r.lastLen : r.segLen;
     if (!tun_->WriteRaw(at, len)) CountDrop(kDropTunWriteError, CaptureDir::kRx, at, len);
     at += len;
   }
-  return true;
+  return Oversized::kWritten;
+}
+
+void Engine::TunWriteFailed(RxScratch& s, const uint8_t* pkt, size_t len, size_t segments) {
+  // One drop per packet the TUN refused: a super-packet of GRO carries `segments` received packets.
+  CountDrop(kDropTunWriteError, CaptureDir::kRx, pkt, len, {}, segments);
+  // HandleDatagram counted them as received when they passed the checks, and GRO wrote them later
+  // (or together): take them back out, so rx counts what reached the TUN whatever the offloads, as
+  // the write without a virtio header does. Each merged segment had carried its own IP+TCP header.
+  const PacketInfo info = ClassifyPacket(pkt, len);
+  if (info.cls != PacketClass::kIPv4 && info.cls != PacketClass::kIPv6) return;
+  size_t bytes = info.length;
+  if (segments > 1) {
+    const size_t l3 = info.cls == PacketClass::kIPv4 ? (pkt[0] & 0x0fu) * 4u : kIpv6Hdr;
+    if (len < l3 + 20) return;
+    bytes += (segments - 1) * (l3 + (pkt[l3 + 12] >> 4) * 4u);
+  }
+  s.packets -= std::min<uint64_t>(segments, s.packets);
+  s.bytes -= std::min<uint64_t>(bytes, s.bytes);
+  const RouteEntry* e = s.table ? s.table->Lookup(info.src) : nullptr;
+  if (!e) return;
+  e->counters->rxPackets.fetch_sub(segments, std::memory_order_relaxed);
+  e->counters->rxBytes.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
 }  // namespace flannelts

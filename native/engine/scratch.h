@@ -54,8 +54,14 @@ struct TxScratch : SendEvents {
   uint64_t packets = 0, bytes = 0;
 };
 
-struct RxScratch {
-  explicit RxScratch(int slots) : rx(slots) {}
+// Also where the TUN writer reports (TunWriteEvents): GRO writes packets after they were counted.
+struct RxScratch : TunWriteEvents {
+  RxScratch(Engine* e, int slots) : engine(e), rx(slots) {}
+  void Coalesced(size_t segments) override { engine->CountCoalesced(segments); }
+  void WriteFailed(const uint8_t* pkt, size_t len, size_t segments) override { engine->TunWriteFailed(*this, pkt, len, segments); }
+
+  Engine* const engine;
+  const RouteTable* table = nullptr;  // the peer table of the batch being handled
   UdpReceiver rx;
   std::unique_ptr<TunWriter> writer;
   std::unique_ptr<GroTable> gro;  // only with a virtio header on the TUN

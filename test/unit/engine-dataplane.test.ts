@@ -245,3 +245,31 @@ for (const encap of ['flannel-udp', 'vxlan'] as const) {
     });
   });
 }
+
+describe('a TUN that refuses writes', () => {
+  for (const profile of ['plain', 'offload'] as const) {
+    test(`${profile}: rx counts only packets that reached the TUN; each refused one is a tun_write_error`, async () => {
+      // Two fixed threads: only the TX thread watches the TUN, and it stops at the hang-up; the RX
+      // thread goes on receiving and its writes fail (EPIPE), coalesced by GRO or not.
+      const o: Partial<RigOptions> =
+        profile === 'offload' ? { tunOffloads: ALL_TUN_OFFLOADS, dataThreads: 2 } : { tunOffloads: NO_TUN_OFFLOADS, offload: { udpGso: false, udpGro: false }, dataThreads: 2 };
+      const B = rig('flannel-udp', '127.0.0.1', MAC_A, o);
+      const peer = await UdpPeer.bind('127.0.0.2', B.port);
+      peers.push(peer);
+      B.engine.setPeers([{ subnet: '198.19.2.0/24', publicIP: '127.0.0.2', port: B.port }]);
+      B.engine.start();
+      B.tun.close();
+      assert.ok(await until(() => B.stats().drops.tun_read_error === 1), 'the TX thread saw the hang-up');
+      const run: Buffer[] = [];
+      for (let i = 0; i < 12; i++) {
+        const t = tcp({ srcPort: 40000, dstPort: 5201, seq: i * 1000, ack: 1, flags: 0x10, data: pattern(1000, i) });
+        run.push(withL4Checksum(ipv4({ src: '198.19.2.3', dst: '198.19.1.2', proto: 6, payload: t })));
+      }
+      for (const p of run) await peer.send(p, '127.0.0.1', B.port);
+      assert.ok(await until(() => B.stats().drops.tun_write_error === 12), `tun_write_error ${B.stats().drops.tun_write_error}`);
+      const s = B.stats();
+      assert.deepEqual([s.rx.packets, s.rx.bytes], [0, 0]);
+      assert.deepEqual([s.peers[0]!.rx.packets, s.peers[0]!.rx.bytes], [0, 0]);
+    });
+  }
+});
