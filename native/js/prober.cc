@@ -20,10 +20,10 @@
 #include <string>
 #include <thread>
 
-#include "../ipaddr.h"
-#include "../probe/echo.h"
-#include "../probe/prober.h"
-#include "../syserr.h"
+#include "base/ipaddr.h"
+#include "probe/echo.h"
+#include "probe/prober.h"
+#include "base/errors.h"
 
 namespace flannelts {
 

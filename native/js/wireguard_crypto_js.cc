@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "../wireguard/cookie.h"
-#include "../wireguard/crypto.h"
-#include "../wireguard/noise.h"
+#include "wireguard/cookie.h"
+#include "wireguard/crypto.h"
+#include "wireguard/noise.h"
 #include "wireguard_js.h"
 
 namespace flannelts {

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "../ipaddr.h"
-#include "../wireguard/device.h"
+#include "base/ipaddr.h"
+#include "wireguard/device.h"
 #include "wireguard_js.h"
 
 namespace flannelts {

@@ -5,7 +5,8 @@
 
 #include <cstring>
 
-#include "../encap.h"  // InetChecksum
+#include "base/bytes.h"
+#include "base/checksum.h"  // InetChecksum
 
 namespace flannelts {
 
@@ -22,9 +23,6 @@ constexpr uint8_t kV4EchoReply = 0, kV4Unreachable = 3, kV4EchoRequest = 8, kV4T
 constexpr uint8_t kV4FragNeeded = 4;  // destination-unreachable code that carries the next-hop MTU
 constexpr uint8_t kV6Unreachable = 1, kV6TooBig = 2, kV6TimeExceeded = 3, kV6ParamProblem = 4;
 constexpr uint8_t kV6EchoRequest = 128, kV6EchoReply = 129;
-
-uint16_t Rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t Rd32(const uint8_t* p) { return static_cast<uint32_t>(Rd16(p)) << 16 | Rd16(p + 2); }
 
 EchoMatch Ignored(const char* why) {
   EchoMatch m;

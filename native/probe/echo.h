@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../ipaddr.h"
+#include "base/ipaddr.h"
 
 namespace flannelts {
 

@@ -18,8 +18,8 @@
 #include <cstring>
 #include <system_error>
 
-#include "../clock.h"
-#include "../syserr.h"
+#include "base/clock.h"
+#include "base/errors.h"
 
 namespace flannelts {
 

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "../ipaddr.h"
+#include "base/ipaddr.h"
 #include "echo.h"
 
 namespace flannelts {

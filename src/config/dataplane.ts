@@ -1,7 +1,7 @@
 // The engine settings flanneld's extension flags carry (-udp-offload, -udp-reply-poll-us, -udp-threads,
 // -vxlan-userspace, -wireguard-userspace): one shape from the flags through the platform to the engine's options.
 
-/** The engine's default and largest reply-polling windows (native kDefaultReplyPollUs, kMaxReplyPollUs). */
+/** The engine's default and largest reply-polling windows (native/engine/options.h kDefaultReplyPollUs, kMaxReplyPollUs). */
 export const DEFAULT_REPLY_POLL_US = 300;
 export const MAX_REPLY_POLL_US = 10_000;
 

@@ -17,16 +17,23 @@ function packageRoot(): string {
   throw new Error('flannelts: cannot find the package root (binding.gyp) above ' + fileURLToPath(import.meta.url));
 }
 
-export function loadAddon(): Record<string, unknown> {
-  if (cached) return cached;
+/**
+ * Loads build/{Release,Debug}/<name>.node: 'flannelts' (the addon) or 'flannelts_testing' (the
+ * test-only helpers of native/testing/, never loaded by the daemon).
+ */
+export function loadNativeModule(name: string): Record<string, unknown> {
   const root = packageRoot();
-  const candidates = [join(root, 'build', 'Release', 'flannelts.node'), join(root, 'build', 'Debug', 'flannelts.node')];
+  const candidates = [join(root, 'build', 'Release', `${name}.node`), join(root, 'build', 'Debug', `${name}.node`)];
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     throw new Error(`flannelts: native addon not built (looked for ${candidates.join(', ')}); run "npm install" or "npm run build"`);
   }
   const require = createRequire(import.meta.url);
-  cached = require(found) as Record<string, unknown>;
+  return require(found) as Record<string, unknown>;
+}
+
+export function loadAddon(): Record<string, unknown> {
+  cached ??= loadNativeModule('flannelts');
   return cached;
 }
 

@@ -1,4 +1,4 @@
-// Typed view of the native data-plane engine (native/engine.*). TypeScript owns state and pushes
+// Typed view of the native data-plane engine (native/engine/). TypeScript owns state and pushes
 // whole peer tables down; the engine owns packets on its own threads and exposes counters.
 import { loadAddon } from './addon.js';
 
@@ -41,11 +41,27 @@ export interface EngineOptions {
   replyPollUs?: number;
   /**
    * Data-plane threads: 0 (default) one thread carries both directions and a second takes the TUN
-   * side over while both directions are busy (native/thread_mode.h); 1 or 2 fix the number.
+   * side over while both directions are busy (native/engine/thread_mode.h); 1 or 2 fix the number.
    */
   dataThreads?: 0 | 1 | 2;
   /** Automatic threads: split at this much busy time per 100 ms window, 1..100 (default 80); tests lower it. */
   splitAtPercent?: number;
+  /**
+   * Test seam: run over an open, non-blocking TUN(-like) fd whose offloads were negotiated elsewhere,
+   * instead of opening `tunName` (then tunName is '' and tunIndex 0). No ioctl is made on it. The
+   * engine works on a dup() of the fd and closes only that: the caller still owns and closes its fd.
+   */
+  tun?: InjectedTun;
+  /** Test seam: already bound, non-blocking UDP sockets instead of binding bindV4/bindV6:port (dup()ed like tun.fd). */
+  sockets?: { fd4: number; fd6?: number };
+}
+
+/** An open TUN(-like) fd and the offloads negotiated on it (tso needs vnetHdr, uso needs tso). */
+export interface InjectedTun {
+  fd: number;
+  vnetHdr: boolean;
+  tso: boolean;
+  uso: boolean;
 }
 
 export { DEFAULT_REPLY_POLL_US, MAX_REPLY_POLL_US } from '../config/dataplane.js';
@@ -73,7 +89,7 @@ export interface ThreadStats {
   merges: number;
 }
 
-/** The offloads of the udp data plane (see native/offload.h). */
+/** The offloads of the udp data plane (see native/offload/). */
 export interface OffloadFlags {
   /** IFF_VNET_HDR on the TUN: virtio headers on every read/write (needed by tso, uso and GRO to the TUN). */
   vnetHdr: boolean;
@@ -165,7 +181,7 @@ export interface CaptureFilter {
   bufferBytes?: number;
 }
 
-/** One poll of a running capture: the records since the last poll (layout in native/capture.h). */
+/** One poll of a running capture: the records since the last poll (layout in native/engine/capture_ring.h). */
 export interface CaptureChunk {
   active: boolean;
   /** Records kept so far (all polls), and records the full buffer could not take. */

@@ -1,4 +1,4 @@
-// Pure offload helpers from the native addon (native/offload.*): userspace GSO split and GRO coalesce,
+// Pure offload helpers from the native addon (native/offload/): userspace GSO split and GRO coalesce,
 // exposed for table-driven unit tests and micro benchmarks. No root needed.
 import { addonFunctions } from './addon.js';
 

@@ -1,4 +1,4 @@
-// Pure packet helpers from the native addon (native/encap.*, native/routes.*), exposed for unit
+// Pure packet helpers from the native addon (native/base/ip_packet.*, native/engine/routes.*), exposed for unit
 // tests and control-side checks. They run on the calling thread; no root needed.
 import { addonFunctions } from './addon.js';
 import type { PeerRoute } from './engine.js';
@@ -51,7 +51,7 @@ export function icmpUnreachable(b: Buffer): Buffer | null {
 }
 
 /**
- * The engine's adaptive reply-polling window (native/reply_poll.h) over a run of small sends: the
+ * The engine's adaptive reply-polling window (native/engine/reply_poll.h) over a run of small sends: the
  * window each send polls for (0 = skipped), where outcomes[i] says whether send i's poll found an
  * answer (only read for sends that poll).
  */
@@ -82,7 +82,7 @@ export class RouteTable {
 }
 
 /**
- * The engine's thread-mode decision (native/thread_mode.h): whether the next window runs the two
+ * The engine's thread-mode decision (native/engine/thread_mode.h): whether the next window runs the two
  * directions on two threads, given the current mode, one window's wall time, the CPU time the engine's
  * threads used in it, and the time spent on the TUN side and the socket side (nanoseconds).
  */

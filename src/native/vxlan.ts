@@ -1,4 +1,4 @@
-// The userspace VTEP's pure VXLAN/ARP codec (native/vxlan.*), for unit tests and fuzzing without root.
+// The userspace VTEP's pure VXLAN/ARP codec (native/encap/vxlan_codec.*), for unit tests and fuzzing without root.
 import { addonFunctions } from './addon.js';
 
 export type VxlanStatus = 'ip' | 'arp' | 'truncated' | 'bad_flags' | 'wrong_vni' | 'not_for_us' | 'bad_ethertype';

@@ -1,4 +1,4 @@
-// What a thread waking another costs on this machine (native/wake_probe.cc), on one CPU and across
+// What a thread waking another costs on this machine (native/host/wake_probe.cc), on one CPU and across
 // two: every hand-off of a userspace data plane (pod -> engine -> engine -> pod) is such a wake-up,
 // while kernel vxlan runs in the sender's softirq. On a VM whose idle vCPUs halt, the cross-CPU figure
 // is tens of microseconds and moves with the host's load; the bench prints it with the machine.

@@ -162,3 +162,75 @@ export function withL4Checksum(p: Buffer): Buffer {
   p.writeUInt16BE(l4Checksum(p), l3 + (proto === 6 ? 16 : 6));
   return p;
 }
+
+/** "aa:bb:cc:dd:ee:ff" as 6 bytes. */
+export function macBytes(mac: string): Buffer {
+  const parts = mac.split(':').map((h) => parseInt(h, 16));
+  if (parts.length !== 6 || parts.some((b) => !(b >= 0 && b <= 255))) throw new Error(`bad MAC ${mac}`);
+  return Buffer.from(parts);
+}
+
+/**
+ * A VXLAN datagram's payload as a Linux vxlan device sends it (RFC 7348): flags 0x08 (VNI valid), the
+ * 24-bit VNI, then the inner Ethernet frame (dst, src, EtherType, payload).
+ */
+export function vxlanFrame(vni: number, dstMac: string, srcMac: string, etherType: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(22);
+  h[0] = 0x08;
+  h.writeUIntBE(vni, 4, 3);
+  macBytes(dstMac).copy(h, 8);
+  macBytes(srcMac).copy(h, 14);
+  h.writeUInt16BE(etherType, 20);
+  return Buffer.concat([h, payload]);
+}
+
+/** An Ethernet/IPv4 ARP request (28 bytes) from senderMac/senderIp for targetIp. */
+export function arpRequest(senderMac: string, senderIp: string, targetIp: string): Buffer {
+  const a = Buffer.alloc(28);
+  a.writeUInt16BE(1, 0);
+  a.writeUInt16BE(0x0800, 2);
+  a[4] = 6;
+  a[5] = 4;
+  a.writeUInt16BE(1, 6);
+  macBytes(senderMac).copy(a, 8);
+  v4Bytes(senderIp).copy(a, 14);
+  v4Bytes(targetIp).copy(a, 24);
+  return a;
+}
+
+/**
+ * Completes a CHECKSUM_PARTIAL checksum as the kernel would for a packet written to a TUN with
+ * NEEDS_CSUM (the fake TUN does not): sums from csumStart to the end over the pseudo-header sum the
+ * field holds and stores the complement. Returns a copy.
+ */
+export function completePartialChecksum(p: Buffer, csumStart: number, csumOffset: number): Buffer {
+  const out = Buffer.from(p);
+  let sum = 0;
+  const region = out.subarray(csumStart);
+  for (let i = 0; i + 1 < region.length; i += 2) sum += (region[i]! << 8) | region[i + 1]!;
+  if (region.length % 2 === 1) sum += region[region.length - 1]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  let c = ~sum & 0xffff;
+  if (c === 0) c = 0xffff;
+  out.writeUInt16BE(c, csumStart + csumOffset);
+  return out;
+}
+
+/**
+ * p (v4 with IHL 5, or v6 without extension headers) with its TCP/UDP checksum field holding the
+ * folded pseudo-header sum, not complemented: how a TUN with offloads hands over a CHECKSUM_PARTIAL
+ * packet. Returns a copy.
+ */
+export function pseudoHeaderForm(p: Buffer): Buffer {
+  const out = Buffer.from(p);
+  const v4 = out[0]! >> 4 === 4;
+  const l3 = v4 ? 20 : 40;
+  const proto = v4 ? out[9]! : out[6]!;
+  const l4len = out.length - l3;
+  let sum = proto + (l4len >>> 16) + (l4len & 0xffff);
+  const addr = v4 ? out.subarray(12, 20) : out.subarray(8, 40);
+  for (let i = 0; i < addr.length; i += 2) sum += addr.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  out.writeUInt16BE(sum, l3 + (proto === 6 ? 16 : 6));
+  return out;
+}

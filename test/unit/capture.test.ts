@@ -23,7 +23,7 @@ const ping = ipv4({ src: '198.19.1.2', dst: '198.19.2.2', proto: 1, payload: icm
 const T = 1_764_000_000_123_456_789n;
 const rec = (o: Partial<CaptureRecord> = {}): CaptureRecord => ({ timeNs: T, dir: 'tx', peerIP: '198.18.0.12', peerSubnet: '198.19.2.0/24', originalLength: ping.length, data: ping, ...o });
 
-/** One engine record as native/capture.h lays it out. */
+/** One engine record as native/engine/capture_ring.h lays it out. */
 function nativeRecord(o: { dir: number; reason: number; data: Buffer; orig?: number; peer?: number[]; subnet?: [number[], number] }): Buffer {
   const size = (RECORD_HEADER_BYTES + o.data.length + 7) & ~7;
   const b = Buffer.alloc(size);

@@ -1,4 +1,4 @@
-// Userspace GSO split and GRO coalesce (native/offload.*), table-driven over hand-built packets whose
+// Userspace GSO split and GRO coalesce (native/offload/), table-driven over hand-built packets whose
 // checksums are computed here independently of the native code.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The engine's reply polling: the adaptive window (native/reply_poll.h) through the addon's pure helper,
+// The engine's reply polling: the adaptive window (native/engine/reply_poll.h) through the addon's pure helper,
 // the option's validation, the -udp-reply-poll-us flag and how status shows it. The polling itself
 // (a ping answered by the sending thread, one-way traffic shrinking the window) is in
 // test/netns/engine.test.ts.

@@ -1,4 +1,4 @@
-// The engine's data-plane thread mode: the decision (native/thread_mode.h) through the addon's pure
+// The engine's data-plane thread mode: the decision (native/engine/thread_mode.h) through the addon's pure
 // helper, the options' validation, the -udp-threads flag and how status shows it. The switch itself
 // (a two-way transfer split onto two threads and merged back, intact) is in test/netns/engine.test.ts.
 import { test } from 'node:test';

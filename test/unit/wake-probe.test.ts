@@ -1,4 +1,4 @@
-// The bench's thread wake-up probe (native/wake_probe.cc): two pinned threads passing a token. Its
+// The bench's thread wake-up probe (native/host/wake_probe.cc): two pinned threads passing a token. Its
 // figures are timings and are not judged; what it returns, and how it refuses bad input, is.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
