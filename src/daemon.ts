@@ -132,13 +132,17 @@ export class Daemon {
     // while we were down (flannel #2554) go before pods start, and before subnet.env says we are ready.
     await this.reconcileNow();
 
-    this.deps.subnetFileIO.write(this.opts.subnetFile, {
-      config,
-      subnet: lease.subnet,
-      ipv6Subnet: lease.ipv6Subnet,
-      mtu: network.mtu,
-      ipMasq: this.opts.ipMasq,
-    });
+    try {
+      this.deps.subnetFileIO.write(this.opts.subnetFile, {
+        config,
+        subnet: lease.subnet,
+        ipv6Subnet: lease.ipv6Subnet,
+        mtu: network.mtu,
+        ipMasq: this.opts.ipMasq,
+      });
+    } catch (e) {
+      throw new Error(`Failed to write subnet file ${this.opts.subnetFile}: ${(e as Error).message}`);
+    }
     log.info(`Wrote subnet file to ${this.opts.subnetFile}`);
     log.info('Running backend.');
     // flannel's CompleteLease (kube: NodeNetworkUnavailable=False); it retries on its own, so not awaited.

@@ -1,6 +1,6 @@
 // /run/flannel/subnet.env, byte for byte as flannel's WriteSubnetFile writes it, written atomically
 // (temp file `.<name>` in the same directory, then rename) so the CNI plugin never reads half a file.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { NetworkConfig } from '../config/types.js';
 import { formatIP } from '../ip/addr.js';
@@ -40,7 +40,9 @@ export function formatSubnetEnv(input: SubnetEnvInput): string {
 /** Writes `path` atomically, creating its directory (0755) like flannel; file mode 0644. */
 export function writeFileAtomic(path: string, text: string): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // Only a missing directory is made: mkdir on an existing non-directory would answer EEXIST, where
+  // the write below says what is wrong (ENOTDIR).
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o755 });
   const tmp = join(dir, `.${basename(path)}`);
   try {
     writeFileSync(tmp, text, { mode: 0o644 });
