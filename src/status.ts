@@ -4,17 +4,15 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Daemon } from './daemon.js';
-import type { ReplyPollStats, ThreadStats } from './native/engine.js';
+import type { DirectionStats, OffloadFlags, PeerStats, ReplyPollStats, ThreadStats } from './native/engine.js';
 import { formatCIDR, formatIP } from './ip/index.js';
 import { log } from './log.js';
 import { VERSION } from './version.js';
 import { CaptureOptionError, describeRequest, fromQuery, type CaptureRequest } from './capture/options.js';
 import { CaptureSession } from './capture/session.js';
 
-export interface Traffic {
-  packets: number;
-  bytes: number;
-}
+/** Packets and bytes one way. */
+export type Traffic = DirectionStats;
 
 export interface PeerStatus {
   subnet?: string;
@@ -46,7 +44,7 @@ export interface StatusSnapshot {
   drops?: Record<string, number>;
   /** Data-plane routes the engine holds vs the peer subnets the leases ask for. */
   routes?: { expected: number; installed: number };
-  offloads?: Record<string, boolean>;
+  offloads?: OffloadFlags;
   /** The engine's reply polling after small sends (-udp-reply-poll-us): window and outcomes. */
   replyPoll?: ReplyPollStats;
   /** The engine's data-plane threads: one for both directions, or two while both are busy. */
@@ -58,54 +56,9 @@ export interface StatusSnapshot {
   daemon: Daemon['counters'];
 }
 
-interface EnginePeerStats {
-  subnet: string;
-  tx: Traffic;
-  rx: Traffic;
-  lastRxMs?: number;
-}
-interface EngineStatsView {
-  tx: Traffic;
-  rx: Traffic;
-  drops: Record<string, number>;
-  peers: EnginePeerStats[];
-  offloads?: Record<string, boolean>;
-  replyPoll?: ReplyPollStats;
-  threads?: ThreadStats;
-  arpReplies?: number;
-  capture?: { active: boolean; lost: number };
-}
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
-const isTraffic = (v: unknown): v is Traffic => isObj(v) && typeof v.packets === 'number' && typeof v.bytes === 'number';
-
-/** The engine's counters when the backend has a native data plane (udp), checked by shape. */
-export function engineStatsOf(backendStats: Record<string, unknown>): EngineStatsView | undefined {
-  const e = backendStats.engine;
-  if (!isObj(e) || !isTraffic(e.tx) || !isTraffic(e.rx) || !isObj(e.drops) || !Array.isArray(e.peers)) return undefined;
-  const peers = e.peers.filter((p): p is EnginePeerStats => isObj(p) && typeof p.subnet === 'string' && isTraffic(p.tx) && isTraffic(p.rx));
-  const drops = Object.fromEntries(Object.entries(e.drops).filter((kv): kv is [string, number] => typeof kv[1] === 'number'));
-  const offloads = isObj(e.offloads)
-    ? Object.fromEntries(Object.entries(e.offloads).filter((kv): kv is [string, boolean] => typeof kv[1] === 'boolean'))
-    : undefined;
-  const c = e.capture;
-  const capture = isObj(c) && typeof c.active === 'boolean' && typeof c.lost === 'number' ? { active: c.active, lost: c.lost } : undefined;
-  const r = e.replyPoll;
-  const replyPoll =
-    isObj(r) && typeof r.windowUs === 'number' && typeof r.hits === 'number' && typeof r.misses === 'number' && typeof r.skipped === 'number'
-      ? { windowUs: r.windowUs, hits: r.hits, misses: r.misses, skipped: r.skipped }
-      : undefined;
-  const th = e.threads;
-  const threads =
-    isObj(th) && typeof th.mode === 'number' && typeof th.current === 'number' && typeof th.splits === 'number' && typeof th.merges === 'number'
-      ? { mode: th.mode, current: th.current, splits: th.splits, merges: th.merges }
-      : undefined;
-  return { tx: e.tx, rx: e.rx, drops, peers, offloads, replyPoll, threads, arpReplies: typeof e.arpReplies === 'number' ? e.arpReplies : undefined, capture };
-}
-
 /** A peer's last-seen time from its engine entries (v4 and v6 subnets): the latest, or "never". */
-export function lastSeenOf(entries: EnginePeerStats[]): string {
-  const ms = Math.max(0, ...entries.map((p) => (typeof p.lastRxMs === 'number' ? p.lastRxMs : 0)));
+export function lastSeenOf(entries: Array<Pick<PeerStats, 'lastRxMs'>>): string {
+  const ms = Math.max(0, ...entries.map((p) => p.lastRxMs));
   return ms > 0 ? new Date(ms).toISOString() : 'never';
 }
 
@@ -113,12 +66,12 @@ const startedAt = Date.now();
 
 export function snapshot(d: Daemon): StatusSnapshot {
   const backendStats = d.network?.stats() ?? {};
-  const engine = engineStatsOf(backendStats);
+  const engine = backendStats.engine;
   const bySubnet = new Map(engine?.peers.map((p) => [p.subnet, p]) ?? []);
   const peers: PeerStatus[] = [...d.peers.values()].map((l) => {
     const subnet = l.subnet ? formatCIDR(l.subnet) : undefined;
     const ipv6Subnet = l.ipv6Subnet ? formatCIDR(l.ipv6Subnet) : undefined;
-    const counters = [subnet, ipv6Subnet].map((s) => (s ? bySubnet.get(s) : undefined)).filter((p): p is EnginePeerStats => p !== undefined);
+    const counters = [subnet, ipv6Subnet].map((s) => (s ? bySubnet.get(s) : undefined)).filter((p): p is PeerStats => p !== undefined);
     const sum = (k: 'tx' | 'rx'): Traffic => counters.reduce((acc, p) => ({ packets: acc.packets + p[k].packets, bytes: acc.bytes + p[k].bytes }), { packets: 0, bytes: 0 });
     return {
       subnet,
@@ -136,9 +89,9 @@ export function snapshot(d: Daemon): StatusSnapshot {
     version: VERSION,
     pid: process.pid,
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-    backend: typeof backendStats.backend === 'string' ? backendStats.backend : d.config?.backend.type,
-    mode: typeof backendStats.mode === 'string' ? backendStats.mode : undefined,
-    device: typeof backendStats.device === 'string' ? backendStats.device : undefined,
+    backend: backendStats.backend ?? d.config?.backend.type,
+    mode: backendStats.mode,
+    device: backendStats.device,
     mtu: d.network?.mtu,
     externalInterface: ext && {
       name: ext.name,
@@ -161,8 +114,8 @@ export function snapshot(d: Daemon): StatusSnapshot {
     vtep:
       backendStats.mode === 'userspace'
         ? {
-            mac: typeof backendStats.vtepMAC === 'string' ? backendStats.vtepMAC : undefined,
-            vni: typeof backendStats.vni === 'number' ? backendStats.vni : undefined,
+            mac: backendStats.vtepMAC,
+            vni: backendStats.vni,
             arpReplies: engine?.arpReplies ?? 0,
           }
         : undefined,

@@ -1,7 +1,7 @@
 // flannel's host-gw backend (pkg/backend/hostgw + route_network.go): per remote lease a route
 // `<subnet> via <peer PublicIP> dev <external interface>`. Peers must be on our L2 segment; one that
 // is not is an error logged once per peer and counted, not a crash.
-import type { Backend, BackendContext, ExternalInterface, RunningNetwork } from './types.js';
+import type { Backend, BackendContext, ExternalInterface, NetworkStats, RunningNetwork } from './types.js';
 import type { NetworkConfig } from '../config/types.js';
 import { formatCIDR, formatIP, ipEqual, type IPAddr, type IPNet } from '../ip/index.js';
 import { log } from '../log.js';
@@ -153,7 +153,7 @@ export class HostGwNetwork implements RunningNetwork {
     return changed;
   }
 
-  stats(): Record<string, unknown> {
+  stats(): NetworkStats {
     return { backend: 'host-gw', device: this.ext.name, mtu: this.mtu, peers: this.installed.size, ...this.counters };
   }
 

@@ -4,6 +4,7 @@ import type { NetworkConfig } from '../config/types.js';
 import type { IPAddr } from '../ip/types.js';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
 import type { CaptureSource } from '../capture/session.js';
+import type { EngineStats } from '../native/engine.js';
 
 /** The external interface picked by -iface/-iface-regex/-iface-can-reach or the default route. */
 export interface ExternalInterface {
@@ -38,6 +39,35 @@ export interface Backend {
   start(lease: Lease): Promise<RunningNetwork>;
 }
 
+/**
+ * What a running network reports to `flannelctl status` and /metrics: one typed shape for every backend
+ * (each fills what it has), with the engine's counters as the addon returns them.
+ */
+export interface NetworkStats {
+  backend?: string;
+  /** 'userspace' for the vxlan backend's userspace VTEP; the Mode for wireguard. */
+  mode?: string;
+  device?: string;
+  deviceV6?: string;
+  /** WireGuard: its devices and whether each is the kernel's or ours. */
+  devices?: Array<{ name: string; kind: string }>;
+  mtu?: number;
+  port?: number;
+  vni?: number;
+  vtepMAC?: string;
+  /** Peers with entries installed (kernel backends) or in the engine's table. */
+  peers?: number;
+  /** Kernel entries re-added or removed by reconcile passes, failed kernel calls, leases skipped. */
+  repairs?: number;
+  errors?: number;
+  skippedLeases?: number;
+  directPeers?: number;
+  /** host-gw: peers not on our L2 segment (no route can reach them directly). */
+  unreachablePeers?: number;
+  /** The native engine's counters (udp, the userspace VXLAN VTEP, userspace WireGuard). */
+  engine?: EngineStats;
+}
+
 export interface RunningNetwork {
   /** MTU for pods (subnet.env FLANNEL_MTU). */
   readonly mtu: number;
@@ -46,7 +76,7 @@ export interface RunningNetwork {
   /** Re-adds missing entries and removes stale ones; returns how many repairs it made. */
   reconcile(leases: Lease[]): Promise<number>;
   /** Counters and state for status/metrics. */
-  stats(): Record<string, unknown>;
+  stats(): NetworkStats;
   /** Packet capture from inside the data plane (`flannelctl capture`); absent for kernel backends. */
   readonly capture?: CaptureSource;
   /** Tears down what start() created. */

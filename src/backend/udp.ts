@@ -1,7 +1,7 @@
 // flannel's udp backend: a TUN device (flannel%d) whose packets travel as the raw inner IP packet in
 // one UDP datagram (port 8285) to the peer's public address. TypeScript owns the device setup and the
 // peer table; the native engine owns the packets.
-import type { Backend, BackendContext, ExternalInterface } from './types.js';
+import type { Backend, BackendContext, ExternalInterface, NetworkStats } from './types.js';
 import type { NetworkConfig } from '../config/types.js';
 import { formatCIDR, formatIP } from '../ip/index.js';
 import { log } from '../log.js';
@@ -84,7 +84,7 @@ export class UdpNetwork extends TunNetwork {
     this.plane.setPeers(peerRoutes(this.peers.values(), this.opts.port, this.ext, this.rows));
   }
 
-  protected ownStats(): Record<string, unknown> {
+  protected ownStats(): NetworkStats {
     return { backend: 'udp', device: this.plane.tunName, mtu: this.mtu, port: this.opts.port };
   }
 }

@@ -2,6 +2,25 @@
 // backend and the userspace VXLAN VTEP unit tests.
 import { formatCIDR, formatIP, type IPAddr, type IPNet } from '../../src/ip/index.js';
 import type { LinkOps, PeerRoute, TunDataPlane } from '../../src/backend/tun/data-plane.js';
+import { DROP_REASONS, type EngineStats } from '../../src/native/engine.js';
+
+/** An engine that has moved nothing: every counter 0, every offload off. */
+export function emptyEngineStats(): EngineStats {
+  const none = { packets: 0, bytes: 0 };
+  return {
+    tx: { ...none },
+    rx: { ...none },
+    drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as EngineStats['drops'],
+    arpReplies: 0,
+    offloads: { vnetHdr: false, tso: false, uso: false, udpGso: false, udpGro: false },
+    offload: { gsoPackets: 0, gsoSegments: 0, udpGsoSends: 0, groPackets: 0, groSegments: 0, udpGroBatches: 0 },
+    replyPoll: { windowUs: 0, hits: 0, misses: 0, skipped: 0 },
+    threads: { mode: 0, current: 1, splits: 0, merges: 0 },
+    offloadNotes: '',
+    peers: [],
+    capture: { active: false, lost: 0 },
+  };
+}
 
 export class FakePlane implements TunDataPlane {
   constructor(
@@ -17,8 +36,8 @@ export class FakePlane implements TunDataPlane {
   start(): void {
     this.started = true;
   }
-  stats(): object {
-    return { txPackets: 0 };
+  stats(): EngineStats {
+    return emptyEngineStats();
   }
   close(): void {
     this.closed = true;

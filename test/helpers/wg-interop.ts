@@ -6,7 +6,7 @@
 //   node dist/test/helpers/wg-interop.js --write test/fixtures/wireguard/wireguard-go-handshake.json
 // wireguard-go runs in its own mount namespace with a tmpfs /run, so its UAPI socket never touches
 // the host's /var/run/wireguard; `wg` reaches it through nsenter.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

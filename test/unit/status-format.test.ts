@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeRates, formatLastSeen, formatStatus, humanBytes } from '../../src/cli/status-format.js';
-import { engineStatsOf, lastSeenOf, type StatusSnapshot } from '../../src/status.js';
+import { lastSeenOf, snapshot, type StatusSnapshot } from '../../src/status.js';
+import type { Daemon } from '../../src/daemon.js';
+import type { NetworkStats } from '../../src/backend/types.js';
+import { emptyEngineStats } from '../helpers/fake-plane.js';
 
 const snap = (txPackets: number, txBytes: number): StatusSnapshot => ({
   version: '0.1.0',
@@ -45,21 +48,19 @@ test('humanBytes', () => {
   assert.equal(humanBytes(5 * 1024 ** 3), '5.0 GiB');
 });
 
-test('engine stats are recognised by shape; anything else is ignored', () => {
-  assert.equal(engineStatsOf({ backend: 'vxlan' }), undefined);
-  assert.equal(engineStatsOf({ engine: { tx: 1 } }), undefined);
-  const e = engineStatsOf({
-    engine: {
-      tx: { packets: 1, bytes: 2 },
-      rx: { packets: 3, bytes: 4 },
-      drops: { no_route: 1, bogus: 'x' },
-      peers: [{ subnet: '198.19.6.0/24', tx: { packets: 1, bytes: 2 }, rx: { packets: 0, bytes: 0 } }, { nonsense: true }],
-      offloads: { udpGso: true, weird: 1 },
-    },
-  });
-  assert.deepEqual(e?.drops, { no_route: 1 });
-  assert.equal(e?.peers.length, 1);
-  assert.deepEqual(e?.offloads, { udpGso: true });
+test('the snapshot takes the engine counters as the backend reports them, and none from a kernel backend', () => {
+  const engine = emptyEngineStats();
+  engine.drops.no_route = 1;
+  engine.peers = [{ subnet: '198.19.6.0/24', publicIP: '198.18.0.16', port: 8285, tx: { packets: 1, bytes: 2 }, rx: { packets: 0, bytes: 0 }, lastRxMs: 0 }];
+  engine.offloads.udpGso = true;
+  const daemonWith = (stats: NetworkStats) => ({ network: { mtu: 1472, stats: () => stats }, peers: new Map(), counters: { leaseEvents: 0, renewals: 0, renewErrors: 0, reconcileRepairs: 0, reconcileErrors: 0 } }) as unknown as Daemon;
+  const s = snapshot(daemonWith({ backend: 'udp', engine }));
+  assert.equal(s.drops?.no_route, 1);
+  assert.deepEqual(s.routes, { expected: 0, installed: 1 });
+  assert.equal(s.offloads?.udpGso, true);
+  const k = snapshot(daemonWith({ backend: 'vxlan' }));
+  assert.equal(k.drops, undefined);
+  assert.equal(k.routes, undefined);
 });
 
 test('last seen: from the engine entries (latest of v4/v6), as ISO or "never"; shown as an age in the table', () => {

@@ -2,18 +2,12 @@
 // peer table rows TypeScript pushes down, the engine's options and handle, the link operations on its
 // TUN device, and the Backend.Offload option both backends share.
 import type { IPAddr, IPNet } from '../../ip/index.js';
-import type { EngineOptions, OffloadFlags } from '../../native/engine.js';
+import type { EngineOptions, EngineStats, OffloadFlags, PeerRoute as EnginePeerRoute } from '../../native/engine.js';
 import type { CaptureSource } from '../../capture/session.js';
 import { goFields, isRecord } from '../../util/go-json.js';
 
-/** One row of the engine's table: inner destination subnet -> peer's outer address and port. */
-export interface PeerRoute {
-  subnet: string;
-  publicIP: string;
-  port: number;
-  /** Userspace VXLAN: the peer's VTEP MAC. */
-  mac?: string;
-}
+/** One row of the engine's table: inner destination subnet -> peer's outer address, port (and VTEP MAC). */
+export type PeerRoute = EnginePeerRoute;
 
 /** What a TUN backend needs from the native engine (an in-memory double in unit tests). */
 export interface TunDataPlane {
@@ -22,7 +16,7 @@ export interface TunDataPlane {
   setPeers(peers: PeerRoute[]): void;
   start(): void;
   /** Engine counters (totals, per peer, drops by reason), read on demand. */
-  stats(): object;
+  stats(): EngineStats;
   close(): void;
   /** One line saying which offloads are on and why others are off, for the startup log. */
   offloadReport?(): string;

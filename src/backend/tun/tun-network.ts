@@ -2,7 +2,7 @@
 // per overlay network), the engine's lifecycle, the peer set kept from lease events and rebuilt by
 // each reconcile pass, the capture tap and the counters. A backend says only how its peers become
 // engine rows (udp: one row per subnet; the userspace VTEP: rows with VTEP MACs, or direct routes).
-import type { ExternalInterface, RunningNetwork } from '../types.js';
+import type { ExternalInterface, NetworkStats, RunningNetwork } from '../types.js';
 import type { NetworkConfig } from '../../config/types.js';
 import { log } from '../../log.js';
 import { leaseKey } from '../../subnet/lease.js';
@@ -31,7 +31,7 @@ export abstract class TunNetwork implements RunningNetwork {
   protected abstract apply(fromReconcile: boolean): void;
 
   /** The backend's own fields for status; the engine's counters are added under `engine`. */
-  protected abstract ownStats(): Record<string, unknown>;
+  protected abstract ownStats(): NetworkStats;
 
   /** A hook per lease event, before the peer set changes (logging, per-peer warnings). */
   protected noteEvent(_ev: LeaseEvent): void {}
@@ -97,7 +97,7 @@ export abstract class TunNetwork implements RunningNetwork {
     return this.plane.capture;
   }
 
-  stats(): Record<string, unknown> {
+  stats(): NetworkStats {
     return { ...this.ownStats(), engine: this.plane.stats() };
   }
 

@@ -1,7 +1,7 @@
 // flannel's vxlan backend on kernel devices (pkg/backend/vxlan): flannel.<VNI> / flannel-v6.<VNI> and
 // per remote lease a neighbour, an FDB entry and an onlink route (vxlan-peers.ts), installed and
 // reconciled through VxlanOps; tested with an in-memory kernel.
-import type { ExternalInterface, RunningNetwork } from '../types.js';
+import type { ExternalInterface, NetworkStats, RunningNetwork } from '../types.js';
 import type { NetworkConfig } from '../../config/types.js';
 import { formatIP, type IPAddr } from '../../ip/index.js';
 import { log, RateLimitedLog } from '../../log.js';
@@ -197,7 +197,7 @@ export class VxlanNetwork implements RunningNetwork {
     return changed;
   }
 
-  stats(): Record<string, unknown> {
+  stats(): NetworkStats {
     return {
       backend: 'vxlan',
       device: this.devs.v4?.name,

@@ -4,7 +4,7 @@
 // TUN device takes the place of flannel.<VNI> and the native engine speaks VXLAN on the wire: every
 // inner packet becomes one Ethernet frame from our VtepMAC to the peer's, in one UDP datagram.
 import { createHash } from 'node:crypto';
-import type { Backend, BackendContext, ExternalInterface, RunningNetwork } from '../types.js';
+import type { Backend, BackendContext, ExternalInterface, NetworkStats, RunningNetwork } from '../types.js';
 import type { NetworkConfig } from '../../config/types.js';
 import { formatCIDR, formatIP, type IPAddr, type IPNet } from '../../ip/index.js';
 import { log, RateLimitedLog } from '../../log.js';
@@ -185,7 +185,7 @@ export class UserspaceVxlanNetwork extends TunNetwork {
     return changed;
   }
 
-  protected ownStats(): Record<string, unknown> {
+  protected ownStats(): NetworkStats {
     return {
       backend: 'vxlan',
       mode: 'userspace',

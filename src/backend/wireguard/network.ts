@@ -6,7 +6,7 @@ import { containsIP, formatCIDR, netAddr, netEqual, type Family, type IPAddr, ty
 import { log } from '../../log.js';
 import { leaseKey } from '../../subnet/lease.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
-import type { RunningNetwork } from '../types.js';
+import type { NetworkStats, RunningNetwork } from '../types.js';
 import type { WgDevice, WgPeerConfig } from './device.js';
 import { planWgPeers, removedWgPeers, type WgDeviceSlot, type WgPeerContext, type WgPeerPlan } from './lease-data.js';
 import { WG_OVERHEAD, type WireguardOptions } from './options.js';
@@ -202,7 +202,7 @@ export class WireguardNetwork implements RunningNetwork {
     return repairs;
   }
 
-  stats(): Record<string, unknown> {
+  stats(): NetworkStats {
     const devices = Object.values(this.devs).filter((d): d is WgDevice => d !== undefined);
     return {
       backend: 'wireguard',
