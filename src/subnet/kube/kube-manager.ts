@@ -25,6 +25,7 @@ import { backoffDelay, formatDelay } from '../../util/backoff.js';
 import { apiStatus, checkKubeConfig, describeKubeError, KubeNodeApi, loadKubeConfig, type NodeApi } from './client.js';
 import { DEFAULT_RESYNC_MS, NodeReflector, type NodeChange } from './reflector.js';
 import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from '../types.js';
+import type { WatchStatus } from '../watch-health.js';
 
 /** flannel's kube leases carry a nominal 24 h expiration; nothing enforces it. */
 const KUBE_LEASE_TTL_MS = 24 * 60 * 60 * 1000;
@@ -42,6 +43,8 @@ export interface KubeManagerOptions {
   retryMaxMs?: number;
   /** Pause between looks at a node that has no pod CIDR yet. */
   podCidrRetryMs?: number;
+  /** The watch's liveness bound (-watch-liveness-seconds). */
+  livenessMs?: number;
   now?: () => number;
 }
 
@@ -140,6 +143,7 @@ export class KubeManager implements Manager {
   readonly name: string;
   private readonly abort = new AbortController();
   private readonly watches = new Set<LeaseWatch>();
+  private readonly reflectors = new Set<NodeReflector>();
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private readonly now: () => number;
@@ -278,6 +282,7 @@ export class KubeManager implements Manager {
       resyncMs: this.opts.resyncMs ?? DEFAULT_RESYNC_MS,
       backoffInitialMs: this.retryInitialMs,
       backoffMaxMs: this.retryMaxMs,
+      livenessMs: this.opts.livenessMs,
       describeError: describeKubeError,
       onChanges: (changes) => {
         const events = tracker.apply(changes);
@@ -291,9 +296,12 @@ export class KubeManager implements Manager {
         closed = true;
         reflector.stop();
         this.watches.delete(handle);
+        this.reflectors.delete(reflector);
       },
     };
     this.watches.add(handle);
+    this.reflectors.add(reflector);
+    log.info(reflector.describeLiveness());
     const onAbort = (): void => reflector.stop();
     this.abort.signal.addEventListener('abort', onAbort, { once: true });
     await reflector.start();
@@ -301,6 +309,11 @@ export class KubeManager implements Manager {
     log.info('Node controller sync successful');
     live = true;
     return { snapshot: tracker.leases(), close: handle.close };
+  }
+
+  /** The node watch's health (the most recent watch when there are several). */
+  watchStatus(): WatchStatus | undefined {
+    return [...this.reflectors].at(-1)?.health.snapshot();
   }
 
   async close(): Promise<void> {
@@ -329,6 +342,8 @@ export interface CreateKubeManagerOptions {
   podCidrRetryMs?: number;
   /** Bound on each API call (not the watch stream); 30 s by default. */
   requestTimeoutMs?: number;
+  /** The watch's liveness bound (-watch-liveness-seconds); 15 s by default. */
+  livenessMs?: number;
 }
 
 /**
@@ -380,5 +395,6 @@ export async function createKubeManager(opts: CreateKubeManagerOptions): Promise
     retryInitialMs: opts.retryInitialMs,
     retryMaxMs: opts.retryMaxMs,
     podCidrRetryMs: opts.podCidrRetryMs,
+    livenessMs: opts.livenessMs,
   });
 }
