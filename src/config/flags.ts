@@ -63,6 +63,8 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   I('udp-reply-poll-us', DEFAULT_REPLY_POLL_US, 'flannelts: microseconds the udp/userspace-VXLAN engine keeps polling for the answer after a small send (ping, request/response) instead of sleeping; adaptive, shrinks while nothing answers; 0 turns it off (saves CPU, costs latency)'),
   S('udp-threads', 'auto', 'flannelts: data-plane threads of the udp/userspace-VXLAN engine: "auto" runs both directions on one thread (an answer is read by the thread that delivered the request, no cross-CPU wake-up) and adds a second while both directions are busy; "1" or "2" fix the number (debugging, benchmarks)'),
   B('vxlan-userspace', false, 'flannelts: vxlan backend uses the userspace VXLAN VTEP on this node (no kernel vxlan device); it is also used automatically when the kernel cannot create VXLAN devices'),
+  I('watch-liveness-seconds', 15, 'flannelts: liveness bound of the lease watch (etcd and kube): a watch found dead (keepalive timeout, failed probe, no answer, idle stream) is replaced within this many seconds of the fault\'s end; keepalive, probe and deadlines are derived from it'),
+  I('etcd-relist-seconds', 300, 'flannelts: etcd mode re-lists every lease this often (jittered by ±25 %), so an event a watch missed heals within one period; 0 turns it off'),
 ];
 
 export type FlagValue = string | boolean | number | string[];
@@ -251,6 +253,10 @@ export interface FlanneldOptions extends DataPlaneSettings {
   subnetStoreDir: string;
   logFormat: 'text' | 'json';
   statusSocket: string;
+  /** -watch-liveness-seconds: the lease watch's liveness bound. */
+  watchLivenessSeconds: number;
+  /** -etcd-relist-seconds: period of the full re-list in etcd mode (0: none). */
+  etcdRelistSeconds: number;
 }
 
 /** Turns parsed flags into options and applies flanneld's range checks (each a one-line error). */
@@ -282,6 +288,12 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
   if (logFormat !== 'text' && logFormat !== 'json') {
     throw new FlagError(`invalid -log-format "${logFormat}": use "text" or "json"`);
   }
+  const liveness = num('watch-liveness-seconds');
+  if (!Number.isInteger(liveness) || liveness < 3 || liveness > 3600) {
+    throw new FlagError(`invalid -watch-liveness-seconds ${liveness}: must be 3 to 3600 seconds`);
+  }
+  const relist = num('etcd-relist-seconds');
+  if (!Number.isInteger(relist) || relist < 0) throw new FlagError(`invalid -etcd-relist-seconds ${relist}: must be 0 (off) or a number of seconds`);
   for (const re of list('iface-regex')) {
     try {
       new RegExp(re);
@@ -325,6 +337,8 @@ export function toOptions(p: ParsedFlags): FlanneldOptions {
     subnetStoreDir: str('subnet-store-dir'),
     logFormat,
     statusSocket: str('status-socket'),
+    watchLivenessSeconds: liveness,
+    etcdRelistSeconds: relist,
     udpOffload: bool('udp-offload'),
     replyPollUs: replyPoll,
     dataThreads: threads === 'auto' ? 0 : threads === '1' ? 1 : 2,
