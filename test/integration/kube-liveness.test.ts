@@ -102,28 +102,22 @@ describe('kube node watch liveness (fake API server)', () => {
     assert.equal(m!.watchStatus()!.confirmed, true);
   }
 
-  test('an API server that accepts watches and never answers: each watch is aborted at the deadline; events resume when it answers', { timeout: 60_000 }, async () => {
-    server.watchFault = 'no-answer';
-    await startWatch();
-    server.addNode({ name: 'n3', podCIDR: '198.19.3.0/24', annotations: annotated('198.18.0.13') });
-    await sleep(2 * LIVENESS_MS);
-    assert.equal(learned(3), false);
-    assert.ok(watchRequests() >= 3, `watches tried: ${watchRequests()}`);
-    server.watchFault = 'none';
-    await timeToLearn(3, BOUND_MS);
-    await afterFault('no-headers');
-  });
-
-  test('an API server that sends headers and then nothing: replaced at the idle deadline; events resume', { timeout: 60_000 }, async () => {
-    server.watchFault = 'headers-only';
-    await startWatch();
-    server.addNode({ name: 'n4', podCIDR: '198.19.4.0/24', annotations: annotated('198.18.0.14') });
-    await sleep(2 * LIVENESS_MS);
-    assert.equal(learned(4), false);
-    server.watchFault = 'none';
-    await timeToLearn(4, BOUND_MS);
-    await afterFault('idle');
-  });
+  for (const c of [
+    { fault: 'no-answer', reason: 'no-headers', third: 3, what: 'accepts watches and never answers: each watch is aborted at the confirmation deadline' },
+    { fault: 'headers-only', reason: 'idle', third: 4, what: 'sends headers and then nothing: replaced at the idle deadline' },
+  ] as const) {
+    test(`an API server that ${c.what}; events resume when it answers`, { timeout: 60_000 }, async () => {
+      server.watchFault = c.fault;
+      await startWatch();
+      server.addNode({ name: `n${c.third}`, podCIDR: `198.19.${c.third}.0/24`, annotations: annotated(`198.18.0.${10 + c.third}`) });
+      await sleep(2 * LIVENESS_MS);
+      assert.equal(learned(c.third), false);
+      assert.ok(watchRequests() >= 2, `watches tried: ${watchRequests()}`);
+      server.watchFault = 'none';
+      await timeToLearn(c.third, BOUND_MS);
+      await afterFault(c.reason);
+    });
+  }
 
   test('a stream that stops sending without closing: replaced within the bound; the missed event is replayed', { timeout: 60_000 }, async () => {
     await startWatch();

@@ -7,6 +7,7 @@ import { Lab, type LabNode } from '../../lab/lab.js';
 import { LAB_ETCD_PREFIX } from '../../lab/lab-etcd.js';
 import { hasBinary } from '../../lab/netns.js';
 import { fetchStatus } from '../../status.js';
+import { comparePeers } from '../peer-compare.js';
 import { isAlive } from '../../util/process.js';
 import { sleep } from '../../util/sleep.js';
 import { LeaseChurn } from './churn.js';
@@ -80,16 +81,11 @@ async function compareNode(lab: Lab, n: LabNode, store: Map<string, string>): Pr
   want.delete(ownSubnet(n));
   const s = await fetchStatus(lab.statusSocket(n), 2000).catch((e: Error) => e);
   if (s instanceof Error) return { ok: false, detail: `${n.name}: no status (${s.message})` };
-  const got = new Map(s.peers.map((p) => [p.subnet ?? '', p.publicIP ?? '']));
-  const missing = [...want.keys()].filter((k) => !got.has(k));
-  const extra = [...got.keys()].filter((k) => !want.has(k));
-  const wrongIP = [...want].filter(([k, ip]) => got.has(k) && got.get(k) !== ip).map(([k]) => k);
-  const routesOk = s.routes?.expected === want.size && s.routes.installed === want.size;
-  const ok = missing.length === 0 && extra.length === 0 && wrongIP.length === 0 && routesOk;
+  const { ok, missing, extra, wrongIP, peers } = comparePeers(s, want);
   return {
     ok,
     detail: ok
-      ? `${n.name}: ${got.size} peers = store`
+      ? `${n.name}: ${peers} peers = store`
       : `${n.name}: missing [${missing.join(' ')}] extra [${extra.join(' ')}] wrong IP [${wrongIP.join(' ')}] routes ${JSON.stringify(s.routes)} (watch ${JSON.stringify(s.watch)})`,
   };
 }
