@@ -67,7 +67,7 @@ export class EtcdManager implements Manager {
   private readonly keeper: EtcdClientKeeper;
   private readonly reader: LeaseReader;
   private readonly probe: EtcdLivenessProbe;
-  readonly health: WatchHealth<EtcdReplacementReason>;
+  private readonly health: WatchHealth<EtcdReplacementReason>;
   private readonly watches = new Set<EtcdLeaseWatch>();
   private livenessLogged = false;
 

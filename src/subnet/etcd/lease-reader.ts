@@ -83,6 +83,8 @@ export class LeaseReader {
       toAsk.set(kv.lease, [...(toAsk.get(kv.lease) ?? []), key]);
     }
     const byLease = new Map<string, Date>();
+    /** Leases whose TTL could not be read: a guess is used now and not remembered. */
+    const guessed = new Set<string>();
     await Promise.all(
       [...toAsk.keys()].map(async (id) => {
         try {
@@ -91,6 +93,7 @@ export class LeaseReader {
         } catch (e) {
           log.warning(`Could not read ttl of etcd lease ${id}: ${(e as Error).message}`);
           byLease.set(id, new Date(Date.now() + this.ttlSeconds * 1000));
+          guessed.add(id);
         }
       }),
     );
@@ -99,7 +102,7 @@ export class LeaseReader {
       const expiration = byLease.get(kv.lease);
       if (!expiration) continue;
       out.set(key, expiration);
-      this.expiryCache.set(key, { modRevision: kv.mod_revision, leaseId: kv.lease, expiration });
+      if (!guessed.has(kv.lease)) this.expiryCache.set(key, { modRevision: kv.mod_revision, leaseId: kv.lease, expiration });
     }
     return out;
   }
