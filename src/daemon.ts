@@ -13,6 +13,7 @@ import { sleepUnlessAborted } from './util/sleep.js';
 import type { PreviousSubnets, SubnetEnvInput } from './subnet/subnetenv.js';
 import { leaseKey } from './subnet/lease.js';
 import type { Lease, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from './subnet/types.js';
+import type { WatchStatus } from './subnet/watch-health.js';
 
 export interface SubnetFileIO {
   readPrevious(path: string): PreviousSubnets;
@@ -83,6 +84,11 @@ export class Daemon {
 
   get signal(): AbortSignal {
     return this.abort.signal;
+  }
+
+  /** The lease store's watch health (status, /metrics); undefined until the watch has started. */
+  watchStatus(): WatchStatus | undefined {
+    return this.deps.manager.watchStatus?.();
   }
 
   /** Runs until the lease and backend are up and subnet.env is written; the loops keep going after. */

@@ -154,5 +154,60 @@ export function createMetrics(d: Daemon): Registry {
       }
     },
   });
+  registerWatchMetrics(registry, snap);
   return registry;
+}
+
+/** The lease store's watch (issue 29): confirmed or not, replacements by reason, re-lists, last event and re-list. */
+function registerWatchMetrics(registry: Registry, snap: () => StatusSnapshot): void {
+  const at = (iso: string): number => (iso === 'never' ? 0 : Date.parse(iso) / 1000);
+  new Gauge({
+    name: 'flannel_watch_confirmed',
+    help: 'Whether the lease store watch is confirmed live (1) or being replaced or re-listed (0).',
+    labelNames: ['store'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const w = snap().watch;
+      if (w) this.set({ store: w.store }, w.confirmed ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'flannel_watch_replacements_total',
+    help: 'Lease store watches given up and replaced, by reason (etcd: probe, connection, stream-ended, library-error, relist-failed, cancelled; kube: no-headers, idle, ended, error, gone).',
+    labelNames: ['store', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const w = snap().watch;
+      for (const [reason, n] of Object.entries(w?.replacements ?? {})) this.inc({ store: w!.store, reason }, n);
+    },
+  });
+  new Counter({
+    name: 'flannel_watch_relists_total',
+    help: 'Complete lists of the lease store (first list, periodic re-lists, re-lists after a failure).',
+    labelNames: ['store'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const w = snap().watch;
+      if (w) this.inc({ store: w.store }, w.relists);
+    },
+  });
+  for (const [name, help, field] of [
+    ['flannel_watch_last_event_timestamp_seconds', 'When the lease store watch last delivered something (Unix time; 0: never).', 'lastEvent'],
+    ['flannel_watch_last_relist_timestamp_seconds', 'When the lease store was last listed in full (Unix time; 0: never).', 'lastRelist'],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['store'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const w = snap().watch;
+        if (w) this.set({ store: w.store }, at(w[field]));
+      },
+    });
+  }
 }

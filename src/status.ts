@@ -10,6 +10,7 @@ import { log } from './log.js';
 import { VERSION } from './version.js';
 import { CaptureOptionError, describeRequest, fromQuery, type CaptureRequest } from './capture/options.js';
 import { CaptureSession } from './capture/session.js';
+import type { WatchStatus } from './subnet/watch-health.js';
 
 /** Packets and bytes one way. */
 export type Traffic = DirectionStats;
@@ -53,6 +54,8 @@ export interface StatusSnapshot {
   vtep?: { mac?: string; vni?: number; arpReplies: number };
   /** Whether a `flannelctl capture` runs, and records lost to a full capture buffer (all captures). */
   capture?: { active: boolean; lost: number };
+  /** The lease store's watch: confirmed, last event, last re-list, replacements by reason. */
+  watch?: WatchStatus;
   daemon: Daemon['counters'];
 }
 
@@ -120,6 +123,7 @@ export function snapshot(d: Daemon): StatusSnapshot {
           }
         : undefined,
     capture: engine?.capture,
+    watch: d.watchStatus(),
     daemon: { ...d.counters },
   };
 }

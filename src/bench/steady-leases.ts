@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../subnet/subnetenv.js';
 import { fetchStatus } from '../status.js';
 import { Lab, type LabNode } from '../lab/lab.js';
 import { isAlive } from '../util/process.js';
+import { comparePeers } from './peer-compare.js';
 import { rssMiB } from './procstat.js';
 import { sleep } from '../util/sleep.js';
 
@@ -96,13 +97,8 @@ async function compare(lab: Lab, n: LabNode, fake: FakeLeases): Promise<{ ok: bo
   const want = new Map(fake.live);
   want.set(formatCIDR(parseCIDR(other.subnetEnv.FLANNEL_SUBNET!)!), other.underlayIP);
   const s = await fetchStatus(lab.statusSocket(n));
-  const got = new Map(s.peers.map((p) => [p.subnet ?? '', p.publicIP ?? '']));
-  const missing = [...want.keys()].filter((k) => !got.has(k));
-  const extra = [...got.keys()].filter((k) => !want.has(k));
-  const wrongIP = [...want].filter(([k, ip]) => got.has(k) && got.get(k) !== ip).map(([k]) => k);
-  const routesOk = s.routes?.expected === want.size && s.routes.installed === want.size;
-  const ok = missing.length === 0 && extra.length === 0 && wrongIP.length === 0 && routesOk;
-  const detail = `${n.name}: ${got.size} peers (want ${want.size}), routes ${JSON.stringify(s.routes)}` +
+  const { ok, missing, extra, wrongIP, peers } = comparePeers(s, want);
+  const detail = `${n.name}: ${peers} peers (want ${want.size}), routes ${JSON.stringify(s.routes)}` +
     (ok ? '' : `; missing ${missing.slice(0, 3).join(' ')}${missing.length > 3 ? '...' : ''} (${missing.length}), extra ${extra.length}, stale public IP ${wrongIP.length}`);
   return { ok, detail };
 }

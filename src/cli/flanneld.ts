@@ -50,6 +50,7 @@ async function createManager(opts: FlanneldOptions): Promise<Manager> {
       netConfPath: opts.netConfigPath,
       setNodeNetworkUnavailable: opts.setNodeNetworkUnavailable,
       env: process.env,
+      livenessMs: opts.watchLivenessSeconds * 1000,
     });
   }
   if (opts.subnetStoreDir !== '') {
@@ -65,6 +66,8 @@ async function createManager(opts: FlanneldOptions): Promise<Manager> {
     caFile: opts.etcdCAFile,
     username: opts.etcdUsername,
     password: opts.etcdPassword,
+    livenessMs: opts.watchLivenessSeconds * 1000,
+    relistMs: opts.etcdRelistSeconds * 1000,
   });
 }
 

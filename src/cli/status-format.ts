@@ -1,5 +1,6 @@
 // Text rendering of a status snapshot for `flannelctl status` (pure, unit-tested).
 import type { StatusSnapshot, Traffic } from '../status.js';
+import type { WatchStatus } from '../subnet/watch-health.js';
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -50,6 +51,16 @@ export function formatLastSeen(lastSeen: string | undefined, now: number): strin
   if (Number.isNaN(at)) return lastSeen; // "never"
   const s = Math.max(0, Math.round((now - at) / 1000));
   return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+/** "watch (etcd): confirmed, last event 3s ago, last re-list 2m ago (14 lists); replaced: probe 1 (bound 15s)". */
+export function formatWatch(w: WatchStatus, now: number): string {
+  const replaced = Object.entries(w.replacements).filter(([, n]) => n > 0);
+  return (
+    `watch (${w.store}): ${w.confirmed ? 'confirmed' : 'NOT CONFIRMED'}, last event ${formatLastSeen(w.lastEvent, now)}, ` +
+    `last re-list ${formatLastSeen(w.lastRelist, now)} (${w.relists} lists); ` +
+    `replaced: ${replaced.length ? replaced.map(([k, n]) => `${k} ${n}`).join(', ') : 'never'} (liveness bound ${w.livenessSeconds}s)`
+  );
 }
 
 export function formatStatus(s: StatusSnapshot, rates?: Rates, now = Date.now()): string {
@@ -107,6 +118,7 @@ export function formatStatus(s: StatusSnapshot, rates?: Rates, now = Date.now())
     out.push('', `drops: ${nonzero.length ? nonzero.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`);
   }
   if (s.capture?.lost) out.push(`capture records lost to a full buffer: ${s.capture.lost}`);
+  if (s.watch) out.push(formatWatch(s.watch, now));
   const c = s.daemon;
   out.push(`lease events ${c.leaseEvents}, renewals ${c.renewals} (errors ${c.renewErrors}), reconcile repairs ${c.reconcileRepairs} (errors ${c.reconcileErrors})`);
   return out.join('\n');

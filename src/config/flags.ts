@@ -69,6 +69,8 @@ export const FLANNELD_FLAGS: readonly FlagSpec[] = [
   B('vxlan-userspace', false, 'flannelts: vxlan backend uses the userspace VXLAN VTEP on this node (no kernel vxlan device); it is also used automatically when the kernel cannot create VXLAN devices'),
   B('br-netfilter-check', true, 'flannelts: in iptables mode exit 1 when br_netfilter is not loaded (/proc/sys/net/bridge/bridge-nf-call-iptables missing), as flanneld >= 0.26 does; false skips the check (hosts whose pods are not on a Linux bridge, e.g. flannelctl lab)'),
   B('wireguard-userspace', false, 'flannelts: wireguard backend uses userspace WireGuard on this node even when the kernel has WireGuard; it is also used automatically when the kernel cannot create WireGuard devices'),
+  I('watch-liveness-seconds', 15, 'flannelts: liveness bound of the lease watch (etcd and kube): a watch found dead (keepalive timeout, failed probe, no answer, idle stream) is replaced within this many seconds of the fault\'s end; keepalive, probe and deadlines are derived from it'),
+  I('etcd-relist-seconds', 300, 'flannelts: etcd mode re-lists every lease this often (jittered by ±25 %), so an event a watch missed heals within one period; 0 turns it off'),
 ];
 
 /** flannelts' own flags: everything after flannel's list and klog's copied flags (the flags unit test pins this list). */
@@ -82,6 +84,8 @@ export const FLANNELTS_EXTENSIONS: readonly string[] = [
   'vxlan-userspace',
   'br-netfilter-check',
   'wireguard-userspace',
+  'watch-liveness-seconds',
+  'etcd-relist-seconds',
 ];
 
 export type FlagValue = string | boolean | number | string[];
@@ -286,6 +290,10 @@ export interface FlanneldOptions extends DataPlaneSettings {
   statusSocket: string;
   /** flannelts' -br-netfilter-check (iptables mode only). */
   brNetfilterCheck: boolean;
+  /** -watch-liveness-seconds: the lease watch's liveness bound. */
+  watchLivenessSeconds: number;
+  /** -etcd-relist-seconds: period of the full re-list in etcd mode (0: none). */
+  etcdRelistSeconds: number;
 }
 
 /** Turns parsed flags into options and applies flanneld's range checks (each a one-line error). */
@@ -340,6 +348,16 @@ export function toOptions(p: ParsedFlags, specs: readonly FlagSpec[] = FLANNELD_
     reject('log-format', `invalid -log-format "${logFormat}": use "text" or "json"`);
     logFormat = str('log-format');
   }
+  let liveness = num('watch-liveness-seconds');
+  if (!Number.isInteger(liveness) || liveness < 3 || liveness > 3600) {
+    reject('watch-liveness-seconds', `invalid -watch-liveness-seconds ${liveness}: must be 3 to 3600 seconds`);
+    liveness = num('watch-liveness-seconds');
+  }
+  let relist = num('etcd-relist-seconds');
+  if (!Number.isInteger(relist) || relist < 0) {
+    reject('etcd-relist-seconds', `invalid -etcd-relist-seconds ${relist}: must be 0 (off) or a number of seconds`);
+    relist = num('etcd-relist-seconds');
+  }
   for (const re of list('iface-regex')) {
     try {
       new RegExp(re);
@@ -385,6 +403,8 @@ export function toOptions(p: ParsedFlags, specs: readonly FlagSpec[] = FLANNELD_
     subnetStoreDir: str('subnet-store-dir'),
     logFormat: logFormat as FlanneldOptions['logFormat'],
     statusSocket: str('status-socket'),
+    watchLivenessSeconds: liveness,
+    etcdRelistSeconds: relist,
     udpOffload: bool('udp-offload'),
     replyPollUs: replyPoll,
     dataThreads: threads === 'auto' ? 0 : threads === '1' ? 1 : 2,

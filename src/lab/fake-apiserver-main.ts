@@ -1,6 +1,6 @@
 // Runs the fake Kubernetes API server as its own process, so a lab can start it inside its underlay
 // namespace (where the node namespaces reach it). Usage:
-//   node fake-apiserver-main.js --host 198.18.0.1 --port 6443 --nodes '[{"name":"n1","podCIDR":"198.19.1.0/24"}]' [--rv N]
+//   node fake-apiserver-main.js --host 198.18.0.1 --port 6443 --nodes '[{"name":"n1","podCIDR":"198.19.1.0/24"}]' [--rv N] [--bookmark-ms N]
 // Prints one JSON line {"ready":true,"url":...} when listening. Control over stdin, one JSON command a
 // line, one JSON answer a line: {"op":"nodes"} -> {"nodes":[...],"resourceVersion":N},
 // {"op":"add","name":"n4","podCIDR":...,"podCIDRs":[...],"annotations":{...}}, {"op":"delete","name":"n1"},
@@ -16,6 +16,8 @@ function arg(name: string, def: string): string {
 async function main(): Promise<void> {
   const server = new FakeApiServer({ resourceVersion: Number(arg('rv', '100')) });
   for (const spec of JSON.parse(arg('nodes', '[]')) as FakeNodeSpec[]) server.addNode(spec);
+  // A real API server sends a bookmark about once a minute; the lab's, sooner, keeps quiet watches alive.
+  server.bookmarkMs = Number(arg('bookmark-ms', '5000'));
   await server.start(arg('host', '127.0.0.1'), Number(arg('port', '0')));
   process.stdout.write(JSON.stringify({ ready: true, url: server.url }) + '\n');
   const stop = (): void => {

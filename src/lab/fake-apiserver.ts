@@ -2,10 +2,11 @@
 // GET a node, list (`?limit=500&resourceVersion=0`, with metadata.resourceVersion), watch
 // (`?watch=true&resourceVersion=N`: a chunked stream of {"type","object"} lines, replaying history after
 // N; 410 Gone or an ERROR event when N is older than the compacted history), and PATCH of a node or its
-// status subresource with strategic merge patch (conditions merged by type) or JSON merge patch. Used
+// status subresource with strategic merge patch (conditions merged by type) or JSON merge patch. Watches
+// honour timeoutSeconds and, with allowWatchBookmarks=true, get BOOKMARK events every `bookmarkMs`. Used
 // by the tests (in-process, on 127.0.0.1) and by `flannelctl lab --store kube` (inside the lab's
-// underlay namespace). Test controls: add/update/delete nodes, break watches, compact history, inject
-// failures, stop and restart on the same port.
+// underlay namespace). Test controls: add/update/delete nodes, break, mute or hang watches, compact
+// history, inject failures, stop and restart on the same port, count open connections.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -31,6 +32,12 @@ export interface RecordedRequest {
 interface Watcher {
   res: ServerResponse;
 }
+
+/**
+ * How new watch requests misbehave: 'no-answer' (the request is read and never answered, not even with
+ * headers: a hung API server), 'headers-only' (200 and headers, then nothing ever), or 'none'.
+ */
+export type WatchFault = 'none' | 'no-answer' | 'headers-only';
 
 interface Failure {
   method?: string;
@@ -79,11 +86,16 @@ export class FakeApiServer {
   readonly requests: RecordedRequest[] = [];
   /** How a too-old watch is refused: an ERROR event in a 200 stream (the API server's way) or HTTP 410. */
   goneMode: 'event' | 'http' = 'event';
+  /** BOOKMARK period for watches that ask for bookmarks; 0: none. */
+  bookmarkMs = 0;
+  watchFault: WatchFault = 'none';
   private rv: number;
   private history: Array<{ rv: number; type: string; object: JsonObject }> = [];
   /** Watches from a resourceVersion below this get 410 Gone. */
   private oldestRV = 0;
   private readonly watchers = new Set<Watcher>();
+  /** Watch requests held by a fault (never answered, or headers only): cut by stop() or the client. */
+  private readonly held = new Set<ServerResponse>();
   private readonly sockets = new Set<Socket>();
   private readonly failures: Failure[] = [];
   private server?: Server;
@@ -127,6 +139,8 @@ export class FakeApiServer {
     this.server = undefined;
     for (const w of this.watchers) w.res.destroy();
     this.watchers.clear();
+    for (const r of this.held) r.destroy();
+    this.held.clear();
     for (const s of this.sockets) s.destroy();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -224,6 +238,11 @@ export class FakeApiServer {
     return this.watchers.size;
   }
 
+  /** TCP connections open on the server right now (any request, hung ones included). */
+  connections(): number {
+    return this.sockets.size;
+  }
+
   // ---- internals ----
 
   private commit(type: 'ADDED' | 'MODIFIED', node: JsonObject): JsonObject {
@@ -317,6 +336,15 @@ export class FakeApiServer {
   }
 
   private watch(req: RecordedRequest, res: ServerResponse): void {
+    if (this.watchFault !== 'none') {
+      if (this.watchFault === 'headers-only') {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+        res.flushHeaders();
+      }
+      this.held.add(res);
+      res.once('close', () => this.held.delete(res));
+      return;
+    }
     const rvText = req.query.get('resourceVersion') ?? '';
     const from = rvText === '' || rvText === '0' ? undefined : Number(rvText);
     if (from !== undefined && (!Number.isFinite(from) || from < this.oldestRV - 1)) {
@@ -339,7 +367,24 @@ export class FakeApiServer {
     }
     const w: Watcher = { res };
     this.watchers.add(w);
-    res.once('close', () => this.watchers.delete(w));
+    const timers: NodeJS.Timeout[] = [];
+    // The API server ends a watch after its timeoutSeconds (cleanly: the client resumes from its version).
+    const timeout = Number(req.query.get('timeoutSeconds') ?? '0');
+    if (timeout > 0) timers.push(setTimeout(() => res.end(), timeout * 1000));
+    if (this.bookmarkMs > 0 && req.query.get('allowWatchBookmarks') === 'true') {
+      timers.push(
+        setInterval(() => {
+          // A muted watch gets no bookmarks either.
+          if (!this.watchers.has(w)) return;
+          const bookmark = { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } };
+          res.write(JSON.stringify({ type: 'BOOKMARK', object: bookmark }) + '\n');
+        }, this.bookmarkMs),
+      );
+    }
+    res.once('close', () => {
+      this.watchers.delete(w);
+      for (const t of timers) clearTimeout(t);
+    });
   }
 
   private patch(req: RecordedRequest, res: ServerResponse, name: string, statusSubresource: boolean): void {

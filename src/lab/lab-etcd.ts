@@ -26,6 +26,12 @@ export class LabEtcd {
     return this.pid;
   }
 
+  /** Sends etcd a signal by PID: SIGSTOP freezes it (its sockets stay open, nothing answers), SIGCONT thaws it. */
+  signal(sig: NodeJS.Signals): void {
+    if (this.pid === undefined) throw new Error('lab etcd is not running');
+    process.kill(this.pid, sig);
+  }
+
   /** Stops etcd (an outage); its data directory is kept for start(). */
   async stop(): Promise<void> {
     const pid = this.pid;

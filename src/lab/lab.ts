@@ -221,6 +221,10 @@ export class Lab {
     return this.etcdOrThrow().start();
   }
 
+  signalEtcd(sig: NodeJS.Signals): void {
+    this.etcdOrThrow().signal(sig);
+  }
+
   etcdRequest(path: string, body: Record<string, string | number>): Record<string, unknown> {
     return this.etcdOrThrow().request(path, body);
   }

@@ -1,6 +1,7 @@
 // The subnet.Manager contract (flannel's pkg/subnet): every lease store implements it.
 import type { NetworkConfig } from '../config/types.js';
 import type { IPAddr, IPNet } from '../ip/types.js';
+import type { WatchStatus } from './watch-health.js';
 
 /** What a node advertises in its lease; serialised exactly as flannel's LeaseAttrs JSON. */
 export interface LeaseAttrs {
@@ -66,4 +67,6 @@ export interface Manager {
   getStoredMacAddresses?(signal?: AbortSignal): Promise<{ v4?: string; v6?: string }>;
   /** flannel's CompleteLease (kube only): called once the network runs (NodeNetworkUnavailable=False). */
   completeLease?(lease: Lease, signal?: AbortSignal): Promise<void>;
+  /** The lease watch's health for `flannelctl status` and /metrics; undefined before the first watch. */
+  watchStatus?(): WatchStatus | undefined;
 }

@@ -121,6 +121,35 @@ export class TestEtcd {
     await exited;
   }
 
+  /** Sends etcd a signal by PID: SIGSTOP freezes it (its sockets stay open), SIGCONT thaws it. */
+  signal(sig: NodeJS.Signals): void {
+    const pid = this.child?.pid;
+    if (pid === undefined || this.child?.exitCode !== null) throw new Error('etcd is not running');
+    process.kill(pid, sig);
+  }
+
+  /** Kills etcd with SIGKILL (a crash: no goodbye on its connections) and waits for the exit. */
+  async crash(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    if (child.pid) await killAndWait(child.pid, { signal: 'SIGKILL', graceMs: 5000 });
+    await exited;
+  }
+
+  /** etcd's Prometheus counter `name` summed over the samples whose labels include `labels`. */
+  async counter(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const text = await (await fetch(`${this.endpoint}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+      if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return sum;
+  }
+
   /** Stops etcd and removes its data dir. */
   async destroy(): Promise<void> {
     await this.stop();

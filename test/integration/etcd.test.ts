@@ -402,7 +402,7 @@ describe('etcd subnet manager (real etcd)', suiteNeeds(binary('etcd')), () => {
         events.map((e) => [e.type, keyOf(e.lease)]).sort(),
         [['added', '198.19.31.0-24'], ['added', '198.19.32.0-24'], ['removed', '198.19.30.0-24']].sort(),
       );
-      assert.ok(logLines.some((l) => l.includes('etcd watch on') && l.includes('interrupted')), 'the interruption is logged');
+      assert.ok(logLines.some((l) => l.includes('etcd watch: replacing the etcd client') && l.includes('connection')), 'the interruption is logged');
     } finally {
       c.close();
     }

@@ -160,7 +160,7 @@ test('our own flags are exactly the listed flannelts extensions (a new flannel f
   const flannel = new Set(flannelFlags.map((f) => f.name));
   const extra = FLANNELD_FLAGS.map((f) => f.name).filter((n) => !flannel.has(n));
   assert.deepEqual(extra, [...FLANNELTS_EXTENSIONS]);
-  assert.deepEqual(FLANNELTS_EXTENSIONS, ['subnet-store-dir', 'log-format', 'status-socket', 'udp-offload', 'udp-reply-poll-us', 'udp-threads', 'vxlan-userspace', 'br-netfilter-check', 'wireguard-userspace']);
+  assert.deepEqual(FLANNELTS_EXTENSIONS, ['subnet-store-dir', 'log-format', 'status-socket', 'udp-offload', 'udp-reply-poll-us', 'udp-threads', 'vxlan-userspace', 'br-netfilter-check', 'wireguard-userspace', 'watch-liveness-seconds', 'etcd-relist-seconds']);
   for (const n of extra) assert.match(FLANNELD_FLAGS.find((f) => f.name === n)!.usage, /^flannelts: /, `-${n} says it is ours`);
 });
 

@@ -136,7 +136,7 @@ function flakyApi(nodes: NodeLike[]): NodeApi & { listOk: boolean } {
       if (!api.listOk) throw new Error('connect ECONNREFUSED 198.18.0.1:6443');
       return { items: nodes, resourceVersion: '1' };
     },
-    watch: async () => () => {},
+    watch: () => () => {},
     getNode: async () => { throw new Error('unused'); },
     getPod: async () => { throw new Error('unused'); },
     patchNodeStatus: async () => {},

@@ -53,7 +53,7 @@ test('the snapshot takes the engine counters as the backend reports them, and no
   engine.drops.no_route = 1;
   engine.peers = [{ subnet: '198.19.6.0/24', publicIP: '198.18.0.16', port: 8285, tx: { packets: 1, bytes: 2 }, rx: { packets: 0, bytes: 0 }, lastRxMs: 0 }];
   engine.offloads.udpGso = true;
-  const daemonWith = (stats: NetworkStats) => ({ network: { mtu: 1472, stats: () => stats }, peers: new Map(), counters: { leaseEvents: 0, renewals: 0, renewErrors: 0, reconcileRepairs: 0, reconcileErrors: 0 } }) as unknown as Daemon;
+  const daemonWith = (stats: NetworkStats) => ({ network: { mtu: 1472, stats: () => stats }, watchStatus: () => undefined, peers: new Map(), counters: { leaseEvents: 0, renewals: 0, renewErrors: 0, reconcileRepairs: 0, reconcileErrors: 0 } }) as unknown as Daemon;
   const s = snapshot(daemonWith({ backend: 'udp', engine }));
   assert.equal(s.drops?.no_route, 1);
   assert.deepEqual(s.routes, { expected: 0, installed: 1 });

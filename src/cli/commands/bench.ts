@@ -1,5 +1,6 @@
 // `flannelctl bench`: every backend measured in the same 2-node netns lab, one report (src/bench/).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { teardownOnSignal } from '../../util/signals.js';
 import { positiveInt, requireRoot } from './args.js';
@@ -14,10 +15,30 @@ interface BenchCliOptions {
   only?: string;
   steadySeconds?: number;
   placement?: PlacementMode;
+  soak?: number;
+}
+
+/** `--soak SECONDS`: the chaos soak (docs/reliability.md) instead of the measurements. */
+async function runSoakCli(o: BenchCliOptions, seconds: number): Promise<number> {
+  const { runSoak } = await import('../../bench/soak/soak.js');
+  const { formatSoakMarkdown } = await import('../../bench/soak/report.js');
+  mkdirSync(o.out, { recursive: true });
+  let teardown: (() => Promise<void>) | undefined;
+  teardownOnSignal(async () => teardown?.(), 'stopping: tearing down the soak lab...');
+  const report = await runSoak({ seconds, log: (l) => process.stdout.write(l + '\n'), onLab: (t) => (teardown = t) });
+  const md = formatSoakMarkdown(report);
+  process.stdout.write('\n' + md);
+  const stamp = report.started.replace(/[:.]/g, '-');
+  const base = join(o.out, `soak-${stamp}`);
+  writeFileSync(`${base}.json`, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(`${base}.md`, md);
+  process.stdout.write(`\nsaved ${base}.json, ${base}.md\n`);
+  return report.passed ? 0 : 1;
 }
 
 async function runBenchCli(o: BenchCliOptions): Promise<number> {
   requireRoot('bench');
+  if (o.soak !== undefined) return runSoakCli(o, o.soak);
   const { runBench, benchPlacement } = await import('../../bench/bench.js');
   // Asked for explicitly, per-node is refused where impossible; by default it falls back to shared.
   const placement = benchPlacement(o.placement);
@@ -64,6 +85,7 @@ export function registerBenchCommand(program: Command): void {
     .addOption(new Option('--placement <mode>', 'per-node: each node (daemon, pod processes, receive processing) on CPUs of its own, as separate machines; shared: all nodes on all CPUs as the scheduler likes (default per-node, shared where the machine has fewer CPUs than nodes)').choices(PLACEMENT_MODES))
     .option('--flanneld <path>', 'also measure this flanneld-compatible binary (e.g. stock flannel) as flanneld-udp, with an etcd store')
     .option('--only <targets>', 'comma-separated subset: raw,vxlan,vxlan-userspace,host-gw,udp,udp-nooffload,flanneld-udp,steady-leases')
+    .addOption(new Option('--soak <seconds>', 'instead of measuring: the chaos soak for this long (3 nodes on etcd, lease churn, etcd restarted/frozen/partitioned, daemons killed, pods pinging; see docs/reliability.md)').argParser(positiveInt))
     .addOption(new Option('--steady-seconds <n>', 'length of the steady-lease step (1,000 leases, 100 events/s, RSS sampled); default 60, 10 with --quick').argParser(positiveInt))
     .action(async (o: BenchCliOptions) => {
       process.exitCode = await runBenchCli(o);

@@ -1,38 +1,38 @@
 // EtcdManager: flannel's etcd v3 lease store (pkg/subnet/etcd), same keys, JSON and TTL semantics, so
-// our nodes and stock flanneld share one etcd. Watch: list, then watch from the list revision + 1;
-// on compaction, error or disconnect we list again and emit only the difference.
-import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
-import { Etcd3 } from 'etcd3';
-import type { IKeyValue, IOptions, Watcher } from 'etcd3';
-import { parseNetworkConfig } from '../../config/netconf.js';
+// our nodes and stock flanneld share one etcd. Reading leases is lease-reader.ts, the watch (list, watch
+// from the list's revision, re-list on failure and periodically) lease-watch.ts, and the client that
+// both use, with keepalive and replacement when it dies, etcd-client.ts plus the probe in
+// liveness-probe.ts.
+import type { Etcd3 } from 'etcd3';
 import type { NetworkConfig } from '../../config/types.js';
+import { parseNetworkConfig } from '../../config/netconf.js';
 import { mathRandomInt } from '../../ip/cidr.js';
 import type { RandomInt } from '../../ip/cidr.js';
 import type { IPNet } from '../../ip/types.js';
-import { log, RateLimitedLog } from '../../log.js';
+import { log } from '../../log.js';
+import { withDeadline } from '../../util/timeout.js';
 import { acquireFromStore } from '../allocate.js';
 import type { LeaseStoreOps } from '../allocate.js';
 import { waitForNetworkConfig } from '../config-wait.js';
-import { sleep } from '../../util/sleep.js';
-import { decodeLeaseAttrs, encodeLeaseAttrs, parseSubnetKey, subnetKeyPath } from '../lease.js';
+import { encodeLeaseAttrs, subnetKeyPath } from '../lease.js';
 import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager } from '../types.js';
+import { DEFAULT_LIVENESS_MS, WatchHealth, type WatchStatus } from '../watch-health.js';
+import { EtcdClientKeeper, ETCD_REPLACEMENT_REASONS, etcdClientOptions, type EtcdConnectionOptions, type EtcdReplacementReason, type JamKind } from './etcd-client.js';
+import { LeaseReader, NEVER_EXPIRES } from './lease-reader.js';
+import { EtcdLeaseWatch } from './lease-watch.js';
+import { describeEtcdLiveness, etcdLivenessTimings, type EtcdLivenessTimings } from './liveness.js';
+import { EtcdLivenessProbe } from './liveness-probe.js';
+
+export { DEFAULT_ETCD_ENDPOINTS, etcdClientOptions, splitEndpoints } from './etcd-client.js';
+export { NEVER_EXPIRES } from './lease-reader.js';
 
 export const DEFAULT_ETCD_PREFIX = '/coreos.com/network';
-export const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:4001,http://127.0.0.1:2379';
 export const DEFAULT_SUBNET_TTL_SECONDS = 24 * 60 * 60;
-/** Expiration of a key written without an etcd lease (flannel's "reservation"): never. */
-export const NEVER_EXPIRES = new Date(8.64e15);
+/** Default period of the full re-list in etcd mode (jittered); kube mode's resync is 5 min too. */
+export const DEFAULT_ETCD_RELIST_MS = 5 * 60_000;
 
-export interface EtcdManagerOptions {
-  /** Endpoints, as a list or flannel's comma-separated `-etcd-endpoints` text. */
-  endpoints: string | readonly string[];
+export interface EtcdManagerOptions extends EtcdConnectionOptions {
   prefix?: string;
-  keyFile?: string;
-  certFile?: string;
-  caFile?: string;
-  username?: string;
-  password?: string;
   /** Lease TTL; 24 h like flannel. Tests shorten it. */
   ttlSeconds?: number;
   random?: RandomInt;
@@ -40,8 +40,12 @@ export interface EtcdManagerOptions {
   configRetryMs?: number;
   /** Per-request deadline, so a dead etcd produces an error (and a retry) instead of a hang. */
   requestTimeoutMs?: number;
-  /** First delay before re-listing after a watch failure (doubles up to 5 s). */
+  /** First delay before re-listing after a watch failure (doubles up to a third of the liveness bound). */
   watchRetryMs?: number;
+  /** The liveness bound (-watch-liveness-seconds): a dead watch is replaced within it after a fault ends. */
+  livenessMs?: number;
+  /** Period of the full re-list (-etcd-relist-seconds), jittered; 0: none. */
+  relistMs?: number;
   /**
    * Test seam: runs between a list and the watch that follows it, so a test can make changes (and
    * compact them away) exactly in the window the re-list logic must cover.
@@ -49,56 +53,23 @@ export interface EtcdManagerOptions {
   beforeWatchStart?: () => Promise<void>;
 }
 
-export function splitEndpoints(endpoints: string | readonly string[]): string[] {
-  const list = typeof endpoints === 'string' ? endpoints.split(',') : [...endpoints];
-  return list.map((e) => e.trim()).filter((e) => e.length > 0);
-}
-
-/** etcd3 client options from flannel's flags; warns like flannel when TLS is off. */
-export function etcdClientOptions(opts: EtcdManagerOptions): IOptions {
-  const hosts = splitEndpoints(opts.endpoints);
-  if (hosts.length === 0) throw new Error(`-etcd-endpoints ${JSON.stringify(opts.endpoints)} is empty: give e.g. http://127.0.0.1:2379`);
-  const options: IOptions = { hosts, dialTimeout: 5000 };
-  const read = (flag: string, path: string): Buffer => {
-    try {
-      return readFileSync(path);
-    } catch (e) {
-      throw new Error(`${flag} ${path} cannot be read: ${(e as Error).message}`);
-    }
-  };
-  const clientCert = Boolean(opts.keyFile && opts.certFile);
-  if (clientCert || opts.caFile) {
-    // flannel ignores -etcd-cafile without a client cert; we use it to verify the server anyway.
-    options.credentials = {
-      rootCertificate: opts.caFile ? read('-etcd-cafile', opts.caFile) : Buffer.from(rootCertificates.join('\n')),
-      ...(clientCert && opts.keyFile && opts.certFile
-        ? { privateKey: read('-etcd-keyfile', opts.keyFile), certChain: read('-etcd-certfile', opts.certFile) }
-        : {}),
-    };
-  }
-  if (!clientCert) log.warning('no certificate provided: connecting to etcd with http. This is insecure');
-  if (opts.username) options.auth = { username: opts.username, password: opts.password ?? '' };
-  return options;
-}
-
-interface KnownLease {
-  lease: Lease;
-  modRevision: string;
-}
-
 export class EtcdManager implements Manager {
   readonly name = 'etcd';
-  readonly client: Etcd3;
   private readonly prefix: string;
   private readonly ttlSeconds: number;
   private readonly random: RandomInt;
   private readonly configRetryMs: number;
   private readonly requestTimeoutMs: number;
   private readonly watchRetryMs: number;
+  private readonly relistMs: number;
+  private readonly timings: EtcdLivenessTimings;
   private readonly beforeWatchStart?: () => Promise<void>;
-  private readonly badLeaseLog = new RateLimitedLog(5, 60_000);
-  private readonly watches = new Set<LeaseWatch>();
-  private configCache?: NetworkConfig;
+  private readonly keeper: EtcdClientKeeper;
+  private readonly reader: LeaseReader;
+  private readonly probe: EtcdLivenessProbe;
+  private readonly health: WatchHealth<EtcdReplacementReason>;
+  private readonly watches = new Set<EtcdLeaseWatch>();
+  private livenessLogged = false;
 
   constructor(opts: EtcdManagerOptions) {
     this.prefix = (opts.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, '');
@@ -107,30 +78,30 @@ export class EtcdManager implements Manager {
     this.configRetryMs = opts.configRetryMs ?? 1000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.watchRetryMs = opts.watchRetryMs ?? 100;
+    this.relistMs = opts.relistMs ?? DEFAULT_ETCD_RELIST_MS;
+    this.timings = etcdLivenessTimings(opts.livenessMs ?? DEFAULT_LIVENESS_MS);
     this.beforeWatchStart = opts.beforeWatchStart;
-    this.client = new Etcd3(etcdClientOptions(opts));
+    this.health = new WatchHealth('etcd', ETCD_REPLACEMENT_REASONS, this.timings.livenessMs);
+    this.keeper = new EtcdClientKeeper(etcdClientOptions(opts), this.timings, this.health);
+    this.reader = new LeaseReader(() => this.keeper.current, `${this.prefix}/subnets/`, this.ttlSeconds, this.requestTimeoutMs);
+    this.probe = new EtcdLivenessProbe(this.keeper, `${this.prefix}/flannelts-liveness-probe`, this.timings, this.health, () =>
+      [...this.watches].every((w) => w.steady),
+    );
   }
 
-  private get subnetsPrefix(): string {
-    return `${this.prefix}/subnets/`;
+  /** The current client; replaced as a whole when found dead, so do not keep it. */
+  get client(): Etcd3 {
+    return this.keeper.current;
   }
 
   /** Bounds a request in time; the etcd3 client would otherwise wait for a dead server indefinitely. */
-  private async timed<T>(what: string, p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: etcd request timed out after ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
-    });
-    try {
-      return await Promise.race([p, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private timed<T>(what: string, p: Promise<T>): Promise<T> {
+    return withDeadline(what, p, this.requestTimeoutMs);
   }
 
   async getNetworkConfig(signal?: AbortSignal): Promise<NetworkConfig> {
     const key = `${this.prefix}/config`;
-    const config = await waitForNetworkConfig(
+    return waitForNetworkConfig(
       async () => {
         const text = await this.timed(`get ${key}`, this.client.get(key).string());
         if (text === null) {
@@ -140,8 +111,6 @@ export class EtcdManager implements Manager {
       },
       { signal, initialDelayMs: this.configRetryMs },
     );
-    this.configCache = config;
-    return config;
   }
 
   async acquireLease(attrs: LeaseAttrs, opts: AcquireOptions = {}): Promise<Lease> {
@@ -184,7 +153,7 @@ export class EtcdManager implements Manager {
   private storeOps(): LeaseStoreOps {
     return {
       list: async () => {
-        const { leases, occupied } = await this.list();
+        const { leases, occupied } = await this.reader.list();
         return [...[...leases.values()].map((k) => k.lease), ...occupied];
       },
       createIfAbsent: async (subnet, ipv6Subnet, attrs) => {
@@ -223,180 +192,52 @@ export class EtcdManager implements Manager {
     };
   }
 
-  /** Decodes one key/value; undefined (logged, rate-limited) for anything not in flannel's format. */
-  private decode(kv: IKeyValue, expiration: Date): Lease | undefined {
-    const key = kv.key.toString();
-    const parsed = parseSubnetKey(key.slice(this.subnetsPrefix.length));
-    if (!parsed || key.slice(this.subnetsPrefix.length).includes('/')) {
-      this.badLeaseLog.warning(`Ignoring bad subnet node: key ${key} is not <prefix>/subnets/<ip>-<len>`);
-      return undefined;
-    }
-    try {
-      const lease: Lease = { attrs: decodeLeaseAttrs(kv.value.toString()), expiration };
-      if (parsed.subnet) lease.subnet = parsed.subnet;
-      if (parsed.ipv6Subnet) lease.ipv6Subnet = parsed.ipv6Subnet;
-      return lease;
-    } catch (e) {
-      this.badLeaseLog.warning(`Ignoring bad subnet node ${key}: ${(e as Error).message}`);
-      return undefined;
-    }
-  }
-
-  /** Expiration from the key's etcd lease (one TTL query per distinct lease, like flannel's getSubnets). */
-  private async expirations(kvs: readonly IKeyValue[]): Promise<Map<string, Date>> {
-    const ids = [...new Set(kvs.map((kv) => kv.lease).filter((id) => id !== '0'))];
-    const out = new Map<string, Date>([['0', NEVER_EXPIRES]]);
-    await Promise.all(
-      ids.map(async (id) => {
-        try {
-          const r = await this.timed('lease ttl', this.client.leaseClient.leaseTimeToLive({ ID: id }));
-          out.set(id, new Date(Date.now() + Math.max(0, Number(r.TTL)) * 1000));
-        } catch (e) {
-          log.warning(`Could not read ttl of etcd lease ${id}: ${(e as Error).message}`);
-          out.set(id, new Date(Date.now() + this.ttlSeconds * 1000));
-        }
-      }),
-    );
-    return out;
-  }
-
-  /** All well-formed leases by key, and the revision of that read. */
-  private async list(): Promise<{ leases: Map<string, KnownLease>; occupied: Lease[]; revision: string }> {
-    const res = await this.timed(`list ${this.subnetsPrefix}`, this.client.getAll().prefix(this.subnetsPrefix).exec());
-    const exp = await this.expirations(res.kvs);
-    const leases = new Map<string, KnownLease>();
-    const occupied: Lease[] = [];
-    for (const kv of res.kvs) {
-      const expiration = exp.get(kv.lease) ?? NEVER_EXPIRES;
-      const lease = this.decode(kv, expiration);
-      if (lease) {
-        leases.set(kv.key.toString(), { lease, modRevision: kv.mod_revision });
-        continue;
-      }
-      // A well-named key with a bad value still blocks creation (version != 0): count its subnet as
-      // taken so allocation does not keep racing for it. It is never routed to.
-      const parsed = parseSubnetKey(kv.key.toString().slice(this.subnetsPrefix.length));
-      if (parsed) occupied.push({ ...parsed, attrs: { backendType: '' }, expiration });
-    }
-    return { leases, occupied, revision: res.header.revision };
-  }
-
   async watchLeases(onEvents: (events: LeaseEvent[]) => void): Promise<LeaseWatch> {
-    const first = await this.list();
-    let known = first.leases;
-    let closed = false;
-    let watcher: Watcher | undefined;
-    /** Bumped on every (re)start, so events from an abandoned watcher are ignored. */
-    let generation = 0;
-    let queue: Promise<void> = Promise.resolve();
-    const deliver = (events: LeaseEvent[]): void => {
-      if (events.length > 0 && !closed) onEvents(events);
-    };
-
-    /**
-     * Forgets the current watcher. `cancel` false: the library has already dropped it (etcd cancelled
-     * it, or it ended). Cancelling such a watcher again must not happen: etcd answers the cancel
-     * request for a watch id the library no longer knows, and the library then throws inside its
-     * stream handler, which stops every watch on the client's stream.
-     */
-    const dropWatcher = (cancel: boolean): void => {
-      const w = watcher;
-      watcher = undefined;
-      // Cancelling a disconnected watcher can wait for a reconnect; never block on it.
-      if (w && cancel) void w.cancel().catch(() => {});
-    };
-
-    const startWatch = async (fromRevision: string): Promise<void> => {
-      const gen = ++generation;
-      await this.beforeWatchStart?.();
-      if (closed || gen !== generation) return;
-      // watcher() rather than create(): listeners go on before the stream connects, so no response can
-      // be emitted before we listen. Connection failures arrive as 'disconnected'/'error' below.
-      const w = this.client.watch().prefix(this.subnetsPrefix).startRevision(fromRevision).watcher();
-      watcher = w;
-      w.on('data', (res) => {
-        if (gen !== generation) return;
-        // Serialised: TTL look-ups are async and events must stay in order.
-        queue = queue.then(async () => {
-          if (gen !== generation || closed) return;
-          const puts = res.events.filter((ev) => ev.type === 'Put').map((ev) => ev.kv);
-          const exp = await this.expirations(puts);
-          const events: LeaseEvent[] = [];
-          for (const ev of res.events) {
-            const key = ev.kv.key.toString();
-            const before = known.get(key);
-            if (ev.type === 'Put') {
-              const lease = this.decode(ev.kv, exp.get(ev.kv.lease) ?? NEVER_EXPIRES);
-              if (lease) {
-                known.set(key, { lease, modRevision: ev.kv.mod_revision });
-                events.push({ type: 'added', lease });
-              } else if (before) {
-                // A valid lease overwritten with garbage is gone as far as routing is concerned.
-                known.delete(key);
-                events.push({ type: 'removed', lease: before.lease });
-              }
-            } else if (before) {
-              known.delete(key);
-              events.push({ type: 'removed', lease: before.lease });
-            }
-          }
-          deliver(events);
-        });
-      });
-      const onFailure = (why: string, stillAttached: boolean): void => {
-        if (gen !== generation || closed) return;
-        generation++;
-        dropWatcher(stillAttached);
-        log.warning(`etcd watch on ${this.subnetsPrefix} interrupted (${why}); listing again and resuming`);
-        queue = queue.then(() => resync());
-      };
-      // etcd 3.4 cancels a watch whose start revision was compacted with an empty reason, and the
-      // client library drops compact_revision; say what it most likely was.
-      // 'error' (etcd cancelled the watch) and 'end' (our cancel completed) come after the library has
-      // removed the watcher; after 'disconnected' it would re-attach it on reconnect unless cancelled.
-      w.on('error', (e: Error) => onFailure(/canceled:\s*$/.test(e.message) ? `${e.message.trim()} (start revision probably compacted)` : e.message, false));
-      w.on('disconnected', (e: Error) => onFailure(`disconnected: ${e.message}`, true));
-      w.on('end', () => onFailure('watch stream ended', false));
-    };
-
-    /** Lists until it works, emits the difference from what we knew, then watches from there. */
-    const resync = async (): Promise<void> => {
-      for (let delay = this.watchRetryMs; !closed; delay = Math.min(delay * 2, 5000)) {
-        try {
-          const now = await this.list();
-          if (closed) return;
-          const events: LeaseEvent[] = [];
-          for (const [key, old] of known) if (!now.leases.has(key)) events.push({ type: 'removed', lease: old.lease });
-          for (const [key, cur] of now.leases) {
-            if (known.get(key)?.modRevision !== cur.modRevision) events.push({ type: 'added', lease: cur.lease });
-          }
-          known = now.leases;
-          deliver(events);
-          await startWatch((BigInt(now.revision) + 1n).toString());
-          return;
-        } catch (e) {
-          log.error(`etcd watch: re-list of ${this.subnetsPrefix} failed: ${(e as Error).message}; retrying in ${delay} ms`);
-          await sleep(delay);
-        }
-      }
-    };
-
-    await startWatch((BigInt(first.revision) + 1n).toString());
-    const handle: LeaseWatch = {
-      snapshot: [...first.leases.values()].map((k) => k.lease),
+    if (!this.livenessLogged) {
+      this.livenessLogged = true;
+      log.info(describeEtcdLiveness(this.timings, this.relistMs));
+    }
+    const w = await EtcdLeaseWatch.start({
+      keeper: this.keeper,
+      reader: this.reader,
+      health: this.health,
+      timings: this.timings,
+      relistMs: this.relistMs,
+      retryMs: this.watchRetryMs,
+      onEvents,
+      beforeWatchStart: this.beforeWatchStart,
+    });
+    this.watches.add(w);
+    this.probe.start();
+    return {
+      snapshot: w.snapshot,
       close: async () => {
-        closed = true;
-        generation++;
-        dropWatcher(true);
-        this.watches.delete(handle);
+        await w.close();
+        this.watches.delete(w);
+        if (this.watches.size === 0) this.probe.stop();
       },
     };
-    this.watches.add(handle);
-    return handle;
+  }
+
+  watchStatus(): WatchStatus | undefined {
+    const s = this.health.snapshot();
+    return s.relists > 0 ? s : undefined;
+  }
+
+  /** TEST HOOK: jams the library's watch stream (see EtcdClientKeeper.jamForTest and docs/reliability.md). */
+  jamWatchStreamForTest(kind: JamKind): Promise<void> {
+    return this.keeper.jamForTest(kind);
+  }
+
+  /** TEST HOOK: every watch runs its periodic re-list now; resolves when they are applied. */
+  async relistNowForTest(): Promise<void> {
+    await Promise.all([...this.watches].map((w) => w.relistNow()));
   }
 
   async close(): Promise<void> {
+    this.probe.stop();
     await Promise.all([...this.watches].map((w) => w.close()));
-    this.client.close();
+    this.watches.clear();
+    this.keeper.close();
   }
 }

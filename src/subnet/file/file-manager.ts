@@ -20,6 +20,7 @@ import { waitForNetworkConfig } from '../config-wait.js';
 import { makeSubnetKey } from '../lease.js';
 import { writeFileAtomic } from '../subnetenv.js';
 import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager } from '../types.js';
+import { WatchHealth, type WatchStatus } from '../watch-health.js';
 import { DirLock } from './dir-lock.js';
 import { decodeLeaseFile, diffScans, encodeLeaseFile, uniqueSuffix, writeFileAtomicAt, type ScanEntry } from './lease-file.js';
 
@@ -64,6 +65,8 @@ export class FileManager implements Manager {
   private readonly configRetryMs: number;
   private readonly badFileLog = new RateLimitedLog(5, 60_000);
   private readonly watches = new Set<LeaseWatch>();
+  /** The store is re-scanned every rescanIntervalMs: that is its liveness bound; nothing is ever replaced. */
+  private health?: WatchHealth<never>;
   private configCache?: NetworkConfig;
 
   constructor(opts: FileManagerOptions) {
@@ -125,6 +128,9 @@ export class FileManager implements Manager {
 
   async watchLeases(onEvents: (events: LeaseEvent[]) => void): Promise<LeaseWatch> {
     let known = this.scan();
+    const health = (this.health ??= new WatchHealth<never>('file', [], this.rescanIntervalMs));
+    health.relisted();
+    health.confirm(true);
     let closed = false;
     let scanning = false;
     let again = false;
@@ -141,9 +147,13 @@ export class FileManager implements Manager {
           const next = this.scan();
           const events = diffScans(known, next);
           known = next;
+          health.relisted();
+          health.confirm(true);
+          if (events.length > 0) health.event();
           if (events.length > 0 && !closed) onEvents(events);
         } while (again && !closed);
       } catch (e) {
+        health.confirm(false);
         log.error(`file store watch: re-scan of ${this.dir} failed: ${(e as Error).message}`);
       } finally {
         scanning = false;
@@ -180,6 +190,10 @@ export class FileManager implements Manager {
     };
     this.watches.add(handle);
     return handle;
+  }
+
+  watchStatus(): WatchStatus | undefined {
+    return this.health?.snapshot();
   }
 
   async close(): Promise<void> {

@@ -2,10 +2,11 @@
 // configuration the way client-go's BuildConfigFromFlags picks it (-kubeconfig-file, -kube-api-url,
 // else the pod's service account), node get/list/watch/patch and the pod lookup for POD_NAME.
 import { existsSync } from 'node:fs';
-import { ApiException, CoreV1Api, KubeConfig, Observable, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, KubeConfig, Observable, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { ConfigurationOptions, ObservableMiddleware, V1Node, V1Pod } from '@kubernetes/client-node';
 import { KubeConfigError } from './annotations.js';
-import type { NodeList, NodeSource } from './node-source.js';
+import type { NodeList, NodeSource, NodeWatchParams } from './node-source.js';
+import { startWatchRequest, type WatchHandlers } from './watch-request.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -183,14 +184,15 @@ function timeoutMiddleware(ms: number): ObservableMiddleware {
 export class KubeNodeApi implements NodeApi {
   readonly server: string;
   private readonly core: CoreV1Api;
-  private readonly watcher: Watch;
   private readonly timeout: ConfigurationOptions;
 
-  /** `requestTimeoutMs` bounds every call except the watch stream (which lives until the server ends it). */
-  constructor(kc: KubeConfig, requestTimeoutMs = 30_000) {
+  /** `requestTimeoutMs` bounds every call except the watch stream (the reflector keeps its deadlines). */
+  constructor(
+    private readonly kc: KubeConfig,
+    requestTimeoutMs = 30_000,
+  ) {
     this.server = kc.getCurrentCluster()?.server ?? '';
     this.core = kc.makeApiClient(CoreV1Api);
-    this.watcher = new Watch(kc);
     this.timeout = { middleware: [timeoutMiddleware(requestTimeoutMs)], middlewareMergeStrategy: 'append' };
   }
 
@@ -217,16 +219,10 @@ export class KubeNodeApi implements NodeApi {
     return { items, resourceVersion: rv };
   }
 
-  async watch(resourceVersion: string, onEvent: (type: string, object: unknown) => void, onDone: (err?: unknown) => void): Promise<() => void> {
-    const params: Record<string, string | boolean> = { allowWatchBookmarks: true };
-    if (resourceVersion !== '') params.resourceVersion = resourceVersion;
-    const controller = await this.watcher.watch(
-      '/api/v1/nodes',
-      params,
-      (type: string, obj: unknown) => onEvent(type, obj),
-      (err: unknown) => onDone(err ?? undefined),
-    );
-    return () => controller.abort();
+  watch(params: NodeWatchParams, handlers: WatchHandlers): () => void {
+    const query: Record<string, string> = { allowWatchBookmarks: 'true', timeoutSeconds: String(params.timeoutSeconds) };
+    if (params.resourceVersion !== '') query.resourceVersion = params.resourceVersion;
+    return startWatchRequest(this.kc, '/api/v1/nodes', query, handlers);
   }
 
   async patchNodeStatus(name: string, body: object, type: PatchType): Promise<void> {

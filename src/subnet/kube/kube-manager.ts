@@ -28,6 +28,7 @@ import { DEFAULT_RESYNC_MS, NodeReflector, type NodeChange } from './reflector.j
 import { DEFAULT_EVENT_QUEUE_DEPTH, NODE_CACHE_SYNC_TIMEOUT_MS, readKubeEnv, type KubeEnv } from './kube-env.js';
 import { LeaseEventQueue } from './event-queue.js';
 import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, LeaseWatch, Manager, StoredPublicIP } from '../types.js';
+import type { WatchStatus } from '../watch-health.js';
 
 /** flannel's kube leases carry a nominal 24 h expiration; nothing enforces it. */
 const KUBE_LEASE_TTL_MS = 24 * 60 * 60 * 1000;
@@ -49,6 +50,8 @@ export interface KubeManagerOptions {
   env?: Partial<KubeEnv>;
   /** How long the first node list may take (flannel: 10 minutes). */
   cacheSyncTimeoutMs?: number;
+  /** The watch's liveness bound (-watch-liveness-seconds). */
+  livenessMs?: number;
   now?: () => number;
 }
 
@@ -147,6 +150,7 @@ export class KubeManager implements Manager {
   readonly name: string;
   private readonly abort = new AbortController();
   private readonly watches = new Set<LeaseWatch>();
+  private readonly reflectors = new Set<NodeReflector>();
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private readonly now: () => number;
@@ -299,6 +303,7 @@ export class KubeManager implements Manager {
       resyncMs: this.opts.resyncMs ?? DEFAULT_RESYNC_MS,
       backoffInitialMs: this.retryInitialMs,
       backoffMaxMs: this.retryMaxMs,
+      livenessMs: this.opts.livenessMs,
       describeError: describeKubeError,
       onChanges: (changes) => {
         const events = tracker.apply(changes);
@@ -313,9 +318,12 @@ export class KubeManager implements Manager {
         queue.close();
         reflector.stop();
         this.watches.delete(handle);
+        this.reflectors.delete(reflector);
       },
     };
     this.watches.add(handle);
+    this.reflectors.add(reflector);
+    log.info(reflector.describeLiveness());
     const onAbort = (): void => reflector.stop();
     this.abort.signal.addEventListener('abort', onAbort, { once: true });
     if (!(await this.firstSync(reflector))) {
@@ -352,6 +360,11 @@ export class KubeManager implements Manager {
     throw new Error(`error waiting for nodeController to sync state: the node list did not succeed within ${formatDelay(limit)} (set CONT_WHEN_CACHE_NOT_READY=true to start without it)`);
   }
 
+  /** The node watch's health (the most recent watch when there are several). */
+  watchStatus(): WatchStatus | undefined {
+    return [...this.reflectors].at(-1)?.health.snapshot();
+  }
+
   async close(): Promise<void> {
     this.abort.abort();
     await Promise.all([...this.watches].map((w) => w.close()));
@@ -379,6 +392,8 @@ export interface CreateKubeManagerOptions {
   /** Bound on each API call (not the watch stream); 30 s by default. */
   requestTimeoutMs?: number;
   cacheSyncTimeoutMs?: number;
+  /** The watch's liveness bound (-watch-liveness-seconds); 15 s by default. */
+  livenessMs?: number;
 }
 
 /**
@@ -433,5 +448,6 @@ export async function createKubeManager(opts: CreateKubeManagerOptions): Promise
     podCidrRetryMs: opts.podCidrRetryMs,
     env,
     cacheSyncTimeoutMs: opts.cacheSyncTimeoutMs,
+    livenessMs: opts.livenessMs,
   });
 }

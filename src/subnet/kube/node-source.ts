@@ -1,18 +1,28 @@
-// What the node reflector needs from the API server: a list and a watch. The library-backed
-// implementation is client.ts; tests use in-memory and HTTP doubles.
+// What the node reflector needs from the API server: a list and a watch. The HTTP implementation is
+// client.ts (lists through the client library, the watch through watch-request.ts).
 import type { NodeLike } from './annotations.js';
+import type { WatchHandlers } from './watch-request.js';
+
+export type { WatchHandlers } from './watch-request.js';
 
 export interface NodeList {
   items: NodeLike[];
   resourceVersion: string;
 }
 
-/** How the reflector talks to the API server; the library-backed implementation is in client.ts. */
+export interface NodeWatchParams {
+  /** Watch from here ('' for "now"). */
+  resourceVersion: string;
+  /** The API server ends the watch after this long (client-go: 5 to 10 min, random). */
+  timeoutSeconds: number;
+}
+
+/** How the reflector talks to the API server. */
 export interface NodeSource {
   list(): Promise<NodeList>;
   /**
-   * Starts a watch from `resourceVersion`. `onEvent` gets each decoded line; `onDone` is called once
-   * when the stream ends (no error: closed by the server). Returns a function that aborts it.
+   * Starts a node watch with bookmarks and returns at once the function that aborts it; after an
+   * abort no handler is called and the request's connection is gone.
    */
-  watch(resourceVersion: string, onEvent: (type: string, object: unknown) => void, onDone: (err?: unknown) => void): Promise<() => void>;
+  watch(params: NodeWatchParams, handlers: WatchHandlers): () => void;
 }

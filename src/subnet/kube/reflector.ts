@@ -2,14 +2,22 @@
 // node and reporting changes. It replaces the client library's informer because that one stops for
 // good on any error other than 410 (an API server restart, a refused connection) and never resyncs.
 // Here every failure ends in "list again and diff against what we had", so no add, update or delete is
-// lost across a broken watch; a clean server-side close resumes the watch from the last version; and a
-// periodic full re-list (flannel's 5 min resync) repairs anything a silently hung watch missed.
-import { log } from '../../log.js';
+// lost across a broken watch; a clean server-side close resumes the watch from the last version; a
+// watch the API server does not answer within the confirmation deadline, or that goes idle, is
+// replaced (resuming from the last version: the server replays what was missed); and a periodic full
+// re-list (flannel's 5 min resync) repairs anything else.
+import { log, RateLimitedLog } from '../../log.js';
 import type { NodeLike } from './annotations.js';
 import { backoffDelay, formatDelay } from '../../util/backoff.js';
+import { DEFAULT_LIVENESS_MS, WatchHealth } from '../watch-health.js';
 import type { NodeSource } from './node-source.js';
+import { WatchDeadlines, type DeadlineKind } from './watch-deadlines.js';
 
 export type NodeChange = { type: 'upsert'; node: NodeLike; old?: NodeLike } | { type: 'delete'; node: NodeLike };
+
+/** Why a node watch was given up and replaced. */
+export const KUBE_REPLACEMENT_REASONS = ['no-headers', 'idle', 'ended', 'error', 'gone'] as const;
+export type KubeReplacementReason = (typeof KUBE_REPLACEMENT_REASONS)[number];
 
 export interface ReflectorOptions {
   source: NodeSource;
@@ -19,6 +27,13 @@ export interface ReflectorOptions {
   /** Retry pacing after a failed list or watch: doubles from initialMs up to maxMs, jittered. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /**
+   * The liveness bound: a third of it for the API server to answer a watch, two thirds for a watch to
+   * deliver something (event or bookmark), and retries never wait longer than two thirds of it.
+   */
+  livenessMs?: number;
+  /** The watch's server-side timeout; default like client-go's reflector, 5 to 10 min at random. */
+  watchTimeoutSeconds?: () => number;
   describeError?(e: unknown): string;
 }
 
@@ -26,6 +41,7 @@ export const DEFAULT_RESYNC_MS = 5 * 60_000;
 
 const nameOf = (n: NodeLike): string => n.metadata?.name ?? '';
 const versionOf = (n: NodeLike): string => n.metadata?.resourceVersion ?? '';
+const clientGoWatchTimeout = (): number => Math.floor(300 * (1 + Math.random()));
 
 /** A watch stream's ERROR object (a metav1.Status). */
 function statusCode(obj: unknown): number | undefined {
@@ -45,6 +61,7 @@ export function httpStatusOf(e: unknown): number | undefined {
 export class NodeReflector {
   readonly nodes = new Map<string, NodeLike>();
   readonly counters = { lists: 0, listErrors: 0, watches: 0, watchErrors: 0, gone: 0, resyncs: 0 };
+  readonly health: WatchHealth<KubeReplacementReason>;
   private resourceVersion = '';
   /** Bumped whenever a watch is replaced, so late callbacks of an aborted watch are ignored. */
   private generation = 0;
@@ -56,16 +73,41 @@ export class NodeReflector {
   private cycling = false;
   private cycleAgain = false;
   private failures = 0;
+  /** Deadline expiries in a row (reset by any event): paces replacements of a watch that keeps hanging. */
+  private deadlineMisses = 0;
   private readonly resyncMs: number;
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
+  private readonly confirmMs: number;
+  private readonly idleMs: number;
+  private readonly watchTimeoutSeconds: () => number;
   private readonly describe: (e: unknown) => string;
+  /**
+   * A quiet cluster's watch is replaced every idle period, by design: warn about deadline replacements,
+   * but not every time (each one is counted in /metrics and `flannelctl status`).
+   */
+  private readonly deadlineLog = new RateLimitedLog(3, 10 * 60_000);
 
   constructor(private readonly opts: ReflectorOptions) {
+    const liveness = opts.livenessMs ?? DEFAULT_LIVENESS_MS;
     this.resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
+    this.confirmMs = Math.max(500, Math.round(liveness / 3));
+    this.idleMs = Math.max(1000, liveness - this.confirmMs);
     this.backoffInitialMs = opts.backoffInitialMs ?? 500;
-    this.backoffMaxMs = opts.backoffMaxMs ?? 30_000;
+    // After an outage the next attempt must come soon enough for the bound to hold.
+    this.backoffMaxMs = Math.min(opts.backoffMaxMs ?? 30_000, this.idleMs);
+    this.watchTimeoutSeconds = opts.watchTimeoutSeconds ?? clientGoWatchTimeout;
     this.describe = opts.describeError ?? ((e) => (e instanceof Error ? e.message : String(e)));
+    this.health = new WatchHealth('kube', KUBE_REPLACEMENT_REASONS, liveness);
+  }
+
+  /** The start-up line that states the bound and how it is kept. */
+  describeLiveness(): string {
+    return (
+      `Node watch liveness bound ${formatDelay(this.health.livenessMs)}: the API server must answer a watch within ${formatDelay(this.confirmMs)}, ` +
+      `an event or bookmark must arrive within ${formatDelay(this.idleMs)} (else the watch is replaced, resuming from the last resourceVersion), ` +
+      `full re-list every ${formatDelay(this.resyncMs)}`
+    );
   }
 
   /** Lists (retrying until it works or stop()), then watches. Resolves once the first list is applied. */
@@ -81,12 +123,19 @@ export class NodeReflector {
 
   stop(): void {
     this.stopped = true;
-    this.generation++;
-    this.abortWatch?.();
-    this.abortWatch = undefined;
+    this.dropWatch();
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.wakeRetry?.();
+  }
+
+  /** Aborts the current watch (its connection goes with it) and ignores whatever it still says. */
+  private dropWatch(): void {
+    this.generation++;
+    this.health.confirm(false);
+    const abort = this.abortWatch;
+    this.abortWatch = undefined;
+    abort?.();
   }
 
   private backoffMs(): number {
@@ -111,9 +160,7 @@ export class NodeReflector {
     try {
       do {
         this.cycleAgain = false;
-        this.generation++;
-        this.abortWatch?.();
-        this.abortWatch = undefined;
+        this.dropWatch();
         while (!this.stopped) {
           try {
             await this.relist();
@@ -126,8 +173,7 @@ export class NodeReflector {
             await this.sleep(wait);
           }
         }
-        // Not awaited: a server that accepts the connection but never answers must not block start().
-        if (!this.stopped && !this.cycleAgain) void this.startWatch().catch((e: unknown) => this.failWatch(e));
+        if (!this.stopped && !this.cycleAgain) this.startWatch();
       } while (this.cycleAgain && !this.stopped);
     } finally {
       this.cycling = false;
@@ -139,6 +185,7 @@ export class NodeReflector {
     const list = await this.opts.source.list();
     this.counters.lists++;
     if (this.stopped) return;
+    this.health.relisted();
     const changes: NodeChange[] = [];
     const seen = new Set<string>();
     for (const node of list.items) {
@@ -160,21 +207,60 @@ export class NodeReflector {
     if (changes.length > 0) this.opts.onChanges(changes);
   }
 
-  private async startWatch(): Promise<void> {
-    const gen = ++this.generation;
+  /** A watch from the last resourceVersion, under its deadlines. Returns at once: a hung server cannot block anything. */
+  private startWatch(): void {
+    this.dropWatch();
+    const gen = this.generation;
     const started = Date.now();
     this.counters.watches++;
-    const abort = await this.opts.source.watch(
-      this.resourceVersion,
-      (type, obj) => {
-        if (gen === this.generation) this.onWatchEvent(type, obj);
-      },
-      (err) => {
-        if (gen === this.generation) this.onWatchDone(err, Date.now() - started);
+    const deadlines = new WatchDeadlines(this.confirmMs, this.idleMs, (kind) => {
+      if (gen === this.generation) this.onDeadline(kind);
+    });
+    const abort = this.opts.source.watch(
+      { resourceVersion: this.resourceVersion, timeoutSeconds: this.watchTimeoutSeconds() },
+      {
+        onConfirmed: () => {
+          if (gen !== this.generation) return;
+          deadlines.confirmed();
+          this.health.confirm(true);
+        },
+        onEvent: (type, obj) => {
+          if (gen !== this.generation) return;
+          deadlines.activity();
+          this.deadlineMisses = 0;
+          this.health.event();
+          this.onWatchEvent(type, obj);
+        },
+        onDone: (err) => {
+          if (gen !== this.generation) return;
+          deadlines.stop();
+          this.abortWatch = undefined;
+          this.onWatchDone(err, Date.now() - started);
+        },
       },
     );
-    if (gen === this.generation) this.abortWatch = abort;
-    else abort();
+    this.abortWatch = () => {
+      deadlines.stop();
+      abort();
+    };
+  }
+
+  /** The watch missed a deadline: abort it (and its connection) and watch again from where it was. */
+  private onDeadline(kind: DeadlineKind): void {
+    if (this.stopped) return;
+    this.dropWatch();
+    this.health.replaced(kind);
+    const wait = backoffDelay(this.deadlineMisses, this.backoffInitialMs, this.confirmMs);
+    this.deadlineMisses++;
+    const why =
+      kind === 'no-headers'
+        ? `the API server did not answer the watch within ${formatDelay(this.confirmMs)}`
+        : `no event or bookmark for ${formatDelay(this.idleMs)}`;
+    this.deadlineLog.warning(`Node watch replaced: ${why}; watching again from resourceVersion ${this.resourceVersion || '(now)'} in ${formatDelay(wait)}`);
+    const gen = this.generation;
+    void this.sleep(wait).then(() => {
+      if (!this.stopped && gen === this.generation && !this.cycling) this.startWatch();
+    });
   }
 
   private onWatchEvent(type: string, obj: unknown): void {
@@ -183,9 +269,11 @@ export class NodeReflector {
       const message = typeof obj === 'object' && obj !== null ? String((obj as { message?: unknown }).message ?? '') : '';
       if (code === 410) {
         this.counters.gone++;
+        this.health.replaced('gone');
         log.info(`Node watch expired (410 Gone: ${message}); listing again`);
       } else {
         this.counters.watchErrors++;
+        this.health.replaced('error');
         log.error(`Node watch error event (code ${code ?? '?'}: ${message}); listing again`);
       }
       void this.cycle('watch error event');
@@ -212,14 +300,13 @@ export class NodeReflector {
 
   private onWatchDone(err: unknown, lastedMs: number): void {
     if (this.stopped) return;
-    this.abortWatch = undefined;
     if (err === undefined || err === null) {
-      // API servers end watches routinely (timeouts, restarts): resume from the last version seen. A
-      // watch that ends at once every time would spin, so those go through the backoff and a re-list.
+      // API servers end watches routinely (timeoutSeconds, restarts): resume from the last version seen.
+      // A watch that ends at once every time would spin, so those go through the backoff and a re-list.
       if (lastedMs >= 1000) {
         this.failures = 0;
-        this.generation++;
-        void this.startWatch().catch((e: unknown) => this.failWatch(e));
+        this.health.replaced('ended');
+        this.startWatch();
         return;
       }
       this.failWatch(new Error('watch closed by the server right after it started'));
@@ -231,14 +318,16 @@ export class NodeReflector {
   /** Any watch failure: wait (backoff), then list again and diff, so nothing that happened meanwhile is lost. */
   private failWatch(err: unknown): void {
     const status = httpStatusOf(err);
-    this.generation++;
+    this.dropWatch();
     if (status === 410) {
       this.counters.gone++;
+      this.health.replaced('gone');
       log.info('Node watch expired (410 Gone); listing again');
       void this.cycle('watch expired');
       return;
     }
     this.counters.watchErrors++;
+    this.health.replaced('error');
     const wait = this.backoffMs();
     this.failures++;
     log.error(`Node watch failed: ${this.describe(err)}; listing again in ${formatDelay(wait)}`);
