@@ -159,6 +159,7 @@ bool EchoProber::ShouldStop() const {
 
 void EchoProber::Loop() {
   start_ = MonoNs();
+  result_.startRealNs = ClockNs(CLOCK_REALTIME);
   uint32_t next = 1;  // the next sequence number to send
   // Sends follow the plan start + (seq-1) x interval, so a late wake-up does not stretch the run.
   auto sendAt = [&](uint32_t seq) { return start_ + static_cast<int64_t>(seq - 1) * o_.intervalNs; };
@@ -201,8 +202,8 @@ void EchoProber::Loop() {
 }
 
 void EchoProber::Send(uint32_t seq) {
-  uint8_t buf[kEchoLen];
-  const size_t n = BuildEchoRequest(key_, static_cast<uint16_t>(seq), buf, sizeof buf);
+  uint8_t buf[kEchoHdrLen + kMaxEchoData];
+  const size_t n = BuildEchoRequest(key_, static_cast<uint16_t>(seq), o_.dataLen, buf, sizeof buf);
   sockaddr_storage to;
   const socklen_t toLen = ToSockaddr(o_.target, 0, &to);
   Pending& e = echoes_[seq - 1];
@@ -221,7 +222,8 @@ void EchoProber::Send(uint32_t seq) {
 }
 
 void EchoProber::Drain() {
-  uint8_t buf[1500];  // a quote of our 84- or 104-byte request fits whole
+  // Our largest reply with the largest IPv4 header fits whole (a truncated one would fail its checksum).
+  uint8_t buf[60 + kEchoHdrLen + kMaxEchoData];
   alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(timespec))];
   for (;;) {
     sockaddr_storage from{};

@@ -29,6 +29,7 @@ struct ProbeOptions {
   uint32_t count = 1;
   int64_t intervalNs = 0;
   int64_t timeoutNs = 0;
+  uint32_t dataLen = kDefaultEchoData;  // data bytes per echo (ping -s)
   int cpu = -1;                    // pin the prober thread there; -1 = no pinning
   uint32_t stopAfterReplies = 0;   // end the run once this many replies arrived; 0 = never
   uint32_t stopAfterFailures = 0;  // end the run once this many echoes failed; 0 = never
@@ -62,6 +63,7 @@ enum class EndReason : uint8_t { kDone, kReplies, kFailures, kAborted };
 struct ProbeResult {
   std::string error;  // the run could not start (pinning, setns, socket): nothing was sent
   uint32_t sent = 0;  // echoes attempted = replies + failures
+  int64_t startRealNs = 0;  // CLOCK_REALTIME of the first send: sentAtNs + rttNs from here is wall-clock time
   std::vector<EchoReply> replies;     // by seq
   std::vector<EchoFailure> failures;  // by seq
   uint32_t duplicates = 0;  // further replies to an echo already answered

@@ -20,6 +20,8 @@ export interface ProbeOptions {
   intervalMs: number;
   /** How long each echo waits for its reply. */
   timeoutMs: number;
+  /** Data bytes after the 8-byte ICMP header, 8..1472 (ping -s); default 56, a 64-byte message like ping's. */
+  size?: number;
   /** Pin the prober thread to this CPU (benchmarks place each node's pod work on its own CPU). */
   cpu?: number;
   /** End the run once this many replies arrived (1 for a reachability check). */
@@ -55,6 +57,8 @@ export interface ProbeResult {
   family: 4 | 6;
   /** Echoes attempted; sent = replies.length + failures.length. */
   sent: number;
+  /** Wall-clock time of the first send (ms since the epoch): an echo's reply came at startedAtMs + sentAtMs + rttUs / 1000. */
+  startedAtMs: number;
   received: number;
   /** By seq (1-based, as ping numbers them). */
   replies: EchoReply[];
@@ -70,6 +74,7 @@ export interface ProbeResult {
 
 interface RawResult {
   sent: number;
+  startedAtMs: number;
   end: ProbeResult['end'];
   duplicates: number;
   late: number;
@@ -104,6 +109,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     target: o.target,
     family,
     sent: raw.sent,
+    startedAtMs: raw.startedAtMs,
     received: raw.replies.length,
     replies: raw.replies.map((r) => ({ seq: r.seq, rttUs: r.rttNs / 1000, sentAtMs: r.sentAtNs / 1e6 })),
     failures: raw.failures.map((f) => ({

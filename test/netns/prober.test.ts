@@ -125,6 +125,21 @@ describe('ICMP echo prober between namespaces', suiteNeeds(rootAndNetns()), () =
     });
   }
 
+  test('a size of 1000 bytes (ping -s 1000) is answered; each reply is placed on the wall clock from the run\'s start', async () => {
+    for (const family of FAMILIES) {
+      const before = Date.now();
+      const r = await probe({ netns: sender.name, target: pick(PEER, family), count: 3, intervalMs: 20, timeoutMs: 2000, size: 1000 });
+      const after = Date.now();
+      assert.equal(r.received, 3, `IPv${family}`);
+      // Date.now() has millisecond steps; the run started inside the call and every reply came before it returned.
+      assert.ok(r.startedAtMs >= before - 1 && r.startedAtMs <= after + 1, `started ${r.startedAtMs} in [${before}, ${after}]`);
+      for (const x of r.replies) {
+        const at = r.startedAtMs + x.sentAtMs + x.rttUs / 1000;
+        assert.ok(at >= r.startedAtMs && at <= after + 1, `reply ${x.seq} at ${at}, run ${r.startedAtMs}..${after}`);
+      }
+    }
+  });
+
   test('the namespace can be named, given as /var/run/netns/NAME or as /proc/PID/ns/net', async () => {
     const sleeper = sender.spawn('sleep', ['30']);
     await new Promise((resolve) => sleeper.once('spawn', resolve));
