@@ -5,6 +5,7 @@ import { cpuSeconds, machineJiffies, rssMiB } from './procstat.js';
 import type { Target } from './targets.js';
 import type { BenchOptions, Metric } from './types.js';
 import { sleep } from '../util/sleep.js';
+import { probe } from '../probe/prober.js';
 
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -69,14 +70,14 @@ async function iperf(t: Target, args: string[], seconds: number): Promise<Iperf>
   throw last ?? new Error('iperf3 failed');
 }
 
-function pingRtts(t: Target, count: number): number[] {
-  let out = '';
-  try {
-    out = t.client.exec('ping', ['-c', String(count), '-i', '0.01', '-W', '1', t.serverIP], { timeoutMs: count * 100 + 10_000 });
-  } catch (e) {
-    out = (e as Error).message; // some loss still leaves usable samples
-  }
-  return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000);
+/**
+ * `count` ICMP echoes from the client pod to the server, 10 ms apart, with our prober (ping -i 0.01's
+ * schedule and 64-byte size; RTT from the kernel's receive timestamp, as ping takes it); microseconds,
+ * one per reply: some loss still leaves usable samples.
+ */
+async function pingRtts(t: Target, count: number): Promise<number[]> {
+  const r = await probe({ netns: t.client.name, target: t.serverIP, count, intervalMs: 10, timeoutMs: 1000 });
+  return r.replies.map((x) => x.rttUs);
 }
 
 function percentile(xs: number[], p: number): number {
@@ -105,7 +106,7 @@ export async function measure(name: string, t: Target, o: BenchOptions, add: (m:
   const repeat = o.quick ? 1 : (o.repeat ?? 1);
   const log = o.log ?? (() => {});
   // Warm-up: ARP/neighbour entries and peer tables in place before anything is timed.
-  pingRtts(t, 3);
+  await pingRtts(t, 3);
   // RTT before the throughput tests of each repetition, on an otherwise idle path: after the 64-byte
   // UDP flood the 8 MiB socket buffers of a userspace data plane still hold a backlog for a while,
   // which would be measured instead. One RTT sample set per repetition, like the TCP figures: a single
@@ -122,7 +123,7 @@ export async function measure(name: string, t: Target, o: BenchOptions, add: (m:
   const tcp4: number[] = [];
   for (let r = 0; r < repeat; r++) {
     await waitQuiet(quietMs);
-    const rtts = pingRtts(t, o.quick ? 50 : 200);
+    const rtts = await pingRtts(t, o.quick ? 50 : 200);
     if (rtts.length === 0) throw new Error('ping: no replies');
     rttP50.push(percentile(rtts, 50));
     rttP99.push(percentile(rtts, 99));

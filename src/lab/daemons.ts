@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { FLANNELD_NODE_FLAGS } from '../config/node-flags.js';
 import { isAlive, killAndWait } from '../util/process.js';
 import { sleep } from '../util/sleep.js';
-import { hasBinary } from './netns.js';
+import { missingProgram } from '../util/system-packages.js';
 import type { TopologyNode } from './topology.js';
 
 export interface LabNode extends TopologyNode {
@@ -104,10 +104,10 @@ export class NodeDaemons {
   }
 
   private iptablesMissing(): boolean {
-    if (hasBinary('iptables-restore')) return false;
-    if (!this.iptablesNoted) this.o.log('iptables-restore not found: daemons run with -iptables-forward-rules=false (apt-get install iptables for the rules)');
+    const missing = missingProgram('iptables-restore', 'the daemons run with -iptables-forward-rules=false (the lab forwards without those rules)', 'flanneld\'s -iptables-forward-rules');
+    if (missing && !this.iptablesNoted) this.o.log(missing);
     this.iptablesNoted = true;
-    return true;
+    return missing !== undefined;
   }
 
   log(node: LabNode, lines = 1e9): string {

@@ -1,7 +1,8 @@
 // `flannelctl lab`: build a multi-node overlay in network namespaces, check every pod pair, report;
 // `flannelctl lab down` removes labs kept with --keep.
 import { Option, type Command } from 'commander';
-import { Lab } from '../../lab/lab.js';
+import { Lab, type LabOptions } from '../../lab/lab.js';
+import { labMissingPrograms } from '../../lab/programs.js';
 import { formatLabReport } from '../../lab/report.js';
 import { labDown } from '../../lab/state.js';
 import { teardownOnSignal } from '../../util/signals.js';
@@ -22,8 +23,7 @@ interface LabCliOptions {
 }
 
 async function runLab(o: LabCliOptions): Promise<number> {
-  requireRoot('lab');
-  const lab = new Lab({
+  const opts: LabOptions = {
     nodes: o.nodes,
     backend: o.backend,
     ipv6: o.ipv6,
@@ -36,7 +36,19 @@ async function runLab(o: LabCliOptions): Promise<number> {
     startTimeoutSec: o.timeout,
     flanneld: o.flanneld ? [o.flanneld] : undefined,
     log: (l) => process.stdout.write(l + '\n'),
-  });
+  };
+  // Before root: what is missing is said first, and nothing is created.
+  const missing = labMissingPrograms(opts);
+  for (const line of missing) process.stderr.write(`flannelctl lab: ${line}\n`);
+  if (missing.length) return 1;
+  requireRoot('lab');
+  let lab: Lab;
+  try {
+    lab = new Lab(opts);
+  } catch (e) {
+    process.stderr.write(`flannelctl lab: ${(e as Error).message}\n`);
+    return 2;
+  }
   const onSignal = teardownOnSignal(() => lab.down(), 'tearing down the lab...');
   try {
     process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}${o.routed ? ', routed underlay' : ''}${o.directRouting ? ', DirectRouting' : ''}${o.ipMasq ? ', -ip-masq' : ''}${o.userspaceNodes ? `, ${o.userspaceNodes} userspace VTEP node(s)` : ''}, ${o.store} lease store, prefix ${lab.set.prefix}\n`);
