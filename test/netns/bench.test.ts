@@ -19,7 +19,7 @@ const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 const flanneld = join(here, '..', '..', 'src', 'cli', 'flanneld.js');
 const netns = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 
-describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3'), binary('ping')), () => {
+describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')), () => {
   test('measures every backend and writes markdown, JSON and SVG', { timeout: 360_000 }, (t) => {
     if (!need(t, rootAndNetns(), binary('iperf3'))) return;
     const out = mkdtempSync(join(tmpdir(), 'flannelts-bench-'));

@@ -12,7 +12,7 @@ import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { assertAllPairs, fdbOn, macOf, routesOn, subnetAddr } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping'), binary('bridge'), binary('iptables-save')];
+const reqs = [rootAndNetns(), binary('bridge')];
 const here = dirname(fileURLToPath(import.meta.url));
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 
