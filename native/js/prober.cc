@@ -1,6 +1,6 @@
 // JavaScript binding of the ICMP echo prober (native/probe/): the EchoProber class.
 //   new EchoProber({netns, target, family?, count, intervalMs, timeoutMs, size?, cpu?,
-//                   stopAfterReplies?, stopAfterFailures?})  validates every field (one-line errors naming it) and opens
+//                   stopAfterReplies?, stopAfterFailures?, stopAfterErrors?})  validates every field (one-line errors naming it) and opens
 //                   the namespace file;
 //   start() -> Promise of the raw result, resolved when the prober thread has ended and been joined;
 //   abort() ends the run early (the promise then resolves with what was measured).
@@ -107,6 +107,7 @@ ProbeOptions ParseOptions(const Napi::Value& v) {
   p.cpu = static_cast<int>(Num(o, "cpu", 0, (cpus > 0 ? cpus : CPU_SETSIZE) - 1, true, false, -1));
   p.stopAfterReplies = static_cast<uint32_t>(Num(o, "stopAfterReplies", 0, kMaxEchoes, true, false, 0));
   p.stopAfterFailures = static_cast<uint32_t>(Num(o, "stopAfterFailures", 0, kMaxEchoes, true, false, 0));
+  p.stopAfterErrors = static_cast<uint32_t>(Num(o, "stopAfterErrors", 0, kMaxEchoes, true, false, 0));
   // Last: the only step that acquires something (the namespace descriptor, owned by the run from here).
   p.netns = Str(o, "netns", "a network namespace name or path (/var/run/netns/NAME, /proc/PID/ns/net)");
   p.netnsFd = OpenNetns(env, p.netns);
@@ -118,6 +119,7 @@ const char* EndName(EndReason e) {
     case EndReason::kDone: return "done";
     case EndReason::kReplies: return "replies";
     case EndReason::kFailures: return "failures";
+    case EndReason::kErrors: return "errors";
     case EndReason::kAborted: return "aborted";
   }
   return "done";

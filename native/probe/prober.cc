@@ -154,7 +154,8 @@ std::string EchoProber::Enter() {
 
 bool EchoProber::ShouldStop() const {
   return (o_.stopAfterReplies > 0 && result_.replies.size() >= o_.stopAfterReplies) ||
-         (o_.stopAfterFailures > 0 && result_.failures.size() >= o_.stopAfterFailures);
+         (o_.stopAfterFailures > 0 && result_.failures.size() >= o_.stopAfterFailures) ||
+         (o_.stopAfterErrors > 0 && errors_ >= o_.stopAfterErrors);
 }
 
 void EchoProber::Loop() {
@@ -179,7 +180,8 @@ void EchoProber::Loop() {
     }
     if (ShouldStop()) {
       const bool byReplies = o_.stopAfterReplies > 0 && result_.replies.size() >= o_.stopAfterReplies;
-      result_.end = byReplies ? EndReason::kReplies : EndReason::kFailures;
+      const bool byFailures = o_.stopAfterFailures > 0 && result_.failures.size() >= o_.stopAfterFailures;
+      result_.end = byReplies ? EndReason::kReplies : byFailures ? EndReason::kFailures : EndReason::kErrors;
       break;
     }
     if (next > o_.count && pendingFrom_ >= result_.sent) break;  // every echo sent and ended
@@ -298,6 +300,7 @@ void EchoProber::Fail(uint32_t seq, EchoFailure f) {
   e.waiting = false;
   f.seq = static_cast<uint16_t>(seq);
   f.sentAtNs = e.sentMono - start_;
+  if (f.kind == FailureKind::kIcmpError || f.kind == FailureKind::kSendError) errors_++;
   result_.failures.push_back(f);
 }
 

@@ -33,6 +33,9 @@ struct ProbeOptions {
   int cpu = -1;                    // pin the prober thread there; -1 = no pinning
   uint32_t stopAfterReplies = 0;   // end the run once this many replies arrived; 0 = never
   uint32_t stopAfterFailures = 0;  // end the run once this many echoes failed; 0 = never
+  // End the run once this many echoes were answered with an ICMP error or refused by sendto: answers,
+  // unlike silence, that say the path is not there (a timeout does not count); 0 = never.
+  uint32_t stopAfterErrors = 0;
 };
 
 struct EchoReply {
@@ -58,7 +61,7 @@ struct EchoFailure {
   int err = 0;
 };
 
-enum class EndReason : uint8_t { kDone, kReplies, kFailures, kAborted };
+enum class EndReason : uint8_t { kDone, kReplies, kFailures, kErrors, kAborted };
 
 struct ProbeResult {
   std::string error;  // the run could not start (pinning, setns, socket): nothing was sent
@@ -108,6 +111,7 @@ class EchoProber {
   ProbeResult result_;
   std::vector<Pending> echoes_;  // index seq - 1
   uint32_t pendingFrom_ = 0;     // no echo below this index is still waiting
+  uint32_t errors_ = 0;          // failures that were ICMP errors or sendto errors
   int64_t start_ = 0;            // monotonic time of the first send
 };
 

@@ -12,16 +12,17 @@ export interface PairResult {
   detail: string;
 }
 
-/** How long a pair is tried, and when a pair that does not answer counts as settled. */
+/** How long a pair is tried, and when a pair that is refused counts as settled. */
 export interface PairPatience {
   /** Give up on a pair that has not answered for this long (echoes go every 200 ms until then). */
   waitMs?: number;
   /**
-   * Stop after this many failed echoes (0: only at waitMs). Once the daemons know their peers, an
-   * answer does not change within a second, so `flannelctl lab` settles a silent or refused pair after
-   * 5 (about 1 s of ICMP errors or local no-route, 2 s of timeouts) instead of trying on for seconds.
+   * Stop after this many echoes were refused, by an ICMP error or by the pod's own table (no route);
+   * 0: only at waitMs. Once the daemons know their peers such an answer does not change within a
+   * second, so `flannelctl lab` settles a refused pair after 5 (about 1 s) instead of trying on.
+   * Silence is no answer: a pair that only times out is tried until waitMs.
    */
-  settleAfterFailures?: number;
+  settleAfterErrors?: number;
 }
 
 const INTERVAL_MS = 200;
@@ -31,7 +32,7 @@ const PAIRS_AT_ONCE = 32;
 /** A lease event may still be on its way after a change: a single pair is tried this long. */
 const PAIR_WAIT_MS = 5000;
 /** What `flannelctl lab` allows per pair once the daemons reported every peer. */
-export const SETTLED_PAIR: Required<PairPatience> = { waitMs: PAIR_WAIT_MS, settleAfterFailures: 5 };
+export const SETTLED_PAIR: Required<PairPatience> = { waitMs: PAIR_WAIT_MS, settleAfterErrors: 5 };
 
 // The most telling failure first: the sender's own refusal, then an ICMP error (who said no and why),
 // then silence.
@@ -70,11 +71,12 @@ export async function pingPair(a: LabNode, b: LabNode, family: 4 | 6, target: st
       netns: a.pod.name,
       target,
       family,
-      count: Math.max(count, Math.ceil(waitMs / INTERVAL_MS)),
+      // The last echo leaves a timeout before waitMs, so the run is over by then.
+      count: Math.max(count, Math.floor((waitMs - ECHO_TIMEOUT_MS) / INTERVAL_MS) + 1),
       intervalMs: INTERVAL_MS,
       timeoutMs: ECHO_TIMEOUT_MS,
       stopAfterReplies: count,
-      stopAfterFailures: patience.settleAfterFailures ?? 0,
+      stopAfterErrors: patience.settleAfterErrors ?? 0,
     });
     return { ...pair, ...pairOutcome(r) };
   } catch (e) {
@@ -113,7 +115,8 @@ function orderedPairs(nodes: readonly LabNode[], ipv6: boolean): Pair[] {
 
 /**
  * Every ordered pair of pods, IPv4 and (with `ipv6`) IPv6, checked at once: a working lab answers in
- * about one echo interval, and one where nothing answers fails in about 2 s, each pair with its reason.
+ * about one echo interval, one where nothing answers fails within 5 s (a refused pair in about 1 s),
+ * each pair with its reason.
  */
 export function checkAllPairs(nodes: readonly LabNode[], ipv6: boolean, count = 2, patience: PairPatience = SETTLED_PAIR): Promise<PairResult[]> {
   return bounded(orderedPairs(nodes, ipv6).map(([a, b, family, target]) => () => pingPair(a, b, family, target, count, patience)), PAIRS_AT_ONCE);
@@ -125,7 +128,7 @@ export function checkAllPairs(nodes: readonly LabNode[], ipv6: boolean, count = 
  * after writing subnet.env, and a measurement started before that sees only losses.
  */
 export async function waitForAllPaths(nodes: readonly LabNode[], timeoutMs: number, logOf: (n: LabNode) => string): Promise<void> {
-  const results = await checkAllPairs(nodes, false, 1, { waitMs: timeoutMs, settleAfterFailures: 0 });
+  const results = await checkAllPairs(nodes, false, 1, { waitMs: timeoutMs, settleAfterErrors: 0 });
   const failed = results.find((r) => !r.ok);
   if (!failed) return;
   const b = nodes.find((n) => n.name === failed.to)!;

@@ -145,7 +145,8 @@ export class NodeDaemons {
     const deadline = Date.now() + timeoutMs;
     for (const node of this.nodes) {
       for (;;) {
-        const known = await fetchStatus(this.statusSocket(node)).then((s) => s.peers.length, () => -1);
+        // Known, and in the data plane where the daemon has one (udp, userspace VXLAN: engine routes).
+        const known = await fetchStatus(this.statusSocket(node)).then((s) => (s.routes && s.routes.installed < s.routes.expected ? 0 : s.peers.length), () => -1);
         if (known >= this.nodes.length - 1) break;
         if (Date.now() > deadline) throw new Error(`node ${node.name}: knows ${Math.max(known, 0)} of ${this.nodes.length - 1} peers after ${timeoutMs / 1000}s; daemon log:\n${this.log(node, 20)}`);
         await sleep(100);

@@ -28,6 +28,11 @@ export interface ProbeOptions {
   stopAfterReplies?: number;
   /** End the run once this many echoes failed (1 to fail fast). */
   stopAfterFailures?: number;
+  /**
+   * End the run once this many echoes were answered with an ICMP error or refused by sendto (no route):
+   * answers that say the path is not there, unlike silence (timeouts do not count).
+   */
+  stopAfterErrors?: number;
   /** Ends the run early; the promise then resolves with what was measured, the rest 'stopped'. */
   signal?: AbortSignal;
 }
@@ -69,7 +74,7 @@ export interface ProbeResult {
   /** Replies that came after their echo's timeout (the echo counts as a timeout). */
   late: number;
   /** Why the run ended: every echo ended, a stopAfter* count was reached, or it was aborted. */
-  end: 'done' | 'replies' | 'failures' | 'aborted';
+  end: 'done' | 'replies' | 'failures' | 'errors' | 'aborted';
 }
 
 interface RawResult {
