@@ -1,6 +1,6 @@
 // JavaScript binding of the ICMP echo prober (native/probe/): the EchoProber class.
-//   new EchoProber({netns, target, family?, count, intervalMs, timeoutMs, cpu?, stopAfterReplies?,
-//                   stopAfterFailures?})  validates every field (one-line errors naming it) and opens
+//   new EchoProber({netns, target, family?, count, intervalMs, timeoutMs, size?, cpu?,
+//                   stopAfterReplies?, stopAfterFailures?, stopAfterErrors?})  validates every field (one-line errors naming it) and opens
 //                   the namespace file;
 //   start() -> Promise of the raw result, resolved when the prober thread has ended and been joined;
 //   abort() ends the run early (the promise then resolves with what was measured).
@@ -102,10 +102,12 @@ ProbeOptions ParseOptions(const Napi::Value& v) {
   p.count = static_cast<uint32_t>(Num(o, "count", 1, kMaxEchoes, true, true, 0));
   p.intervalNs = static_cast<int64_t>(Num(o, "intervalMs", 0, kMaxMs, false, true, 0) * 1e6);
   p.timeoutNs = static_cast<int64_t>(Num(o, "timeoutMs", 1, kMaxMs, false, true, 0) * 1e6);
+  p.dataLen = static_cast<uint32_t>(Num(o, "size", kCookieLen, kMaxEchoData, true, false, kDefaultEchoData));
   const int cpus = static_cast<int>(std::thread::hardware_concurrency());
   p.cpu = static_cast<int>(Num(o, "cpu", 0, (cpus > 0 ? cpus : CPU_SETSIZE) - 1, true, false, -1));
   p.stopAfterReplies = static_cast<uint32_t>(Num(o, "stopAfterReplies", 0, kMaxEchoes, true, false, 0));
   p.stopAfterFailures = static_cast<uint32_t>(Num(o, "stopAfterFailures", 0, kMaxEchoes, true, false, 0));
+  p.stopAfterErrors = static_cast<uint32_t>(Num(o, "stopAfterErrors", 0, kMaxEchoes, true, false, 0));
   // Last: the only step that acquires something (the namespace descriptor, owned by the run from here).
   p.netns = Str(o, "netns", "a network namespace name or path (/var/run/netns/NAME, /proc/PID/ns/net)");
   p.netnsFd = OpenNetns(env, p.netns);
@@ -117,6 +119,7 @@ const char* EndName(EndReason e) {
     case EndReason::kDone: return "done";
     case EndReason::kReplies: return "replies";
     case EndReason::kFailures: return "failures";
+    case EndReason::kErrors: return "errors";
     case EndReason::kAborted: return "aborted";
   }
   return "done";
@@ -135,6 +138,7 @@ const char* KindName(FailureKind k) {
 Napi::Object ResultToJs(Napi::Env env, const ProbeResult& r) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("sent", r.sent);
+  out.Set("startedAtMs", static_cast<double>(r.startRealNs) / 1e6);
   out.Set("end", EndName(r.end));
   out.Set("duplicates", r.duplicates);
   out.Set("late", r.late);
@@ -241,11 +245,13 @@ class ProberBinding : public Napi::ObjectWrap<ProberBinding> {
 
   void Abort(const Napi::CallbackInfo&) { probe_->Abort(); }
 
-  // encodeRequest(target, id, cookie, seq) -> Buffer
+  // encodeRequest(target, id, cookie, seq, size = 56) -> Buffer
   static Napi::Value EncodeRequest(const Napi::CallbackInfo& info) {
     const EchoKey k = KeyArgs(info);
-    uint8_t buf[kEchoLen];
-    const size_t n = BuildEchoRequest(k, static_cast<uint16_t>(info[3].ToNumber().Uint32Value()), buf, sizeof buf);
+    const size_t size = info[4].IsUndefined() ? kDefaultEchoData : info[4].ToNumber().Uint32Value();
+    uint8_t buf[kEchoHdrLen + kMaxEchoData];
+    const size_t n = BuildEchoRequest(k, static_cast<uint16_t>(info[3].ToNumber().Uint32Value()), size, buf, sizeof buf);
+    if (n == 0) throw Napi::RangeError::New(info.Env(), "encodeRequest: size must be from " + std::to_string(kCookieLen) + " to " + std::to_string(kMaxEchoData));
     return Napi::Buffer<uint8_t>::Copy(info.Env(), buf, n);
   }
 

@@ -14,7 +14,7 @@ namespace {
 
 constexpr uint8_t kProtoIcmp = 1;
 constexpr uint8_t kProtoIcmpV6 = 58;
-constexpr size_t kIcmpHdr = 8;
+constexpr size_t kIcmpHdr = kEchoHdrLen;
 constexpr size_t kV4Min = 20;
 constexpr size_t kV6Hdr = 40;
 
@@ -98,10 +98,11 @@ EchoMatch MatchIcmp(const EchoKey& key, const uint8_t* icmp, size_t m, const IpA
 
 }  // namespace
 
-size_t BuildEchoRequest(const EchoKey& key, uint16_t seq, uint8_t* out, size_t cap) {
-  if (cap < kEchoLen) return 0;
+size_t BuildEchoRequest(const EchoKey& key, uint16_t seq, size_t dataLen, uint8_t* out, size_t cap) {
+  const size_t len = kIcmpHdr + dataLen;
+  if (dataLen < kCookieLen || dataLen > kMaxEchoData || cap < len) return 0;
   const bool v4 = key.target.family == 4;
-  std::memset(out, 0, kEchoLen);
+  std::memset(out, 0, len);
   out[0] = v4 ? kV4EchoRequest : kV6EchoRequest;
   out[4] = static_cast<uint8_t>(key.id >> 8);
   out[5] = static_cast<uint8_t>(key.id);
@@ -109,13 +110,13 @@ size_t BuildEchoRequest(const EchoKey& key, uint16_t seq, uint8_t* out, size_t c
   out[7] = static_cast<uint8_t>(seq);
   std::memcpy(out + kIcmpHdr, key.cookie, kCookieLen);
   // The rest of the payload counts up like ping's pattern, so a capture shows where it was cut.
-  for (size_t i = kIcmpHdr + kCookieLen; i < kEchoLen; i++) out[i] = static_cast<uint8_t>(i);
+  for (size_t i = kIcmpHdr + kCookieLen; i < len; i++) out[i] = static_cast<uint8_t>(i);
   if (v4) {
-    const uint16_t sum = InetChecksum(out, kEchoLen);
+    const uint16_t sum = InetChecksum(out, len);
     out[2] = static_cast<uint8_t>(sum >> 8);
     out[3] = static_cast<uint8_t>(sum);
   }
-  return kEchoLen;
+  return len;
 }
 
 EchoMatch MatchEcho(const EchoKey& key, const uint8_t* p, size_t n, const IpAddr& from6) {

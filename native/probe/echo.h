@@ -11,9 +11,12 @@
 
 namespace flannelts {
 
-// A 64-byte ICMP message like ping's default (-s 56), so the RTTs of the two compare.
-constexpr size_t kEchoLen = 64;
+constexpr size_t kEchoHdrLen = 8;  // type, code, checksum, identifier, sequence
 constexpr size_t kCookieLen = 8;
+// Data bytes after the header: ping's default (-s 56) makes a 64-byte message, so the RTTs of the two
+// compare; at least the cookie, at most what a 1500-byte frame carries over IPv4 (ping -s 1472).
+constexpr size_t kDefaultEchoData = 56;
+constexpr size_t kMaxEchoData = 1472;
 
 // What identifies one prober's echoes.
 struct EchoKey {
@@ -22,9 +25,10 @@ struct EchoKey {
   uint8_t cookie[kCookieLen] = {};
 };
 
-// Writes the echo request for seq into out (cap >= kEchoLen) and returns its length. IPv4 carries
-// our checksum; ICMPv6's stays 0 because the kernel computes it on raw ICMPv6 sockets (RFC 3542 3.1).
-size_t BuildEchoRequest(const EchoKey& key, uint16_t seq, uint8_t* out, size_t cap);
+// Writes the echo request for seq with dataLen data bytes (kCookieLen..kMaxEchoData) into out and
+// returns its length, 0 when dataLen is out of range or out is smaller. IPv4 carries our checksum;
+// ICMPv6's stays 0 because the kernel computes it on raw ICMPv6 sockets (RFC 3542 3.1).
+size_t BuildEchoRequest(const EchoKey& key, uint16_t seq, size_t dataLen, uint8_t* out, size_t cap);
 
 enum class EchoKind : uint8_t {
   kIgnored,  // not about one of our echoes (see EchoMatch::ignored)

@@ -125,7 +125,12 @@ void EchoProber::Run() {
   std::sort(result_.failures.begin(), result_.failures.end(), [](const EchoFailure& a, const EchoFailure& b) { return a.seq < b.seq; });
 }
 
+// The thread's name: what /proc/<pid>/task/*/status shows, so a placement check can find and read back
+// the prober's CPU (the bench verifies each pod's probe runs where that pod's node is placed).
+constexpr char kThreadName[] = "flannelts-probe";
+
 std::string EchoProber::Enter() {
+  pthread_setname_np(pthread_self(), kThreadName);
   if (o_.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -154,11 +159,13 @@ std::string EchoProber::Enter() {
 
 bool EchoProber::ShouldStop() const {
   return (o_.stopAfterReplies > 0 && result_.replies.size() >= o_.stopAfterReplies) ||
-         (o_.stopAfterFailures > 0 && result_.failures.size() >= o_.stopAfterFailures);
+         (o_.stopAfterFailures > 0 && result_.failures.size() >= o_.stopAfterFailures) ||
+         (o_.stopAfterErrors > 0 && errors_ >= o_.stopAfterErrors);
 }
 
 void EchoProber::Loop() {
   start_ = MonoNs();
+  result_.startRealNs = ClockNs(CLOCK_REALTIME);
   uint32_t next = 1;  // the next sequence number to send
   // Sends follow the plan start + (seq-1) x interval, so a late wake-up does not stretch the run.
   auto sendAt = [&](uint32_t seq) { return start_ + static_cast<int64_t>(seq - 1) * o_.intervalNs; };
@@ -178,7 +185,8 @@ void EchoProber::Loop() {
     }
     if (ShouldStop()) {
       const bool byReplies = o_.stopAfterReplies > 0 && result_.replies.size() >= o_.stopAfterReplies;
-      result_.end = byReplies ? EndReason::kReplies : EndReason::kFailures;
+      const bool byFailures = o_.stopAfterFailures > 0 && result_.failures.size() >= o_.stopAfterFailures;
+      result_.end = byReplies ? EndReason::kReplies : byFailures ? EndReason::kFailures : EndReason::kErrors;
       break;
     }
     if (next > o_.count && pendingFrom_ >= result_.sent) break;  // every echo sent and ended
@@ -201,8 +209,8 @@ void EchoProber::Loop() {
 }
 
 void EchoProber::Send(uint32_t seq) {
-  uint8_t buf[kEchoLen];
-  const size_t n = BuildEchoRequest(key_, static_cast<uint16_t>(seq), buf, sizeof buf);
+  uint8_t buf[kEchoHdrLen + kMaxEchoData];
+  const size_t n = BuildEchoRequest(key_, static_cast<uint16_t>(seq), o_.dataLen, buf, sizeof buf);
   sockaddr_storage to;
   const socklen_t toLen = ToSockaddr(o_.target, 0, &to);
   Pending& e = echoes_[seq - 1];
@@ -221,7 +229,8 @@ void EchoProber::Send(uint32_t seq) {
 }
 
 void EchoProber::Drain() {
-  uint8_t buf[1500];  // a quote of our 84- or 104-byte request fits whole
+  // Our largest reply with the largest IPv4 header fits whole (a truncated one would fail its checksum).
+  uint8_t buf[60 + kEchoHdrLen + kMaxEchoData];
   alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(timespec))];
   for (;;) {
     sockaddr_storage from{};
@@ -296,6 +305,7 @@ void EchoProber::Fail(uint32_t seq, EchoFailure f) {
   e.waiting = false;
   f.seq = static_cast<uint16_t>(seq);
   f.sentAtNs = e.sentMono - start_;
+  if (f.kind == FailureKind::kIcmpError || f.kind == FailureKind::kSendError) errors_++;
   result_.failures.push_back(f);
 }
 

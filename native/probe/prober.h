@@ -29,9 +29,13 @@ struct ProbeOptions {
   uint32_t count = 1;
   int64_t intervalNs = 0;
   int64_t timeoutNs = 0;
+  uint32_t dataLen = kDefaultEchoData;  // data bytes per echo (ping -s)
   int cpu = -1;                    // pin the prober thread there; -1 = no pinning
   uint32_t stopAfterReplies = 0;   // end the run once this many replies arrived; 0 = never
   uint32_t stopAfterFailures = 0;  // end the run once this many echoes failed; 0 = never
+  // End the run once this many echoes were answered with an ICMP error or refused by sendto: answers,
+  // unlike silence, that say the path is not there (a timeout does not count); 0 = never.
+  uint32_t stopAfterErrors = 0;
 };
 
 struct EchoReply {
@@ -57,11 +61,12 @@ struct EchoFailure {
   int err = 0;
 };
 
-enum class EndReason : uint8_t { kDone, kReplies, kFailures, kAborted };
+enum class EndReason : uint8_t { kDone, kReplies, kFailures, kErrors, kAborted };
 
 struct ProbeResult {
   std::string error;  // the run could not start (pinning, setns, socket): nothing was sent
   uint32_t sent = 0;  // echoes attempted = replies + failures
+  int64_t startRealNs = 0;  // CLOCK_REALTIME of the first send: sentAtNs + rttNs from here is wall-clock time
   std::vector<EchoReply> replies;     // by seq
   std::vector<EchoFailure> failures;  // by seq
   uint32_t duplicates = 0;  // further replies to an echo already answered
@@ -106,6 +111,7 @@ class EchoProber {
   ProbeResult result_;
   std::vector<Pending> echoes_;  // index seq - 1
   uint32_t pendingFrom_ = 0;     // no echo below this index is still waiting
+  uint32_t errors_ = 0;          // failures that were ICMP errors or sendto errors
   int64_t start_ = 0;            // monotonic time of the first send
 };
 

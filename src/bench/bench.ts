@@ -10,7 +10,8 @@ import { BUILTIN_TARGETS, DAEMON_METRICS, METRICS, STEADY_LEASES, type BenchOpti
 import { wakeLatency } from '../native/wake-probe.js';
 import { allowedCpus, describePlacement, planPlacement, PlacementError, type Placement, type PlacementMode } from '../lab/placement.js';
 import { formatCpuList } from '../lab/cpuset.js';
-import { hasBinary, run } from '../lab/netns.js';
+import { run } from '../lab/netns.js';
+import { hasBinary } from '../util/system-packages.js';
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 

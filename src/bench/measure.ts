@@ -17,7 +17,7 @@ export const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-function percentile(xs: number[], p: number): number {
+export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
@@ -83,8 +83,8 @@ export async function measure(name: string, t: Target, o: BenchOptions, placemen
   for (let r = 0; r < repeat; r++) {
     await waitQuiet(quietMs);
     const rtt = await measureRtt(t.client, t.serverIP, o.quick ? 50 : 200);
-    if (rtt.rtts.length === 0) throw new Error('ping: no replies');
-    check.threads(CLIENT_NODE, 'ping', rtt.threads);
+    if (rtt.rtts.length === 0) throw new Error('prober: no replies');
+    check.threads(CLIENT_NODE, 'prober', rtt.threads);
     rttP50.push(percentile(rtt.rtts, 50));
     rttP99.push(percentile(rtt.rtts, 99));
     tcp1.push((await tcp([])).bps / 1e9);

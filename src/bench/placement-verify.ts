@@ -1,4 +1,4 @@
-// The bench's proof of placement for one target: every thread of the daemons, iperf3 and ping read
+// The bench's proof of placement for one target: every thread of the daemons, iperf3 and the prober read
 // back against its node's CPUs, every rx queue's rps_cpus read back (before and after the tests), and
 // the received_rps counters of /proc/net/softnet_stat during the TCP tests. Any difference fails the row.
 import { affinityProblems, type ThreadAffinity } from '../lab/affinity.js';
@@ -42,7 +42,7 @@ export class PlacementRecorder {
     private readonly underlay: Namespace,
   ) {}
 
-  /** Threads of a process acting for node `index` (its pod's iperf3 or ping). */
+  /** Threads acting for node `index` (its pod's iperf3, or the prober's thread). */
   threads(index: number, what: string, threads: readonly ThreadAffinity[]): void {
     const node = this.nodes[index]?.name ?? `node ${index + 1}`;
     if (threads.length === 0) {

@@ -1,6 +1,7 @@
-// The lab's pod-to-pod checks: an ICMP echo from every pod to every other pod (IPv4, and IPv6 when the
-// lab has it), with one reason per failed pair.
-import { sleep } from '../util/sleep.js';
+// The lab's pod-to-pod checks: ICMP echoes from every pod to every other pod (IPv4, and IPv6 when the
+// lab has it), sent by our own prober (src/probe/) from inside the pod's namespace, so the lab needs no
+// `ping`. Pairs are checked at once, each within a bounded time, with one reason per failed pair.
+import { probe, type EchoFailure, type ProbeResult } from '../probe/prober.js';
 import type { LabNode } from './daemons.js';
 
 export interface PairResult {
@@ -11,35 +12,114 @@ export interface PairResult {
   detail: string;
 }
 
-/** Pings `target` from a's pod; retries briefly, since a peer's lease event may still be on its way. */
-export async function pingPair(a: LabNode, b: LabNode, family: 4 | 6, target: string | undefined, count = 2): Promise<PairResult> {
-  if (!target) return { from: a.name, to: b.name, family, ok: false, detail: 'no address' };
-  let detail = '';
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      const out = a.pod.exec('ping', [`-${family}`, '-c', String(count), '-i', '0.2', '-W', '1', target], { timeoutMs: 10_000 });
-      const rtt = /= [\d.]+\/([\d.]+)\//.exec(out);
-      return { from: a.name, to: b.name, family, ok: true, detail: rtt ? `${rtt[1]} ms` : 'ok' };
-    } catch (e) {
-      detail = (e as Error).message.split('\n').find((l) => /unreachable|loss|Unreachable/.test(l)) ?? 'failed';
-      await sleep(300);
-    }
-  }
-  return { from: a.name, to: b.name, family, ok: false, detail };
+/** How long a pair is tried, and when a pair that is refused counts as settled. */
+export interface PairPatience {
+  /** Give up on a pair that has not answered for this long (echoes go every 200 ms until then). */
+  waitMs?: number;
+  /**
+   * Stop after this many echoes were refused, by an ICMP error or by the pod's own table (no route);
+   * 0: only at waitMs. Once the daemons know their peers such an answer does not change within a
+   * second, so `flannelctl lab` settles a refused pair after 5 (about 1 s) instead of trying on.
+   * Silence is no answer: a pair that only times out is tried until waitMs.
+   */
+  settleAfterErrors?: number;
 }
 
-/** Every ordered pair of pods, IPv4 and (with `ipv6`) IPv6. */
-export async function checkAllPairs(nodes: readonly LabNode[], ipv6: boolean, count = 2): Promise<PairResult[]> {
-  const results: PairResult[] = [];
+const INTERVAL_MS = 200;
+const ECHO_TIMEOUT_MS = 1000;
+/** Pairs checked at once: one prober thread each, mostly asleep; bounded for a lab of 200 nodes. */
+const PAIRS_AT_ONCE = 32;
+/** A lease event may still be on its way after a change: a single pair is tried this long. */
+const PAIR_WAIT_MS = 5000;
+/** What `flannelctl lab` allows per pair once the daemons reported every peer. */
+export const SETTLED_PAIR: Required<PairPatience> = { waitMs: PAIR_WAIT_MS, settleAfterErrors: 5 };
+
+// The most telling failure first: the sender's own refusal, then an ICMP error (who said no and why),
+// then silence.
+const WEIGHT: Record<EchoFailure['reason'], number> = {
+  'no-route': 0,
+  'send-error': 0,
+  unreachable: 1,
+  'time-exceeded': 1,
+  'packet-too-big': 1,
+  'parameter-problem': 1,
+  timeout: 2,
+  stopped: 3,
+};
+
+/** The pair's outcome: ok with the mean RTT of its replies, or the one reason that explains the silence. */
+export function pairOutcome(r: ProbeResult): { ok: boolean; detail: string } {
+  if (r.replies.length > 0) {
+    const meanUs = r.replies.reduce((s, x) => s + x.rttUs, 0) / r.replies.length;
+    return { ok: true, detail: `${(meanUs / 1000).toFixed(3)} ms` };
+  }
+  const worst = [...r.failures].sort((x, y) => WEIGHT[x.reason] - WEIGHT[y.reason] || y.seq - x.seq)[0];
+  const echoes = `${r.sent} echo${r.sent === 1 ? '' : 'es'}, no reply`;
+  return { ok: false, detail: worst ? `${worst.reason}: ${worst.detail}; ${echoes}` : `no echo sent (${r.end})` };
+}
+
+/**
+ * Echoes from a's pod to `target` every 200 ms until `count` replies came (the pair passes with at
+ * least one), or for at most `waitMs` (default 5 s: a peer's lease event may still be on its way).
+ */
+export async function pingPair(a: LabNode, b: LabNode, family: 4 | 6, target: string | undefined, count = 2, patience: PairPatience = {}): Promise<PairResult> {
+  const pair = { from: a.name, to: b.name, family };
+  if (!target) return { ...pair, ok: false, detail: 'no address' };
+  const waitMs = patience.waitMs ?? PAIR_WAIT_MS;
+  try {
+    const r = await probe({
+      netns: a.pod.name,
+      target,
+      family,
+      // The last echo leaves a timeout before waitMs, so the run is over by then.
+      count: Math.max(count, Math.floor((waitMs - ECHO_TIMEOUT_MS) / INTERVAL_MS) + 1),
+      intervalMs: INTERVAL_MS,
+      timeoutMs: ECHO_TIMEOUT_MS,
+      stopAfterReplies: count,
+      stopAfterErrors: patience.settleAfterErrors ?? 0,
+    });
+    return { ...pair, ...pairOutcome(r) };
+  } catch (e) {
+    // The prober could not start (no such namespace, no privilege): that is the pair's reason.
+    return { ...pair, ok: false, detail: (e as Error).message };
+  }
+}
+
+/** Runs the tasks, at most `limit` at a time; results in the tasks' order. */
+async function bounded<T>(tasks: Array<() => Promise<T>>, limit: number): Promise<T[]> {
+  const out = new Array<T>(tasks.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      out[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return out;
+}
+
+type Pair = [LabNode, LabNode, 4 | 6, string | undefined];
+
+function orderedPairs(nodes: readonly LabNode[], ipv6: boolean): Pair[] {
+  const pairs: Pair[] = [];
   for (const a of nodes) {
     for (const b of nodes) {
       if (a === b) continue;
-      const targets: Array<[4 | 6, string | undefined]> = [[4, b.podIP]];
-      if (ipv6) targets.push([6, b.podIPv6]);
-      for (const [family, target] of targets) results.push(await pingPair(a, b, family, target, count));
+      pairs.push([a, b, 4, b.podIP]);
+      if (ipv6) pairs.push([a, b, 6, b.podIPv6]);
     }
   }
-  return results;
+  return pairs;
+}
+
+/**
+ * Every ordered pair of pods, IPv4 and (with `ipv6`) IPv6, checked at once: a working lab answers in
+ * about one echo interval, one where nothing answers fails within 5 s (a refused pair in about 1 s),
+ * each pair with its reason.
+ */
+export function checkAllPairs(nodes: readonly LabNode[], ipv6: boolean, count = 2, patience: PairPatience = SETTLED_PAIR): Promise<PairResult[]> {
+  return bounded(orderedPairs(nodes, ipv6).map(([a, b, family, target]) => () => pingPair(a, b, family, target, count, patience)), PAIRS_AT_ONCE);
 }
 
 /**
@@ -48,14 +128,9 @@ export async function checkAllPairs(nodes: readonly LabNode[], ipv6: boolean, co
  * after writing subnet.env, and a measurement started before that sees only losses.
  */
 export async function waitForAllPaths(nodes: readonly LabNode[], timeoutMs: number, logOf: (n: LabNode) => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (const a of nodes) {
-    for (const b of nodes) {
-      if (a === b) continue;
-      // pingPair() itself retries a few times; keep at it until the deadline.
-      while (!(await pingPair(a, b, 4, b.podIP, 1)).ok) {
-        if (Date.now() > deadline) throw new Error(`pod ${a.name} -> ${b.name} (${b.podIP}): no reply after ${timeoutMs / 1000}s; daemon log of ${b.name}:\n${logOf(b)}`);
-      }
-    }
-  }
+  const results = await checkAllPairs(nodes, false, 1, { waitMs: timeoutMs, settleAfterErrors: 0 });
+  const failed = results.find((r) => !r.ok);
+  if (!failed) return;
+  const b = nodes.find((n) => n.name === failed.to)!;
+  throw new Error(`pod ${failed.from} -> ${failed.to} (${b.podIP}): no reply after ${timeoutMs / 1000}s (${failed.detail}); daemon log of ${b.name}:\n${logOf(b)}`);
 }

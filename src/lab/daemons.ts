@@ -8,7 +8,7 @@ import { FLANNELD_NODE_FLAGS } from '../config/node-flags.js';
 import { BRIDGE_NF_CALL_IPTABLES } from '../firewall/br-netfilter.js';
 import { isAlive, killAndWait } from '../util/process.js';
 import { sleep } from '../util/sleep.js';
-import { hasBinary } from './netns.js';
+import { missingProgram } from '../util/system-packages.js';
 import type { TopologyNode } from './topology.js';
 
 export interface LabNode extends TopologyNode {
@@ -116,10 +116,10 @@ export class NodeDaemons {
   }
 
   private iptablesMissing(): boolean {
-    if (hasBinary('iptables-restore')) return false;
-    if (!this.iptablesNoted) this.o.log('iptables-restore not found: daemons run with -iptables-forward-rules=false (apt-get install iptables for the rules)');
+    const missing = missingProgram('iptables-restore', 'the daemons run with -iptables-forward-rules=false (the lab forwards without those rules)', 'flanneld\'s -iptables-forward-rules');
+    if (missing && !this.iptablesNoted) this.o.log(missing);
     this.iptablesNoted = true;
-    return true;
+    return missing !== undefined;
   }
 
   /**
@@ -171,7 +171,8 @@ export class NodeDaemons {
     const deadline = Date.now() + timeoutMs;
     for (const node of this.nodes) {
       for (;;) {
-        const known = await fetchStatus(this.statusSocket(node)).then((s) => s.peers.length, () => -1);
+        // Known, and in the data plane where the daemon has one (udp, userspace VXLAN: engine routes).
+        const known = await fetchStatus(this.statusSocket(node)).then((s) => (s.routes && s.routes.installed < s.routes.expected ? 0 : s.peers.length), () => -1);
         if (known >= this.nodes.length - 1) break;
         if (Date.now() > deadline) throw new Error(`node ${node.name}: knows ${Math.max(known, 0)} of ${this.nodes.length - 1} peers after ${timeoutMs / 1000}s; daemon log:\n${this.log(node, 20)}`);
         await sleep(100);

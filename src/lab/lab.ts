@@ -10,14 +10,15 @@ import { LAB_NETWORK_V4, LAB_NETWORK_V6, Topology } from './topology.js';
 import { LabEtcd, LAB_ETCD_ENDPOINT, LAB_ETCD_PREFIX } from './lab-etcd.js';
 import { LabApiServer, LAB_APISERVER_URL, type LabKubeNode } from './lab-apiserver.js';
 import { NodeDaemons, type LabNode } from './daemons.js';
-import { checkAllPairs, pingPair, waitForAllPaths, type PairResult } from './checks.js';
+import { checkAllPairs, pingPair, waitForAllPaths, type PairPatience, type PairResult } from './checks.js';
 import { labStateFile, saveLabState } from './state.js';
 import type { Placement } from './placement.js';
 import { checkDaemonThreads, checkReceiveSteering, type PlacementReadback } from './placement-check.js';
+import { labMissingPrograms } from './programs.js';
 
 export type { LabNode } from './daemons.js';
 export type { LabKubeNode } from './lab-apiserver.js';
-export type { PairResult } from './checks.js';
+export type { PairPatience, PairResult } from './checks.js';
 
 export interface LabOptions {
   nodes: number;
@@ -81,6 +82,8 @@ export class Lab {
     if (opts.flanneld !== undefined && opts.store !== 'etcd') {
       throw new Error('another flanneld binary has no embedded lease store: use it with --store etcd');
     }
+    const missing = labMissingPrograms(opts);
+    if (missing.length) throw new Error(missing.join('; '));
     this.set = new NetnsSet(opts.prefix);
     this.dir = mkdtempSync(join(tmpdir(), `flannelts-lab-${this.set.prefix}-`));
     this.storeDir = join(this.dir, 'store');
@@ -289,13 +292,14 @@ export class Lab {
     return { threads: threads.threads, queues: queues.queues, problems: [...threads.problems, ...queues.problems] };
   }
 
-  /** Pings from every pod to every other pod (v4, and v6 when enabled). */
+  /** ICMP echoes from every pod to every other pod, all at once (v4, and v6 when enabled); see checks.ts. */
   checkAllPairs(count = 2): Promise<PairResult[]> {
     return checkAllPairs(this.nodes, this.opts.ipv6, count);
   }
 
-  ping(a: LabNode, b: LabNode, family: 4 | 6, target: string | undefined, count = 2): Promise<PairResult> {
-    return pingPair(a, b, family, target, count);
+  /** Echoes from a's pod to target (b's pod address) until `count` replies, for up to 5 s by default. */
+  ping(a: LabNode, b: LabNode, family: 4 | 6, target: string | undefined, count = 2, patience?: PairPatience): Promise<PairResult> {
+    return pingPair(a, b, family, target, count, patience);
   }
 
   // ---- lifetime ----

@@ -31,16 +31,6 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
   }
 }
 
-/** Whether a program is on PATH (the lab and tests adapt to what the machine has). */
-export function hasBinary(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A short random id for names; interface names are limited to 15 bytes, so keep it small. */
 export function newRunId(): string {
   return randomBytes(3).toString('hex');

@@ -16,14 +16,14 @@ export interface EchoMatch {
 }
 
 interface EchoCodecClass {
-  encodeRequest(target: string, id: number, cookie: Buffer, seq: number): Buffer;
+  encodeRequest(target: string, id: number, cookie: Buffer, seq: number, size?: number): Buffer;
   matchEcho(target: string, id: number, cookie: Buffer, packet: Buffer, from6?: string): EchoMatch;
 }
 
 const codec = (): EchoCodecClass => addonFunctions<{ EchoProber: EchoCodecClass }>(['EchoProber']).EchoProber;
 
-/** The ICMP(v6) echo request the prober sends: 8-byte header, the 8-byte cookie, 48 pattern bytes. */
-export const encodeEchoRequest = (target: string, id: number, cookie: Buffer, seq: number): Buffer => codec().encodeRequest(target, id, cookie, seq);
+/** The ICMP(v6) echo request the prober sends: 8-byte header, then `size` data bytes (default 56): the 8-byte cookie and a counting pattern. */
+export const encodeEchoRequest = (target: string, id: number, cookie: Buffer, seq: number, size?: number): Buffer => codec().encodeRequest(target, id, cookie, seq, size);
 
 /**
  * What the prober makes of a received message: for IPv4 the whole datagram (a raw socket delivers the

@@ -20,12 +20,19 @@ export interface ProbeOptions {
   intervalMs: number;
   /** How long each echo waits for its reply. */
   timeoutMs: number;
+  /** Data bytes after the 8-byte ICMP header, 8..1472 (ping -s); default 56, a 64-byte message like ping's. */
+  size?: number;
   /** Pin the prober thread to this CPU (benchmarks place each node's pod work on its own CPU). */
   cpu?: number;
   /** End the run once this many replies arrived (1 for a reachability check). */
   stopAfterReplies?: number;
   /** End the run once this many echoes failed (1 to fail fast). */
   stopAfterFailures?: number;
+  /**
+   * End the run once this many echoes were answered with an ICMP error or refused by sendto (no route):
+   * answers that say the path is not there, unlike silence (timeouts do not count).
+   */
+  stopAfterErrors?: number;
   /** Ends the run early; the promise then resolves with what was measured, the rest 'stopped'. */
   signal?: AbortSignal;
 }
@@ -55,6 +62,8 @@ export interface ProbeResult {
   family: 4 | 6;
   /** Echoes attempted; sent = replies.length + failures.length. */
   sent: number;
+  /** Wall-clock time of the first send (ms since the epoch): an echo's reply came at startedAtMs + sentAtMs + rttUs / 1000. */
+  startedAtMs: number;
   received: number;
   /** By seq (1-based, as ping numbers them). */
   replies: EchoReply[];
@@ -65,11 +74,12 @@ export interface ProbeResult {
   /** Replies that came after their echo's timeout (the echo counts as a timeout). */
   late: number;
   /** Why the run ended: every echo ended, a stopAfter* count was reached, or it was aborted. */
-  end: 'done' | 'replies' | 'failures' | 'aborted';
+  end: 'done' | 'replies' | 'failures' | 'errors' | 'aborted';
 }
 
 interface RawResult {
   sent: number;
+  startedAtMs: number;
   end: ProbeResult['end'];
   duplicates: number;
   late: number;
@@ -104,6 +114,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     target: o.target,
     family,
     sent: raw.sent,
+    startedAtMs: raw.startedAtMs,
     received: raw.replies.length,
     replies: raw.replies.map((r) => ({ seq: r.seq, rttUs: r.rttNs / 1000, sentAtMs: r.sentAtNs / 1e6 })),
     failures: raw.failures.map((f) => ({

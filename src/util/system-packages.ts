@@ -1,6 +1,8 @@
 // The Debian packages flannelts and its tests use, read from system-packages.tsv at the package root (the
-// one list README, the tests and CI share), so a missing program is named by the package that provides it.
-import { readFileSync } from 'node:fs';
+// one list README, the tests and CI share), so a missing program is named by the package that provides it;
+// and whether a program is on PATH, so a command says what is missing before it starts anything.
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export type PackageNeed = 'required' | 'optional' | 'ci';
@@ -59,6 +61,33 @@ export function packageFor(binary: string): SystemPackage {
   if (!p) throw new Error(`system-packages.tsv names no package for "${binary}": add it there`);
   return p;
 }
+
+/** Whether an executable file `name` is in one of PATH's directories (as a shell's `command -v` finds it). */
+export function hasBinary(name: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir) continue;
+    const file = join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      if (statSync(file).isFile()) return true;
+    } catch {
+      // Not here; PATH's next directory.
+    }
+  }
+  return false;
+}
+
+/**
+ * The one line a command prints when a program it needs is missing, or undefined when it is there:
+ * "[<option> ]needs etcd (apt-get install etcd-server); <withoutIt>", where withoutIt says what the
+ * command does instead (e.g. that it started nothing, and what works without the package).
+ */
+export function missingProgram(binary: string, withoutIt: string, option?: string): string | undefined {
+  return hasBinary(binary) ? undefined : `${option ? `${option} ` : ''}${installHint(binary)}; ${withoutIt}`;
+}
+
+/** The lines of missingProgram() calls that found their program missing. */
+export const missingLines = (lines: Array<string | undefined>): string[] => lines.filter((l): l is string => l !== undefined);
 
 /** "needs etcd (apt-get install etcd-server)": the form every skip reason and missing-program message uses. */
 export function installHint(binary: string): string {

@@ -3,7 +3,7 @@
 // A missing program's reason names its Debian package from system-packages.tsv, in the form
 // "needs etcd (apt-get install etcd-server)" that the skip-summary reporter counts by package.
 import { existsSync } from 'node:fs';
-import { hasBinary } from '../../src/lab/netns.js';
+import { hasBinary } from '../../src/util/system-packages.js';
 import { installHint } from '../../src/util/system-packages.js';
 import type { TestContext } from 'node:test';
 

@@ -17,11 +17,12 @@ import { eventually, subnetAddr } from '../helpers/lab-probe.js';
 import { sleep } from '../../src/util/sleep.js';
 import { icmpEcho, ipv4 } from '../helpers/packets.js';
 import { readPcap, type ReadCapture } from '../helpers/pcap-read.js';
+import { continuousEchoes, echoes, summary } from '../helpers/echo.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const flannelctl = join(here, '..', '..', 'src', 'cli', 'flannelctl.js');
 const udpTool = join(here, '..', 'fixtures', 'udp-tool.js');
-const prereqs = [rootAndNetns(), binary('ping'), binary('tcpdump')];
+const prereqs = [rootAndNetns(), binary('tcpdump')];
 
 const subnetOf = (n: LabNode): string => `${subnetAddr(n.subnetEnv.FLANNEL_SUBNET!)}/24`;
 const v4 = (b: Buffer, at: number): string => [...b.subarray(at, at + 4)].join('.');
@@ -56,7 +57,7 @@ class CaptureRun {
   }
 }
 
-describe('flannelctl capture and last seen on a udp lab', suiteNeeds(...prereqs), () => {
+describe('flannelctl capture and last seen on a udp lab', suiteNeeds(rootAndNetns()), () => {
   let lab: Lab;
   let dir = '';
   before(() => (dir = mkdtempSync(join(tmpdir(), 'flannelts-capture-'))));
@@ -73,12 +74,13 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(...prereqs)
   const captureActive = async (n: LabNode): Promise<boolean | undefined> => (await fetchStatus(sock(n))).capture?.active;
 
   test('status: every peer is "never" seen before traffic; after pings the pinged peer is seen now, the other still never', async (t) => {
-    if (!need(t, ...prereqs)) return;
+    if (!need(t, rootAndNetns())) return;
     const [a, b, c] = nodes();
     const before = await fetchStatus(sock(a));
     assert.deepEqual(before.peers.map((p) => p.lastSeen), ['never', 'never']);
     const t0 = Date.now();
-    a.pod.exec('ping', ['-c', '3', '-i', '0.2', '-W', '1', b.podIP]);
+    const echoed = await echoes(a.pod, b.podIP, { count: 3, intervalMs: 200 });
+    assert.ok(echoed.received >= 1, summary(echoed));
     const s = await fetchStatus(sock(a));
     const seen = Date.parse(s.peers.find((p) => p.publicIP === b.underlayIP)!.lastSeen!);
     assert.ok(seen >= t0 - 1500 && seen <= Date.now() + 1000, `lastSeen ${new Date(seen).toISOString()} not between the ping's start and now`);
@@ -100,9 +102,11 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(...prereqs)
     try {
       await run.started();
       assert.equal(await captureActive(a), true, 'status shows the running capture');
-      const pingC = c.pod.spawn('ping', ['-c', '20', '-i', '0.05', a.podIP]);
-      a.pod.exec('ping', ['-c', '12', '-i', '0.05', '-s', '100', b.podIP]);
-      pingC.kill();
+      // c pings a meanwhile: traffic of the other peer, which --peer leaves out.
+      const fromC = continuousEchoes(c.pod, a.podIP, 50);
+      const toB = await echoes(a.pod, b.podIP, { count: 12, intervalMs: 50, size: 100 });
+      await fromC.stop();
+      assert.ok(toB.received >= 1, summary(toB));
       assert.equal(await run.finished(), 0, run.stderr);
     } finally {
       run.kill();
@@ -141,7 +145,8 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(...prereqs)
     const run = new CaptureRun([process.execPath, flannelctl, 'capture', '--socket', sock(a), '-w', '-', '--count', '4', '--duration', '30', '|', 'tcpdump', '-r', '-', '-nn'], true);
     try {
       await run.started();
-      a.pod.exec('ping', ['-c', '6', '-i', '0.05', b.podIP]);
+      const r = await echoes(a.pod, b.podIP, { count: 6, intervalMs: 50 });
+      assert.ok(r.received >= 1, summary(r));
       assert.equal(await run.finished(), 0, run.stderr);
     } finally {
       run.kill();
@@ -195,7 +200,7 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(...prereqs)
   });
 
   test('capture --reason keeps only that reason', async (t) => {
-    if (!need(t, ...prereqs)) return;
+    if (!need(t, rootAndNetns())) return;
     const [a, b, c] = nodes();
     const file = join(dir, 'reason.pcapng');
     const spoofed = ipv4({ src: c.podIP, dst: a.podIP, proto: 1, payload: icmpEcho(8, 97, 1, Buffer.from('x')) });
@@ -203,7 +208,8 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(...prereqs)
     try {
       await run.started();
       lab.underlayNs().exec(process.execPath, [udpTool, 'garbage', stranger(), a.underlayIP, '8285', '20', '9', spoofed.toString('hex')]);
-      a.pod.exec('ping', ['-c', '3', '-i', '0.05', b.podIP]);
+      const r = await echoes(a.pod, b.podIP, { count: 3, intervalMs: 50 });
+      assert.ok(r.received >= 1, summary(r));
       b.ns.exec(process.execPath, [udpTool, 'send', b.underlayIP, a.underlayIP, '8285', Array(8).fill(spoofed.toString('hex')).join(',')]);
       assert.equal(await run.finished(), 0, run.stderr);
     } finally {
@@ -215,7 +221,7 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(...prereqs)
   });
 
   test('an unbounded capture ends when the client goes away: the engine capture is off, a new one can start', async (t) => {
-    if (!need(t, ...prereqs)) return;
+    if (!need(t, rootAndNetns())) return;
     const [a, b] = nodes();
     const run = new CaptureRun(['--socket', sock(a), '-w', join(dir, 'killed.pcapng')]);
     try {
@@ -225,7 +231,8 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(...prereqs)
       const second = spawnSync(process.execPath, [flannelctl, 'capture', '--socket', sock(a), '-w', join(dir, 'second.pcapng'), '--count', '1'], { encoding: 'utf8', timeout: 10_000 });
       assert.equal(second.status, 1);
       assert.equal(second.stderr.trim(), 'flannelctl capture: cannot start a capture: a capture is already running on flannel0');
-      a.pod.exec('ping', ['-c', '3', '-i', '0.05', b.podIP]);
+      const r = await echoes(a.pod, b.podIP, { count: 3, intervalMs: 50 });
+      assert.ok(r.received >= 1, summary(r));
       run.kill(); // SIGKILL: no goodbye, the daemon only sees the connection close
       await run.exited;
     } finally {

@@ -8,6 +8,8 @@ import { LAB_ETCD_PREFIX } from '../../src/lab/lab-etcd.js';
 import { fetchStatus } from '../../src/status.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
+import { continuousEchoes, summary } from '../helpers/echo.js';
+import type { ProbeResult } from '../../src/probe/prober.js';
 import { sleep } from '../../src/util/sleep.js';
 
 
@@ -20,7 +22,7 @@ async function waitFor(what: string, timeoutMs: number, cond: () => Promise<bool
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-describe('etcd outage during traffic', suiteNeeds(rootAndNetns(), binary('etcd'), binary('ping')), () => {
+describe('etcd outage during traffic', suiteNeeds(rootAndNetns(), binary('etcd')), () => {
   let lab: Lab;
   useLab({ nodes: 3, backend: 'udp', ipv6: false, store: 'etcd', daemonArgs: ['-subnet-lease-renew-margin=1439'] }, (l) => (lab = l));
 
@@ -33,10 +35,8 @@ describe('etcd outage during traffic', suiteNeeds(rootAndNetns(), binary('etcd')
     await lab.stopEtcd();
     const outageStart = Date.now();
     // Pod traffic for the whole outage: one ping every 200 ms.
-    const ping = a.pod.spawn('ping', ['-4', '-i', '0.2', '-w', '200', b.podIP]);
-    let pingOut = '';
-    ping.stdout?.on('data', (d: Buffer) => (pingOut += d.toString()));
-    const pingDone = new Promise<void>((r) => ping.once('exit', () => r()));
+    const ping = continuousEchoes(a.pod, b.podIP, 200);
+    let result: ProbeResult;
     try {
       await waitFor('a failed renewal while etcd is down', 100_000, async () => (await status()).daemon.renewErrors >= 1);
       const outageMs = Date.now() - outageStart;
@@ -44,13 +44,11 @@ describe('etcd outage during traffic', suiteNeeds(rootAndNetns(), binary('etcd')
       await waitFor('a successful renewal after etcd is back', 90_000, async () => (await status()).daemon.renewals >= 1);
       t.diagnostic(`outage ${Math.round(outageMs / 1000)} s survived; recovered ${Math.round((Date.now() - outageStart - outageMs) / 1000)} s after etcd returned`);
     } finally {
-      ping.kill('SIGINT');
-      await pingDone;
+      result = await ping.stop();
     }
-    const sent = Number(/(\d+) packets transmitted/.exec(pingOut)?.[1] ?? 0);
-    const received = Number(/(\d+) received/.exec(pingOut)?.[1] ?? 0);
+    const { sent, received } = result;
     t.diagnostic(`ping during the outage: ${received}/${sent}`);
-    assert.ok(sent > 200, `ping ran: ${pingOut.slice(-300)}`);
+    assert.ok(sent > 200, `ping ran: ${summary(result)}`);
     assert.ok(received >= sent - 2, `pod traffic lost during the etcd outage: ${received}/${sent}`);
 
     // The watch is live again: a lease removed in etcd reaches the daemon.

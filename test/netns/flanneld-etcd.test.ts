@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
 import { Lab } from '../../src/lab/lab.js';
 import { LAB_ETCD_PREFIX } from '../../src/lab/lab-etcd.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { fetchStatus } from '../../src/status.js';
 import { useLab } from '../helpers/lab.js';
 import { assertAllPairs } from '../helpers/lab-probe.js';
+import { echoes, firstFailure, NET_UNREACHABLE, summary } from '../helpers/echo.js';
 import { sleep } from '../../src/util/sleep.js';
 
 const udpTool = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'udp-tool.js');
@@ -39,7 +39,7 @@ function icmpEcho(src: string, dst: string): Buffer {
   return Buffer.concat([ip, icmp]);
 }
 
-describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd'), binary('ping')), () => {
+describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd')), () => {
   let lab: Lab;
   useLab({ nodes: 3, backend: 'udp', ipv6: false, store: 'etcd', daemonArgs: ['-healthz-port=10256', '-v=1'] }, (l) => (lab = l));
 
@@ -74,7 +74,8 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd'), binary('
     const { statSync } = await import('node:fs');
     assert.equal(statSync(sock).mode & 0o777, 0o600);
     const before = await fetchStatus(sock);
-    a.pod.exec('ping', ['-c', '20', '-i', '0.01', '-q', b.podIP]);
+    const echoed = await echoes(a.pod, b.podIP, { count: 20, intervalMs: 10 });
+    assert.ok(echoed.received >= 1, summary(echoed));
     const s = await fetchStatus(sock);
     assert.equal(s.backend, 'udp');
     assert.equal(s.device, 'flannel0');
@@ -111,9 +112,10 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd'), binary('
     const txRe = new RegExp(`flannel_dataplane_packets_total\\{direction="tx",peer="${peer.replace(/\./g, '\\.')}"\\} (\\d+)`);
     const noRouteRe = /flannel_dataplane_drops_total\{reason="no_route"\} (\d+)/;
     const m0 = scrape();
-    a.pod.exec('ping', ['-c', '10', '-i', '0.01', '-q', b.podIP]);
+    const echoed = await echoes(a.pod, b.podIP, { count: 10, intervalMs: 10 });
+    assert.ok(echoed.received >= 1, summary(echoed));
     // An overlay address no lease covers: the engine answers net unreachable and counts no_route.
-    spawnSync('ip', ['netns', 'exec', a.pod.name, 'ping', '-c', '3', '-i', '0.01', '-W', '1', '198.19.255.254']);
+    await echoes(a.pod, '198.19.255.254', { count: 3, intervalMs: 10 });
     const m1 = scrape();
     assert.match(m1, /^flannel_leases 2$/m);
     assert.match(m1, /^flannel_dataplane_capture_active 0$/m);
@@ -162,12 +164,11 @@ describe('flanneld on etcd', suiteNeeds(rootAndNetns(), binary('etcd'), binary('
     await lab.stopDaemon(c);
     await lab.etcdDelete(`${LAB_ETCD_PREFIX}/subnets/${c.subnetEnv.FLANNEL_SUBNET!.replace(/\.1\/24$/, '.0-24')}`);
     let out = '';
-    for (let i = 0; i < 30 && !/Destination Net Unreachable/.test(out); i++) {
-      const p = spawnSync('ip', ['netns', 'exec', a.pod.name, 'ping', '-4', '-c', '1', '-W', '1', c.podIP], { encoding: 'utf8' });
-      out = p.stdout + p.stderr;
-      if (!/Unreachable/.test(out)) await sleep(200);
+    for (let i = 0; i < 30 && !NET_UNREACHABLE.test(out); i++) {
+      out = firstFailure(await echoes(a.pod, c.podIP, { count: 1 }));
+      if (!/unreachable/.test(out)) await sleep(200);
     }
-    assert.match(out, /Destination Net Unreachable/);
+    assert.match(out, NET_UNREACHABLE);
     assert.match(lab.daemonLog(a), /Lease removed: 198\.19\.\d+\.0\/24/);
   });
 

@@ -9,7 +9,7 @@ import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { assertAllPairs } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping'), binary('ss')];
+const reqs = [rootAndNetns(), binary('ss')];
 
 describe('mixed vxlan lab with Go-style Backend keys: {"type":"vxlan","VNI":2,"vni":3,"Port":8472,"port":4789}', suiteNeeds(...reqs), () => {
   let lab: Lab;

@@ -3,12 +3,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, type LabNode } from '../../src/lab/lab.js';
-import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { assertAllPairs, deleteLease, eventually, routesOn, subnetAddr } from '../helpers/lab-probe.js';
 import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping'), binary('iptables-save')];
+const reqs = [rootAndNetns()];
 const RECONCILE_MS = 15_000;
 
 const overlayRoutes = (n: LabNode, fam: 4 | 6 = 4): string[] =>

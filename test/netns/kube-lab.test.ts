@@ -2,12 +2,12 @@
 // the lab's underlay namespace), udp backend, IPv4 + IPv6, with pods; all pairs must pass.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { Lab } from '../../src/lab/lab.js';
 import { isAlive } from '../../src/util/process.js';
-import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { useLab } from '../helpers/lab.js';
 import { assertAllPairs } from '../helpers/lab-probe.js';
+import { echoes, firstFailure, NET_UNREACHABLE } from '../helpers/echo.js';
 import { sleep } from '../../src/util/sleep.js';
 
 const P = 'flannel.alpha.coreos.com/';
@@ -17,7 +17,7 @@ interface NodeJson {
   status?: { conditions?: Array<Record<string, string>> };
 }
 
-describe('udp lab in kube mode: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('ping')), () => {
+describe('udp lab in kube mode: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns()), () => {
   let lab: Lab;
 
   useLab({ nodes: 3, backend: 'udp', ipv6: true, store: 'kube', startTimeoutSec: 30 }, (l) => (lab = l));
@@ -92,12 +92,11 @@ describe('udp lab in kube mode: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns()
     let out = '';
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      const p = spawnSync('ip', ['netns', 'exec', a.pod.name, 'ping', '-4', '-c', '1', '-W', '1', c.podIP], { encoding: 'utf8' });
-      out = p.stdout + p.stderr;
-      if (/Destination Net Unreachable/.test(out)) break;
+      out = firstFailure(await echoes(a.pod, c.podIP, { count: 1 }));
+      if (NET_UNREACHABLE.test(out)) break;
       await sleep(300);
     }
-    assert.match(out, /Destination Net Unreachable/);
+    assert.match(out, NET_UNREACHABLE);
     assert.match(lab.daemonLog(a), /Lease removed: 198\.19\.3\.0\/24/);
   });
 });

@@ -5,15 +5,16 @@
 // back (another node added) must reach the daemons, with the nodes' flannel annotations intact.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createInterface } from 'node:readline';
 import { Lab, type LabKubeNode, type LabNode } from '../../src/lab/lab.js';
 import { isAlive } from '../../src/util/process.js';
 import { fetchStatus } from '../../src/status.js';
-import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { continuousEchoes, summary as echoSummary } from '../helpers/echo.js';
+import type { ProbeResult } from '../../src/probe/prober.js';
 import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping')];
+const reqs = [rootAndNetns()];
 const P = 'flannel.alpha.coreos.com/';
 const OUTAGE_MS = 60_000;
 
@@ -64,12 +65,8 @@ describe('Kubernetes API server outage during traffic (kube mode, udp, 3 nodes)'
     const env0 = survivors.map((n) => JSON.stringify(n.subnetEnv));
 
     // One echo every 200 ms from n1's pod to n2's pod, for the whole outage.
-    const ping = a.pod.spawn('ping', ['-4', '-n', '-i', '0.2', '-W', '1', b.podIP]);
-    let summary = '';
-    createInterface({ input: ping.stdout! }).on('line', (l) => {
-      if (/packets transmitted/.test(l)) summary = l;
-    });
-    const pingDone = new Promise<void>((r) => ping.once('exit', () => r()));
+    const ping = continuousEchoes(a.pod, b.podIP, 200);
+    let result: ProbeResult;
     let outageMs = 0;
     let recoveredMs = 0;
     try {
@@ -102,12 +99,10 @@ describe('Kubernetes API server outage during traffic (kube mode, udp, 3 nodes)'
       t.diagnostic(`API down ${(outageMs / 1000).toFixed(0)} s; changes made during and right after it reached both daemons ${(recoveredMs / 1000).toFixed(1)} s after the API returned`);
       await sleep(Math.max(0, 2000 - (Date.now() - back)));
     } finally {
-      ping.kill('SIGINT');
-      await pingDone;
+      result = await ping.stop();
     }
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(summary);
-    assert.ok(m, `ping summary: ${summary}`);
-    const [sent, received] = [Number(m[1]), Number(m[2])];
+    const { sent, received } = result;
+    const summary = echoSummary(result);
     t.diagnostic(`ping n1 pod -> n2 pod across the outage: ${received}/${sent} answered`);
     assert.ok(sent > 250, `ping ran throughout: ${summary}`);
     assert.ok(received >= sent - 2, `pod traffic lost during the API outage: ${summary}`);

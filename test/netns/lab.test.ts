@@ -6,11 +6,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { Lab } from '../../src/lab/lab.js';
+import { SETTLED_PAIR } from '../../src/lab/checks.js';
+import { formatLabReport } from '../../src/lab/report.js';
 import { parseEnvFile } from '../../src/lab/daemons.js';
 import { run } from '../../src/lab/netns.js';
 import { binary, rootAndNetns, suiteNeeds, need } from '../helpers/prereq.js';
+import { echoes, firstFailure, NET_UNREACHABLE } from '../helpers/echo.js';
 import { useLab } from '../helpers/lab.js';
-import { assertAllPairs, assertTcpTransfers } from '../helpers/lab-probe.js';
+import { assertAllPairs, assertTcpTransfers, subnetAddr } from '../helpers/lab-probe.js';
 import { sleep } from '../../src/util/sleep.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -23,7 +26,7 @@ const leftovers = (out: string): string[] => {
   return netnsList().filter((n) => n.startsWith(prefix + '-'));
 };
 
-describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('ping')), () => {
+describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns()), () => {
   let lab: Lab;
 
   useLab({ nodes: 3, backend: 'udp', ipv6: true, startTimeoutSec: 30 }, (l) => (lab = l));
@@ -57,6 +60,34 @@ describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('pin
       [a, b],
       [b, a],
     ]);
+  });
+
+  test('a failed pair says why (silence, an ICMP error and who sent it, no route); a refused one is settled after 5 refusals', async (t) => {
+    if (!need(t, rootAndNetns())) return;
+    const [a, b] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0]];
+    const host = (i: number): string => b.subnetEnv.FLANNEL_SUBNET!.replace(/\.1\/24$/, `.${i}`);
+    const [silent, refusing, routeless] = [host(77), host(78), host(79)];
+    // b's node drops one address and refuses another; a's pod has no route for a third (a `throw`
+    // route ends the lookup without a match, so sendto fails with ENETUNREACH).
+    b.ns.ip('route', 'add', 'blackhole', `${silent}/32`);
+    b.ns.ip('route', 'add', 'unreachable', `${refusing}/32`);
+    a.pod.ip('route', 'add', 'throw', `${routeless}/32`);
+    try {
+      const [s, r, n] = await Promise.all([silent, refusing, routeless].map((x) => lab.ping(a, b, 4, x, 2, SETTLED_PAIR)));
+      const esc = (x: string): string => x.replace(/\./g, '\\.');
+      // Silence is tried for the whole 5 s: 21 echoes 200 ms apart, the last one's 1 s timeout ending at 5 s.
+      assert.equal(s!.detail, `timeout: no reply from ${silent} within 1000 ms; 21 echoes, no reply`);
+      assert.match(r!.detail, new RegExp(`^unreachable: ICMP destination unreachable \\(host unreachable\\) from ${esc(subnetAddr(b.subnetEnv.FLANNEL_SUBNET!))}; \\d+ echoes, no reply$`));
+      assert.equal(n!.detail, `no-route: no route to ${routeless} (sendto: ENETUNREACH (Network is unreachable)); 5 echoes, no reply`);
+      // The report prints each pair's reason after the matrix.
+      const report = formatLabReport(lab, [s!, r!, n!]);
+      assert.match(report, /^0\/3 pod-to-pod pairs passed$/m);
+      for (const x of [s!, r!, n!]) assert.ok(report.includes(`\n  FAIL ${a.name} -> ${b.name} IPv4: ${x.detail}`), report);
+    } finally {
+      b.ns.ip('route', 'del', 'blackhole', `${silent}/32`);
+      b.ns.ip('route', 'del', 'unreachable', `${refusing}/32`);
+      a.pod.ip('route', 'del', 'throw', `${routeless}/32`);
+    }
   });
 
   test('a daemon killed with SIGKILL and restarted gets the same subnet and traffic resumes', async (t) => {
@@ -93,16 +124,15 @@ describe('udp lab: 3 nodes, IPv4 + IPv6', suiteNeeds(rootAndNetns(), binary('pin
     let out = '';
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      const p = spawnSync('ip', ['netns', 'exec', a.pod.name, 'ping', '-4', '-c', '1', '-W', '1', c.podIP], { encoding: 'utf8' });
-      out = p.stdout + p.stderr;
-      if (/Destination Net Unreachable/.test(out)) break;
+      out = firstFailure(await echoes(a.pod, c.podIP, { count: 1, timeoutMs: 1000 }));
+      if (NET_UNREACHABLE.test(out)) break;
       await sleep(300);
     }
-    assert.match(out, /Destination Net Unreachable/);
+    assert.match(out, NET_UNREACHABLE);
   });
 });
 
-describe('flannelctl lab', suiteNeeds(rootAndNetns(), binary('ping')), () => {
+describe('flannelctl lab', suiteNeeds(rootAndNetns()), () => {
   test('runs a 3-node udp lab end to end, exits 0 and leaves nothing behind', (t) => {
     if (!need(t, rootAndNetns())) return;
     const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '3'], { encoding: 'utf8', timeout: 120_000 });
@@ -121,7 +151,7 @@ describe('flannelctl lab', suiteNeeds(rootAndNetns(), binary('ping')), () => {
   });
 });
 
-describe('flannelctl lab --keep and lab down', suiteNeeds(rootAndNetns(), binary('ping')), () => {
+describe('flannelctl lab --keep and lab down', suiteNeeds(rootAndNetns()), () => {
   test('a kept lab stays up until `lab down` removes its namespaces and daemons', (t) => {
     if (!need(t, rootAndNetns())) return;
     const r = spawnSync(process.execPath, [flannelctl, 'lab', '--nodes', '2', '--keep'], { encoding: 'utf8', timeout: 120_000 });

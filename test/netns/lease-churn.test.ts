@@ -6,19 +6,20 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Lab, type LabNode } from '../../src/lab/lab.js';
 import { fetchStatus } from '../../src/status.js';
 import { formatCIDR, mustParseIP, parseCIDR } from '../../src/ip/index.js';
 import { encodeLeaseFile } from '../../src/subnet/file/lease-file.js';
 import { makeSubnetKey } from '../../src/subnet/lease.js';
 import { writeFileAtomic } from '../../src/subnet/subnetenv.js';
-import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { continuousEchoes, summary as echoSummary } from '../helpers/echo.js';
+import type { ProbeResult } from '../../src/probe/prober.js';
 import { prng } from '../helpers/hostile.js';
 import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping')];
+const reqs = [rootAndNetns()];
 const PEERS = 1000;
 const EVENTS = 2000;
 const RATE = 100; // events per second
@@ -52,11 +53,8 @@ describe('lease churn under traffic: 1,000 simulated peers, ~100 events/s, 2 rea
       live.delete(s);
     };
 
-    const pingProc = a.pod.spawn('ping', ['-n', '-i', '0.02', '-W', '1', b.podIP]);
-    let summary = '';
-    createInterface({ input: pingProc.stdout! }).on('line', (l) => {
-      if (/packets transmitted/.test(l)) summary = l;
-    });
+    const ping = continuousEchoes(a.pod, b.podIP, 20);
+    let result: ProbeResult;
     const rss: Array<{ s: number; a: number; b: number }> = [];
     const t0 = Date.now();
     const sampler = setInterval(() => rss.push({ s: Math.round((Date.now() - t0) / 1000), a: rssKiB(a.pid!), b: rssKiB(b.pid!) }), 2000);
@@ -116,18 +114,13 @@ describe('lease churn under traffic: 1,000 simulated peers, ~100 events/s, 2 rea
       }
     } finally {
       clearInterval(sampler);
-      await new Promise<void>((resolve) => {
-        pingProc.once('exit', () => resolve());
-        pingProc.kill('SIGINT');
-      });
+      result = await ping.stop();
     }
     rss.push({ s: Math.round((Date.now() - t0) / 1000), a: rssKiB(a.pid!), b: rssKiB(b.pid!) });
     t.diagnostic(`RSS MiB (s:n1/n2): ${rss.map((x) => `${x.s}:${(x.a / 1024).toFixed(0)}/${(x.b / 1024).toFixed(0)}`).join(' ')}`);
-    t.diagnostic(`ping: ${summary}`);
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(summary);
-    assert.ok(m, summary);
-    const loss = 1 - Number(m[2]) / Number(m[1]);
-    assert.ok(Number(m[1]) > 500, 'ping ran throughout');
+    t.diagnostic(`ping: ${echoSummary(result)}`);
+    const loss = 1 - result.received / result.sent;
+    assert.ok(result.sent > 500, 'ping ran throughout');
     assert.ok(loss <= 0.01, `ping loss ${(loss * 100).toFixed(2)} %`);
     // Flat: after the first 4 s (the first few hundred leases), RSS may not keep climbing.
     const warm = rss.find((x) => x.s >= 4) ?? rss[0]!;

@@ -8,7 +8,6 @@
 // neighbour and FDB entry) and a pod sending to it must get ICMP unreachable.
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, type LabNode } from '../../src/lab/lab.js';
@@ -20,9 +19,10 @@ import { binary, need, rootAndNetns, suiteNeeds, type Prereq } from '../helpers/
 import { fdbOn, macOf, neighsOn, routesOn, subnetAddr } from '../helpers/lab-probe.js';
 import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
+import { echoes, firstFailure, NET_UNREACHABLE, summary } from '../helpers/echo.js';
+import type { ProbeResult } from '../../src/probe/prober.js';
 
 const TTL_S = 4;
-const ping = [binary('ping')];
 const etcd = [binary('etcd')];
 
 const key = (n: LabNode): string => `${subnetAddr(n.subnetEnv.FLANNEL_SUBNET!)}-24`;
@@ -34,11 +34,8 @@ async function view(lab: Lab, n: LabNode): Promise<{ peers: string[]; routes?: {
   return { peers: s.peers.map((p) => p.subnet ?? '').sort(), routes: s.routes };
 }
 
-/** One ping from a's pod to `target`; its output (ping exits non-zero on unreachable). */
-function pingOnce(a: LabNode, target: string, waitSec: number): string {
-  const p = spawnSync('ip', ['netns', 'exec', a.pod.name, 'ping', '-4', '-n', '-c', '1', '-W', String(waitSec), target], { encoding: 'utf8', timeout: (waitSec + 10) * 1000 });
-  return p.stdout + p.stderr;
-}
+/** One echo from a's pod to `target`, waiting waitSec for its answer. */
+const pingOnce = (a: LabNode, target: string, waitSec: number): Promise<ProbeResult> => echoes(a.pod, target, { count: 1, timeoutMs: waitSec * 1000 });
 
 /**
  * Stops c, makes its lease expire `TTL_S` seconds from now with `expire`, checks that a and b still
@@ -84,26 +81,26 @@ function assertEtcdKeyGone(lab: Lab, c: LabNode): void {
   assert.deepEqual(lab.etcdList(`${LAB_ETCD_PREFIX}/subnets/`).map((x) => x.key).filter((x) => x.endsWith(key(c))), [], 'etcd deleted the key');
 }
 
-describe('lease expiry in etcd (real TTL): udp, 3 nodes', suiteNeeds(rootAndNetns(), ...etcd, ...ping), () => {
+describe('lease expiry in etcd (real TTL): udp, 3 nodes', suiteNeeds(rootAndNetns(), ...etcd), () => {
   let lab: Lab;
   useLab({ nodes: 3, backend: 'udp', ipv6: false, store: 'etcd' }, (l) => (lab = l));
 
   test('the expired peer leaves status and the engine routes; pods get net unreachable', async (t) => {
-    if (!need(t, rootAndNetns(), ...etcd, ...ping)) return;
+    if (!need(t, rootAndNetns(), ...etcd)) return;
     const [a, , c] = lab.nodes as [LabNode, LabNode, LabNode];
-    assert.match(pingOnce(a, c.podIP, 2), / 0% packet loss/, 'c reachable before');
+    assert.equal((await pingOnce(a, c.podIP, 2)).received, 1, 'c reachable before');
     await expireAndWait(t, lab, etcdExpire(lab), udpGone(lab, c));
     assertEtcdKeyGone(lab, c);
-    assert.match(pingOnce(a, c.podIP, 2), /Destination Net Unreachable/);
+    assert.match(firstFailure(await pingOnce(a, c.podIP, 2)), NET_UNREACHABLE);
   });
 });
 
-describe('lease expiry in etcd (real TTL): vxlan, 3 nodes', suiteNeeds(rootAndNetns(), ...etcd, ...ping, binary('bridge')), () => {
+describe('lease expiry in etcd (real TTL): vxlan, 3 nodes', suiteNeeds(rootAndNetns(), ...etcd, binary('bridge')), () => {
   let lab: Lab;
   useLab({ nodes: 3, backend: 'vxlan', ipv6: false, store: 'etcd' }, (l) => (lab = l));
 
   test('the expired peer\'s route, neighbour and FDB entry go; pods get unreachable', async (t) => {
-    const reqs: Prereq[] = [rootAndNetns(), ...etcd, ...ping, binary('bridge')];
+    const reqs: Prereq[] = [rootAndNetns(), ...etcd, binary('bridge')];
     if (!need(t, ...reqs)) return;
     const [a, , c] = lab.nodes as [LabNode, LabNode, LabNode];
     const mac = macOf(c, 'flannel.1');
@@ -117,16 +114,17 @@ describe('lease expiry in etcd (real TTL): vxlan, 3 nodes', suiteNeeds(rootAndNe
     });
     assertEtcdKeyGone(lab, c);
     // No route to c's subnet any more: the node answers its pod with ICMP (host) unreachable.
-    assert.match(pingOnce(a, c.podIP, 5), /Unreachable/);
+    const gone = await pingOnce(a, c.podIP, 5);
+    assert.equal(gone.failures[0]?.reason, 'unreachable', summary(gone));
   });
 });
 
-describe('lease expiry in the file store (Expiration passes): udp, 3 nodes', suiteNeeds(rootAndNetns(), ...ping), () => {
+describe('lease expiry in the file store (Expiration passes): udp, 3 nodes', suiteNeeds(rootAndNetns()), () => {
   let lab: Lab;
   useLab({ nodes: 3, backend: 'udp', ipv6: false }, (l) => (lab = l));
 
   test('the expired peer leaves status and the engine routes; pods get net unreachable', async (t) => {
-    if (!need(t, rootAndNetns(), ...ping)) return;
+    if (!need(t, rootAndNetns())) return;
     const [a, , c] = lab.nodes as [LabNode, LabNode, LabNode];
     await expireAndWait(
       t,
@@ -138,6 +136,6 @@ describe('lease expiry in the file store (Expiration passes): udp, 3 nodes', sui
       },
       udpGone(lab, c),
     );
-    assert.match(pingOnce(a, c.podIP, 2), /Destination Net Unreachable/);
+    assert.match(firstFailure(await pingOnce(a, c.podIP, 2)), NET_UNREACHABLE);
   });
 });

@@ -11,7 +11,7 @@ import { eventually, flannelRules } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
 import { sleep } from '../../src/util/sleep.js';
 
-const reqs = [rootAndNetns(), binary('ping'), binary('iptables-save'), binary('ss')];
+const reqs = [rootAndNetns(), binary('iptables-save'), binary('ss')];
 
 /** The daemon's "Dropped capabilities" log line, once it is there. */
 async function dropLine(lab: Lab, n: LabNode): Promise<string> {

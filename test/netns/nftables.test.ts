@@ -13,8 +13,9 @@ import { normalizeNftJson } from '../../src/firewall/nft-plan.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { eventually, flannelRules, subnetAddr } from '../helpers/lab-probe.js';
 import { useLab } from '../helpers/lab.js';
+import { echoes, summary } from '../helpers/echo.js';
 
-const reqs = [rootAndNetns(), binary('nft'), binary('ping'), binary('iptables-save')];
+const reqs = [rootAndNetns(), binary('nft'), binary('iptables-save')];
 const CLUSTER4 = '198.19.0.0/16';
 const CLUSTER6 = '2001:db8:100::/56';
 const EXTERNAL = '198.18.0.200';
@@ -109,8 +110,8 @@ describe('nftables mode: 2 nodes, vxlan, IPv4 + IPv6, -ip-masq', suiteNeeds(...r
     const ext = lab.addExternalHost('x', EXTERNAL);
     // Counters: from n1's underlay address (masqueraded), from any pod address (not masqueraded).
     ext.exec('nft', ['-f', '-'], { input: `add table ip t\nadd chain ip t in { type filter hook input priority 0 ; }\nadd rule ip t in ip saddr ${n1.underlayIP} icmp type echo-request counter\nadd rule ip t in ip saddr ${CLUSTER4} counter\n` });
-    const out = n1.pod.exec('ping', ['-4', '-c', '2', '-W', '2', EXTERNAL], { timeoutMs: 15_000 });
-    assert.match(out, /2 received/, 'the outside host (no route to the overlay) answers only a masqueraded ping');
+    const r = await echoes(n1.pod, EXTERNAL, { count: 2, timeoutMs: 2000 });
+    assert.equal(r.received, 2, `the outside host (no route to the overlay) answers only a masqueraded echo: ${summary(r)}`);
     assert.ok(counter(ext, 0) >= 2);
     assert.equal(counter(ext, 1), 0, 'no packet arrived with a pod source address');
     // n2's pod sees n1's pod address: the RETURN rule kept it.

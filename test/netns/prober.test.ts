@@ -4,6 +4,7 @@
 // the sender has no route at all to 198.18.3.0/24 and 2001:db8:3::/64.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { NetnsSet, vethPair, type Namespace } from '../../src/lab/netns.js';
 import { probe, reachable, type ProbeResult } from '../../src/probe/prober.js';
@@ -115,6 +116,17 @@ describe('ICMP echo prober between namespaces', suiteNeeds(rootAndNetns()), () =
       assert.ok(wallUs < 5_000_000, `no timeout waited (${wallUs} us)`);
     });
 
+    test(`IPv${family}: stopAfterErrors ends a refused run at its n-th refusal; silence does not count`, async () => {
+      const refused = await probe({ netns: sender.name, target: pick(REJECTED, family), count: 20, intervalMs: 20, timeoutMs: 5000, stopAfterErrors: 2 });
+      assert.equal(refused.end, 'errors');
+      assert.deepEqual(refused.failures.filter((f) => f.reason !== 'stopped').map((f) => f.reason), ['unreachable', 'unreachable']);
+      assert.ok(refused.sent < 20, `sent ${refused.sent}`);
+      const routeless = await probe({ netns: sender.name, target: pick(NOWHERE, family), count: 20, intervalMs: 20, timeoutMs: 5000, stopAfterErrors: 3 });
+      assert.deepEqual([routeless.end, routeless.sent, routeless.failures.map((f) => f.reason)], ['errors', 3, ['no-route', 'no-route', 'no-route']]);
+      const silent = await probe({ netns: sender.name, target: pick(DROPPED, family), count: 3, intervalMs: 20, timeoutMs: 200, stopAfterErrors: 1 });
+      assert.deepEqual([silent.end, silent.sent, silent.failures.map((f) => f.reason)], ['done', 3, ['timeout', 'timeout', 'timeout']]);
+    });
+
     test(`IPv${family}: reachable() answers with the first reply or the first failure`, async () => {
       const ok = await reachable({ netns: sender.name, target: pick(PEER, family), timeoutMs: 5000 });
       assert.ok(ok.ok && ok.rttUs > 0, JSON.stringify(ok));
@@ -125,9 +137,29 @@ describe('ICMP echo prober between namespaces', suiteNeeds(rootAndNetns()), () =
     });
   }
 
+  test('a size of 1000 bytes (ping -s 1000) is answered; each reply is placed on the wall clock from the run\'s start', async () => {
+    for (const family of FAMILIES) {
+      const before = Date.now();
+      const r = await probe({ netns: sender.name, target: pick(PEER, family), count: 3, intervalMs: 20, timeoutMs: 2000, size: 1000 });
+      const after = Date.now();
+      assert.equal(r.received, 3, `IPv${family}`);
+      // Date.now() has millisecond steps; the run started inside the call and every reply came before it returned.
+      assert.ok(r.startedAtMs >= before - 1 && r.startedAtMs <= after + 1, `started ${r.startedAtMs} in [${before}, ${after}]`);
+      for (const x of r.replies) {
+        const at = r.startedAtMs + x.sentAtMs + x.rttUs / 1000;
+        assert.ok(at >= r.startedAtMs && at <= after + 1, `reply ${x.seq} at ${at}, run ${r.startedAtMs}..${after}`);
+      }
+    }
+  });
+
   test('the namespace can be named, given as /var/run/netns/NAME or as /proc/PID/ns/net', async () => {
     const sleeper = sender.spawn('sleep', ['30']);
     await new Promise((resolve) => sleeper.once('spawn', resolve));
+    // 'spawn' comes when `ip netns exec` starts, before it has entered the namespace: until it has,
+    // /proc/PID/ns/net is this process's own namespace (and an echo from there must not leave).
+    const entered = (): boolean => statSync(`/proc/${sleeper.pid}/ns/net`).ino === statSync(`/var/run/netns/${sender.name}`).ino;
+    for (let i = 0; i < 200 && !entered(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(entered(), 'the sleeper entered the namespace');
     try {
       for (const netns of [sender.name, `/var/run/netns/${sender.name}`, `/proc/${sleeper.pid}/ns/net`]) {
         const r = await probe({ netns, target: PEER.v4, count: 1, intervalMs: 0, timeoutMs: 2000 });

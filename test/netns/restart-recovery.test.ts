@@ -5,45 +5,22 @@
 //    tables hold the new peer and not the vanished one (udp and host-gw).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Lab, type LabNode } from '../../src/lab/lab.js';
 import { parseEnvFile } from '../../src/lab/daemons.js';
 import { fetchStatus, type StatusSnapshot } from '../../src/status.js';
-import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
+import { continuousEchoes, echoes, firstFailure, NET_UNREACHABLE, replyTimes, summary, waitForReply } from '../helpers/echo.js';
+import type { ProbeResult } from '../../src/probe/prober.js';
 import { deleteLease, eventually, routesOn, subnetAddr } from '../helpers/lab-probe.js';
 import { sleep } from '../../src/util/sleep.js';
 import { useLab } from '../helpers/lab.js';
 
-const reqs = [rootAndNetns(), binary('ping')];
+const reqs = [rootAndNetns()];
 const net = (n: LabNode): string => `${subnetAddr(n.subnetEnv.FLANNEL_SUBNET!)}/24`;
 const status = (lab: Lab, n: LabNode): Promise<StatusSnapshot | undefined> => fetchStatus(lab.statusSocket(n)).catch(() => undefined);
 const peerSubnets = (s: StatusSnapshot | undefined): string[] => (s?.peers ?? []).map((p) => p.subnet ?? '').sort();
-
-/** A `ping -D` running in a pod: every answered echo with its receive time (ms since the epoch). */
-function continuousPing(from: LabNode, target: string, intervalSec = 0.02): { replies: number[]; sent: () => number; stop: () => Promise<void> } {
-  const child = from.pod.spawn('ping', ['-D', '-n', '-i', String(intervalSec), '-W', '1', target]);
-  const replies: number[] = [];
-  let maxSeq = 0;
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    const m = /^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+)/.exec(l);
-    if (m) {
-      replies.push(Number(m[1]) * 1000);
-      maxSeq = Math.max(maxSeq, Number(m[2]));
-    }
-  });
-  return {
-    replies,
-    sent: () => maxSeq,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGINT');
-    }),
-  };
-}
 
 describe('restart timing: SIGKILL during traffic (udp, 3 nodes)', suiteNeeds(...reqs), () => {
   let lab: Lab;
@@ -53,20 +30,32 @@ describe('restart timing: SIGKILL during traffic (udp, 3 nodes)', suiteNeeds(...
     if (!need(t, ...reqs)) return;
     const [a, b] = lab.nodes as [LabNode, LabNode];
     const before = b.subnetEnv.FLANNEL_SUBNET;
-    const ping = continuousPing(a, b.podIP);
+    // One echo every 20 ms for the whole test; when each reply came is read from the run's result.
+    const ping = continuousEchoes(a.pod, b.podIP, 20);
+    let killedAt = 0;
+    let spawnedAt = 0;
+    let result: ProbeResult;
     try {
-      assert.ok(await eventually(() => ping.replies.length >= 10, 5000, 50), 'ping flows before the kill');
+      // Traffic flows before the kill: a second prober's answer (the continuous run reports at its end).
+      assert.ok(await waitForReply(a.pod, b.podIP, 5000), 'ping flows before the kill');
+      await sleep(400);
       await lab.stopDaemon(b, 'SIGKILL');
-      const killedAt = Date.now();
-      const spawnedAt = Date.now();
+      killedAt = Date.now();
+      spawnedAt = Date.now();
       lab.startDaemon(b);
-      assert.ok(await eventually(() => ping.replies.some((r) => r > spawnedAt), 10_000, 20), `no answered ping within 10 s of the restart:\n${lab.daemonLog(b, 20)}`);
-      const recoveryMs = ping.replies.find((r) => r > spawnedAt)! - spawnedAt;
-      t.diagnostic(`kill -> spawn ${spawnedAt - killedAt} ms; spawn -> first answered ping ${recoveryMs.toFixed(0)} ms`);
-      assert.ok(recoveryMs < 2000, `traffic back after ${recoveryMs} ms`);
+      // Wait (at most 10 s) until traffic is back, then a little longer for the run's replies to land.
+      await waitForReply(a.pod, b.podIP, 10_000);
+      await sleep(100);
     } finally {
-      await ping.stop();
+      result = await ping.stop();
     }
+    const replies = replyTimes(result);
+    assert.ok(replies.filter((r) => r <= killedAt).length >= 10, `ping flows before the kill: ${summary(result)}`);
+    const back = replies.find((r) => r > spawnedAt);
+    assert.ok(back !== undefined, `no answered ping within 10 s of the restart:\n${lab.daemonLog(b, 20)}`);
+    const recoveryMs = back - spawnedAt;
+    t.diagnostic(`kill -> spawn ${spawnedAt - killedAt} ms; spawn -> first answered ping ${recoveryMs.toFixed(0)} ms`);
+    assert.ok(recoveryMs < 2000, `traffic back after ${recoveryMs} ms`);
     const env = parseEnvFile(readFileSync(join(b.dir, 'subnet.env'), 'utf8'));
     assert.equal(env.FLANNEL_SUBNET, before, 'same subnet after the restart');
     let s: StatusSnapshot | undefined;
@@ -131,8 +120,7 @@ describe('missed events while down (#2554): udp, 4 nodes', suiteNeeds(...reqs), 
     const { a, c } = await missedEvents(lab, t);
     const s = await status(lab, a);
     assert.deepEqual(s?.routes, { expected: 2, installed: 2 });
-    const p = spawnSync('ip', ['netns', 'exec', a.pod.name, 'ping', '-4', '-c', '1', '-W', '1', c.podIP], { encoding: 'utf8' });
-    assert.match(p.stdout + p.stderr, /Destination Net Unreachable/);
+    assert.match(firstFailure(await echoes(a.pod, c.podIP, { count: 1 })), NET_UNREACHABLE);
   });
 });
 
@@ -147,7 +135,6 @@ describe('missed events while down (#2554): host-gw, 4 nodes', suiteNeeds(...req
     const want = [`${net(b)} via ${b.underlayIP}`, `${net(d)} via ${d.underlayIP}`].sort();
     // The snapshot applied at start removes leftovers: no waiting for the 10 s reconcile.
     assert.ok(await eventually(() => JSON.stringify(overlay()) === JSON.stringify(want), 3000, 50), overlay().join('\n'));
-    const p = spawnSync('ip', ['netns', 'exec', a.pod.name, 'ping', '-4', '-c', '1', '-W', '1', c.podIP], { encoding: 'utf8' });
-    assert.notEqual(p.status, 0, 'the vanished peer is not reachable');
+    assert.equal((await echoes(a.pod, c.podIP, { count: 1 })).received, 0, 'the vanished peer is not reachable');
   });
 });

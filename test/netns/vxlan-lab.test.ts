@@ -6,8 +6,9 @@ import { Lab, type LabNode } from '../../src/lab/lab.js';
 import type { Namespace } from '../../src/lab/netns.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 import { assertAllPairs, deleteLease, eventually, fdbOn, flannelRules, leaseText, macOf, neighsOn, routesOn, subnetAddr } from '../helpers/lab-probe.js';
+import { echoes, summary } from '../helpers/echo.js';
 
-const reqs = [rootAndNetns(), binary('ping'), binary('iptables-save'), binary('bridge')];
+const reqs = [rootAndNetns(), binary('iptables-save'), binary('bridge')];
 /** One reconcile pass is 10 s; allow for the pass that is already under way. */
 const RECONCILE_MS = 15_000;
 const EXTERNAL = '198.18.0.250';
@@ -136,8 +137,8 @@ describe('vxlan lab: 3 nodes, IPv4 + IPv6, -ip-masq', suiteNeeds(...reqs), () =>
     // The outside host has no route to the overlay: it can only answer a masqueraded ping.
     ext.exec('iptables', ['-A', 'INPUT', '-p', 'icmp', '-s', n1.underlayIP]);
     ext.exec('iptables', ['-A', 'INPUT', '-p', 'icmp', '-s', cluster]);
-    const out = n1.pod.exec('ping', ['-4', '-c', '2', '-W', '2', EXTERNAL], { timeoutMs: 15_000 });
-    assert.match(out, /2 received/);
+    const out = await echoes(n1.pod, EXTERNAL, { count: 2, intervalMs: 1000, timeoutMs: 2000 });
+    assert.equal(out.received, 2, summary(out));
     const counters = ext.exec('iptables', ['-L', 'INPUT', '-v', '-x', '-n']);
     const pkts = (src: string): number => Number(new RegExp(`^\\s*(\\d+)\\s+\\d+\\s.*\\s${src.replace(/[./]/g, (m) => `\\${m}`)}\\s`, 'm').exec(counters)?.[1] ?? -1);
     assert.ok(pkts(n1.underlayIP) >= 2, counters);

@@ -11,7 +11,7 @@ import { eventually, fdbOn, macOf, neighsOn, routesOn } from '../helpers/lab-pro
 import { useLab } from '../helpers/lab.js';
 
 const P = 'flannel.alpha.coreos.com/';
-const ping = [rootAndNetns(), binary('ping')];
+const reqs = [rootAndNetns()];
 
 /** Both pod addresses of `to` answer `from`'s pod (IPv4 and IPv6), within the time given. */
 async function podsTalk(lab: Lab, from: LabNode, to: LabNode, timeoutMs = 15_000): Promise<boolean> {
@@ -94,10 +94,10 @@ function recreationTests(store: 'etcd' | 'kube', reqs: ReturnType<typeof rootAnd
   }
 }
 
-describe('vxlan device re-creation, etcd mode (IPv4 + IPv6)', suiteNeeds(...ping, binary('etcd')), () => {
-  recreationTests('etcd', [...ping, binary('etcd')]);
+describe('vxlan device re-creation, etcd mode (IPv4 + IPv6)', suiteNeeds(...reqs, binary('etcd')), () => {
+  recreationTests('etcd', [...reqs, binary('etcd')]);
 });
 
-describe('vxlan device re-creation and the stored VtepMAC, kube mode (IPv4 + IPv6)', suiteNeeds(...ping), () => {
-  recreationTests('kube', ping);
+describe('vxlan device re-creation and the stored VtepMAC, kube mode (IPv4 + IPv6)', suiteNeeds(...reqs), () => {
+  recreationTests('kube', reqs);
 });

@@ -62,6 +62,20 @@ describe('file store', () => {
     assert.equal(readdirSync(dir).filter((n) => !n.startsWith('.') && n !== 'config').length, 6);
   });
 
+  test('dual-stack: a node that draws a taken IPv4 subnet with a free IPv6 one does not get it', async () => {
+    // 3 free /24s and 3 free /64s. a always draws the first free subnet of each family; b draws the
+    // same /24 as a with the second /64 (so its file has another name); c draws the third of each.
+    const dir = storeDir('{"Network":"198.19.0.0/22","EnableIPv6":true,"IPv6Network":"2001:db8:100::/62","IPv6SubnetLen":64,"Backend":{"Type":"udp"}}');
+    let drawsOfB = 0;
+    const draws = [(): number => 0, (): number => drawsOfB++ % 2, (n: number): number => n - 1];
+    const managers = draws.map((random) => new FileManager({ dir, random }));
+    const leases = await Promise.all(managers.map((m, i) => m.acquireLease({ ...attrs(`198.18.0.${11 + i}`), publicIPv6: mustParseIP(`2001:db8::${11 + i}`) })));
+    const v4 = leases.map((l) => formatCIDR(l.subnet!));
+    const v6 = leases.map((l) => formatCIDR(l.ipv6Subnet!));
+    assert.equal(new Set(v4).size, 3, `IPv4 subnets distinct: ${v4.join(' ')}`);
+    assert.equal(new Set(v6).size, 3, `IPv6 subnets distinct: ${v6.join(' ')}`);
+  });
+
   test('child processes acquiring concurrently from one directory get distinct subnets', async () => {
     const dir = storeDir('{"Network":"198.19.0.0/24","SubnetLen":28}');
     const keys = await raceChildren(dir, 8, 20);

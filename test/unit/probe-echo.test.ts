@@ -62,6 +62,22 @@ test('IPv4 echo request: type 8, identifier, sequence, cookie, 64 bytes, and a c
   assert.notEqual(request4(1).readUInt16BE(2), request4(1, ID + 1).readUInt16BE(2));
 });
 
+test('a size (ping -s) sets the data bytes after the header: 8 (the cookie alone) to 1472, odd lengths checksummed too', () => {
+  for (const size of [8, 9, 100, 1472]) {
+    const m = encodeEchoRequest(PEER4, ID, COOKIE, 3, size);
+    assert.equal(m.length, 8 + size);
+    assert.equal(inetChecksum(m), 0, `size ${size}: the checksum verifies`);
+    assert.deepEqual(m, icmpEcho(8, ID, 3, m.subarray(8)));
+    // The pattern after the cookie counts up like the default one, to the last byte.
+    if (size > 8) assert.equal(m[m.length - 1], (m.length - 1) & 0xff);
+    assert.equal(encodeEchoRequest(PEER6, ID, COOKIE, 3, size).length, 8 + size);
+  }
+  // The reply to a larger echo is matched like the default one.
+  const big = ipv4({ src: PEER4, dst: ME4, proto: 1, payload: replyTo(encodeEchoRequest(PEER4, ID, COOKIE, 4, 1000), false) });
+  assert.deepEqual(matchEcho(PEER4, ID, COOKIE, big), { kind: 'reply', seq: 4, type: 0, code: 0, mtu: 0, from: PEER4 });
+  for (const size of [7, 1473]) assert.throws(() => encodeEchoRequest(PEER4, ID, COOKIE, 1, size), /size must be from 8 to 1472/);
+});
+
 test('ICMPv6 echo request: type 128 and checksum 0, left for the kernel to fill on a raw ICMPv6 socket', () => {
   const m = request6(7);
   assert.deepEqual([m[0], m[1], m.readUInt16BE(2)], [128, 0, 0]);

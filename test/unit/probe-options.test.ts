@@ -39,6 +39,10 @@ test('each bad field is named in a one-line error', async () => {
     [{ timeoutMs: Number.NaN }, 'probe: timeoutMs must be a number from 1 to 3600000 (got NaN)', RangeError],
     [{ cpu: 100000 }, /^probe: cpu must be an integer from 0 to \d+ \(got 100000\)$/, RangeError],
     [{ stopAfterReplies: -1 }, 'probe: stopAfterReplies must be an integer from 0 to 65535 (got -1)', RangeError],
+    [{ stopAfterErrors: 70000 }, 'probe: stopAfterErrors must be an integer from 0 to 65535 (got 70000)', RangeError],
+    [{ size: 7 }, 'probe: size must be an integer from 8 to 1472 (got 7)', RangeError],
+    [{ size: 1473 }, 'probe: size must be an integer from 8 to 1472 (got 1473)', RangeError],
+    [{ size: 56.5 }, 'probe: size must be an integer from 8 to 1472 (got 56.5)', RangeError],
   ];
   for (const [change, message, kind] of cases) {
     const e = await rejection({ ...good, ...change });

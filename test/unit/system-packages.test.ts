@@ -42,7 +42,8 @@ test('parseSystemPackages: columns by tabs, "-" for no binary, a bad line named 
 test('packageFor / installHint name the package; an unlisted program is refused by name', () => {
   assert.equal(packageFor('etcd').name, 'etcd-server');
   assert.equal(packageFor('iptables-restore').name, 'iptables');
-  assert.equal(installHint('ping'), 'needs ping (apt-get install iputils-ping)');
+  assert.equal(installHint('iperf3'), 'needs iperf3 (apt-get install iperf3)');
+  assert.throws(() => packageFor('ping'), /names no package for "ping"/, 'nothing needs ping: the lab, bench and tests use our prober');
   assert.throws(() => packageFor('no-such-tool'), /names no package for "no-such-tool": add it there/);
   assert.deepEqual(packagesInText(`${installHint('etcd')}; ${installHint('tcpdump')}; needs root`), ['etcd-server', 'tcpdump']);
 });
@@ -85,12 +86,12 @@ test('.ci/system-packages prints the file\'s packages by need (what .ci/run and 
 
 test('skipSummary: counts by package (a reason with two counts under both), other reasons apart, one apt-get line', () => {
   const line = skipSummary([
-    installHint('ping'),
-    installHint('ping'),
-    `${installHint('etcd')}; ${installHint('ping')}`,
+    installHint('iperf3'),
+    installHint('iperf3'),
+    `${installHint('etcd')}; ${installHint('iperf3')}`,
     'needs root (network namespaces, TUN devices)',
   ]);
-  assert.equal(line, '# skipped by missing package: iputils-ping 3, etcd-server 1 (of 4 skipped tests and suites); other reasons: needs root (network namespaces, TUN devices) 1; to run them all: apt-get install etcd-server iputils-ping');
+  assert.equal(line, '# skipped by missing package: iperf3 3, etcd-server 1 (of 4 skipped tests and suites); other reasons: needs root (network namespaces, TUN devices) 1; to run them all: apt-get install etcd-server iperf3');
   assert.equal(skipSummary([]), '# skipped by missing package: nothing skipped');
   assert.equal(skipSummary(['needs /dev/net/tun']), '# skipped by missing package: none (of 1 skipped tests and suites); other reasons: needs /dev/net/tun 1');
 });
@@ -101,7 +102,7 @@ test('the reporter next to TAP: TAP\'s summary lines stay and the skip line is a
     const file = join(dir, 'sample.test.mjs');
     writeFileSync(file, [
       "import { describe, it, test } from 'node:test';",
-      `describe('suite', { skip: ${JSON.stringify(installHint('ping'))} }, () => { it('x', () => {}); });`,
+      `describe('suite', { skip: ${JSON.stringify(installHint('iperf3'))} }, () => { it('x', () => {}); });`,
       `test('one', (t) => { t.skip(${JSON.stringify(installHint('etcd'))}); });`,
       "test('two', () => {});",
     ].join('\n'));
@@ -111,7 +112,7 @@ test('the reporter next to TAP: TAP\'s summary lines stay and the skip line is a
     const lines = r.stdout.trimEnd().split('\n');
     for (const want of ['# tests 2', '# pass 1', '# fail 0', '# skipped 1']) assert.ok(lines.includes(want), `${want} in\n${r.stdout}`);
     // Both reporters write to stdout at the end; which of their last lines comes first is not fixed.
-    const want = '# skipped by missing package: etcd-server 1, iputils-ping 1 (of 2 skipped tests and suites); to run them all: apt-get install etcd-server iputils-ping';
+    const want = '# skipped by missing package: etcd-server 1, iperf3 1 (of 2 skipped tests and suites); to run them all: apt-get install etcd-server iperf3';
     assert.equal(lines.filter((l) => l === want).length, 1, r.stdout);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -115,7 +115,6 @@ export async function injectFault(kind: FaultKind, c: FaultContext): Promise<Inj
 export function soakPrerequisites(has: (bin: string) => boolean): string[] {
   const need: Array<[string, string]> = [
     ['etcd', 'etcd-server'],
-    ['ping', 'iputils-ping'],
     ['nft', 'nftables'],
   ];
   return need.filter(([bin]) => !has(bin)).map(([bin, pkg]) => `${bin} (apt-get install ${pkg})`);

@@ -5,7 +5,7 @@
 import { loadavg } from 'node:os';
 import { Lab, type LabNode } from '../../lab/lab.js';
 import { LAB_ETCD_PREFIX } from '../../lab/lab-etcd.js';
-import { hasBinary } from '../../lab/netns.js';
+import { hasBinary } from '../../util/system-packages.js';
 import { fetchStatus } from '../../status.js';
 import { comparePeers } from '../peer-compare.js';
 import { isAlive } from '../../util/process.js';

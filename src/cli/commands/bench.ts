@@ -37,6 +37,12 @@ async function runSoakCli(o: BenchCliOptions, seconds: number): Promise<number> 
 }
 
 async function runBenchCli(o: BenchCliOptions): Promise<number> {
+  const only = o.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  // Before root: what is missing is said first, and nothing is created.
+  const { benchMissingPrograms } = await import('../../bench/programs.js');
+  const missing = benchMissingPrograms({ only, flanneld: o.flanneld });
+  for (const line of missing) process.stderr.write(`flannelctl bench: ${line}\n`);
+  if (missing.length) return 1;
   requireRoot('bench');
   if (o.soak !== undefined) return runSoakCli(o, o.soak);
   const { runBench, benchPlacement } = await import('../../bench/bench.js');
@@ -51,7 +57,6 @@ async function runBenchCli(o: BenchCliOptions): Promise<number> {
   let teardown: (() => Promise<void>) | undefined;
   teardownOnSignal(async () => teardown?.(), 'stopping: tearing down the current target...');
   const { STEADY_LEASES } = await import('../../bench/types.js');
-  const only = o.only?.split(',').map((s) => s.trim()).filter(Boolean);
   // The steady-lease step runs in every full or quick run, and with --only when named there.
   const steady = only === undefined || only.includes(STEADY_LEASES);
   const report = await runBench(

@@ -1,13 +1,14 @@
 // `flannelctl lab`: build a multi-node overlay in network namespaces, check every pod pair, report;
 // `flannelctl lab down` removes labs kept with --keep.
 import { Option, type Command } from 'commander';
-import { Lab } from '../../lab/lab.js';
+import { Lab, type LabOptions } from '../../lab/lab.js';
+import { labMissingPrograms } from '../../lab/programs.js';
 import { formatLabReport } from '../../lab/report.js';
 import { labDown } from '../../lab/state.js';
 import { teardownOnSignal } from '../../util/signals.js';
 import { nonNegativeInt, positiveInt, requireRoot } from './args.js';
 import { allowedCpus, describePlacement, planPlacement, PLACEMENT_MODES, type Placement, type PlacementMode } from '../../lab/placement.js';
-import { hasBinary } from '../../lab/netns.js';
+import { hasBinary } from '../../util/system-packages.js';
 
 interface LabCliOptions {
   nodes: number;
@@ -25,16 +26,7 @@ interface LabCliOptions {
 }
 
 async function runLab(o: LabCliOptions): Promise<number> {
-  requireRoot('lab');
-  let placement: Placement;
-  try {
-    placement = planPlacement(o.placement, o.nodes, allowedCpus(), { strict: true, canPin: hasBinary('taskset') });
-  } catch (e) {
-    process.stderr.write(`flannelctl lab: ${(e as Error).message}\n`);
-    return 2;
-  }
-  const lab = new Lab({
-    placement,
+  const opts: LabOptions = {
     nodes: o.nodes,
     backend: o.backend,
     ipv6: o.ipv6,
@@ -47,7 +39,21 @@ async function runLab(o: LabCliOptions): Promise<number> {
     startTimeoutSec: o.timeout,
     flanneld: o.flanneld ? [o.flanneld] : undefined,
     log: (l) => process.stdout.write(l + '\n'),
-  });
+  };
+  // Before root: what is missing is said first, and nothing is created.
+  const missing = labMissingPrograms(opts);
+  for (const line of missing) process.stderr.write(`flannelctl lab: ${line}\n`);
+  if (missing.length) return 1;
+  requireRoot('lab');
+  let lab: Lab;
+  let placement: Placement;
+  try {
+    placement = planPlacement(o.placement, o.nodes, allowedCpus(), { strict: true, canPin: hasBinary('taskset') });
+    lab = new Lab({ ...opts, placement });
+  } catch (e) {
+    process.stderr.write(`flannelctl lab: ${(e as Error).message}\n`);
+    return 2;
+  }
   const onSignal = teardownOnSignal(() => lab.down(), 'tearing down the lab...');
   try {
     process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}${o.routed ? ', routed underlay' : ''}${o.directRouting ? ', DirectRouting' : ''}${o.ipMasq ? ', -ip-masq' : ''}${o.userspaceNodes ? `, ${o.userspaceNodes} userspace VTEP node(s)` : ''}, ${o.store} lease store, prefix ${lab.set.prefix}\n`);

@@ -13,6 +13,7 @@ import type { NetworkConfig } from '../../config/types.js';
 import { mathRandomInt } from '../../ip/cidr.js';
 import type { RandomInt } from '../../ip/cidr.js';
 import type { IPNet } from '../../ip/types.js';
+import { formatCIDR } from '../../ip/cidr.js';
 import { log, RateLimitedLog } from '../../log.js';
 import { acquireFromStore, isOwnLease } from '../allocate.js';
 import type { LeaseStoreOps } from '../allocate.js';
@@ -304,16 +305,38 @@ export class FileManager implements Manager {
     const lease: Lease = { attrs, expiration };
     if (subnet) lease.subnet = subnet;
     if (ipv6Subnet) lease.ipv6Subnet = ipv6Subnet;
+    // A dual-stack file is named by both subnets, so link()'s EEXIST guards only the pair: a node that
+    // drew the same IPv4 subnet with another IPv6 one (or the other way round) would get it as well.
+    // Dual-stack creation therefore looks at every live lease, under the lock.
+    if (subnet && ipv6Subnet) return this.lock.run(() => (this.heldElsewhere(name, subnet, ipv6Subnet) ? undefined : this.createOrReclaim(name, text, lease)));
     if (this.createFile(name, text)) return lease;
-    // The file exists. If it is expired or garbage the subnet is free: reclaim it under the lock,
-    // re-checking there because another process may have reclaimed or renewed it meanwhile.
-    return this.lock.run(() => {
-      const current = this.readLease(name);
-      if (current && current.lease.expiration.getTime() > this.now()) return undefined;
-      log.info(`file store: reclaiming ${current ? 'expired' : 'unreadable'} lease file ${name}`);
-      this.replaceFile(name, text);
-      return lease;
-    });
+    return this.lock.run(() => this.reclaim(name, text, lease));
+  }
+
+  /** Whether a live lease under another name holds either subnet. */
+  private heldElsewhere(name: string, subnet: IPNet, ipv6Subnet: IPNet): boolean {
+    const [v4, v6] = [formatCIDR(subnet), formatCIDR(ipv6Subnet)];
+    for (const [other, { lease }] of this.scan()) {
+      if (other !== name && ((lease.subnet && formatCIDR(lease.subnet) === v4) || (lease.ipv6Subnet && formatCIDR(lease.ipv6Subnet) === v6))) return true;
+    }
+    return false;
+  }
+
+  /** Under the lock: creates the file, or reclaims it when the lease in it is expired or unreadable. */
+  private createOrReclaim(name: string, text: string, lease: Lease): Lease | undefined {
+    return this.createFile(name, text) ? lease : this.reclaim(name, text, lease);
+  }
+
+  /**
+   * Under the lock: the file exists; if it is expired or garbage the subnet is free and is reclaimed,
+   * re-checked here because another process may have reclaimed or renewed it meanwhile.
+   */
+  private reclaim(name: string, text: string, lease: Lease): Lease | undefined {
+    const current = this.readLease(name);
+    if (current && current.lease.expiration.getTime() > this.now()) return undefined;
+    log.info(`file store: reclaiming ${current ? 'expired' : 'unreadable'} lease file ${name}`);
+    this.replaceFile(name, text);
+    return lease;
   }
 }
 
