@@ -54,6 +54,12 @@ export interface DaemonOptions {
    * without br_netfilter (tests of the lab's opt-out on a machine that has the module loaded).
    */
   hideBrNetfilter?: boolean;
+  /**
+   * Runs each daemon with a /run of its own (a tmpfs in its mount namespace) holding /run/wireguard, and
+   * its WireGuard key in the node's directory: Debian's `wg` has /var/run/wireguard compiled in, so
+   * only a mount namespace per node lets `flannelctl lab exec nN wg show` see node N's devices alone.
+   */
+  privateRun?: boolean;
   log: (line: string) => void;
 }
 
@@ -94,11 +100,18 @@ export class NodeDaemons {
     ];
     const logFd = openSync(join(node.dir, 'flanneld.log'), 'a');
     try {
-      const env = { ...process.env, ...(this.o.setNodeName ? { NODE_NAME: node.name } : {}), ...(this.o.nodeEnv?.(index) ?? {}) };
-      // `ip netns exec` gives each daemon its own mount namespace: the tmpfs hides the sysctls from it alone.
-      const [file, argv] = this.o.hideBrNetfilter
-        ? ['sh', ['-c', 'mount -t tmpfs flannelts-no-br-netfilter /proc/sys/net/bridge && exec "$0" "$@"', cmd[0]!, ...args]]
-        : [cmd[0]!, args];
+      const env = {
+        ...process.env,
+        ...(this.o.setNodeName ? { NODE_NAME: node.name } : {}),
+        ...(this.o.privateRun ? { WIREGUARD_KEY_FILE: join(node.dir, 'wgkey') } : {}),
+        ...(this.o.nodeEnv?.(index) ?? {}),
+      };
+      // `ip netns exec` gives each daemon its own mount namespace: what is mounted here is its alone.
+      const mounts = [
+        ...(this.o.hideBrNetfilter ? ['mount -t tmpfs flannelts-no-br-netfilter /proc/sys/net/bridge'] : []),
+        ...(this.o.privateRun ? ['mount -t tmpfs flannelts-run /run', 'mkdir -p /run/wireguard'] : []),
+      ];
+      const [file, argv] = mounts.length ? ['sh', ['-c', `${mounts.join(' && ')} && exec "$0" "$@"`, cmd[0]!, ...args]] : [cmd[0]!, args];
       const child = node.ns.spawn(file, argv, { stdio: ['ignore', logFd, logFd], detached: true, env });
       // Daemons are tracked by PID; an unref'd child lets `lab --keep` exit while they keep running.
       child.unref();

@@ -94,6 +94,7 @@ export class Lab {
       setNodeName: opts.store === 'kube',
       startTimeoutSec: opts.startTimeoutSec,
       hideBrNetfilter: opts.hideBrNetfilter,
+      privateRun: opts.backend === 'wireguard',
       log: this.log,
     });
   }
@@ -299,7 +300,8 @@ export class Lab {
   /** Writes a state file so `flannelctl lab down` can remove a kept lab. */
   saveState(): string {
     const pids = [...this.nodes.map((n) => n.pid), this.etcd?.running, this.apiServer?.pid].filter((p): p is number => p !== undefined);
-    return saveLabState({ prefix: this.set.prefix, dir: this.dir, pids, namespaces: this.set.list() });
+    const nodes = this.nodes.map((n) => ({ name: n.name, netns: n.ns.name, pod: n.pod.name, ...(n.pid !== undefined ? { pid: n.pid } : {}) }));
+    return saveLabState({ prefix: this.set.prefix, dir: this.dir, pids, namespaces: this.set.list(), nodes });
   }
 
   async down(): Promise<void> {
