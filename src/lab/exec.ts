@@ -11,15 +11,14 @@ export interface ExecTarget {
   note?: string;
 }
 
-/** Which lab: the one with `prefix`, or the only one kept. */
-export function pickLab(states: LabState[], prefix?: string): LabState {
-  if (prefix) {
-    const s = states.find((x) => x.prefix === prefix);
-    if (!s) throw new Error(`no kept lab with prefix ${prefix} (kept: ${states.map((x) => x.prefix).join(', ') || 'none'})`);
-    return s;
-  }
+/**
+ * Which lab: the one whose namespace `name` is (ftc86cbd-n1), or the only one kept (for n1, p1).
+ */
+export function pickLab(states: LabState[], name: string): LabState {
+  const named = states.find((x) => name.startsWith(`${x.prefix}-`));
+  if (named) return named;
   if (states.length === 0) throw new Error('no kept lab: start one with `flannelctl lab --keep`');
-  if (states.length > 1) throw new Error(`${states.length} labs are kept (${states.map((x) => x.prefix).join(', ')}): choose one with --prefix`);
+  if (states.length > 1) throw new Error(`${states.length} labs are kept (${states.map((x) => x.prefix).join(', ')}): name the node by its namespace, e.g. ${states[0]!.prefix}-n1`);
   return states[0]!;
 }
 

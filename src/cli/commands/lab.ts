@@ -120,14 +120,14 @@ export function registerLabCommand(program: Command): void {
   lab
     .command('exec')
     .description('run a command in a kept lab\'s node (its network namespace and its daemon\'s mount namespace, e.g. `wg show`) or pod (p1, p2, ...)')
-    .argument('<node>', 'n1, n2, ... or p1, p2, ...')
-    .argument('<command...>', 'the command and its arguments')
-    .option('--prefix <prefix>', 'the lab, when several are kept')
+    .argument('<node>', 'n1, n2, ... or p1, p2, ... (or the namespace, e.g. ftc86cbd-n1, when several labs are kept)')
+    .argument('<cmd...>', 'the command and its arguments')
+    .helpOption(false)
     .passThroughOptions()
-    .action((node: string, command: string[], o: { prefix?: string }) => {
+    .action((node: string, command: string[]) => {
       requireRoot('lab exec');
       try {
-        const t = execTarget(pickLab(keptLabs(o.prefix), o.prefix), node, command);
+        const t = execTarget(pickLab(keptLabs(), node), node, command);
         if (t.note) process.stderr.write(`flannelctl lab exec: ${t.note}\n`);
         const r = spawnSync(t.file, t.args, { stdio: 'inherit' });
         if (r.error) throw new Error(`${t.file}: ${r.error.message}`);
