@@ -3,6 +3,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Daemon } from './daemon.js';
 import { snapshot, type StatusSnapshot } from './status.js';
+import { registerWireguardMetrics } from './metrics-wireguard.js';
 
 export function createMetrics(d: Daemon): Registry {
   const registry = new Registry();
@@ -154,5 +155,6 @@ export function createMetrics(d: Daemon): Registry {
       }
     },
   });
+  registerWireguardMetrics(registry, snap);
   return registry;
 }

@@ -10,6 +10,7 @@ import { log } from './log.js';
 import { VERSION } from './version.js';
 import { CaptureOptionError, describeRequest, fromQuery, type CaptureRequest } from './capture/options.js';
 import { CaptureSession } from './capture/session.js';
+import { wireguardStatus, type WireguardStatus } from './status-wireguard.js';
 
 /** Packets and bytes one way. */
 export type Traffic = DirectionStats;
@@ -53,6 +54,8 @@ export interface StatusSnapshot {
   vtep?: { mac?: string; vni?: number; arpReplies: number };
   /** Whether a `flannelctl capture` runs, and records lost to a full capture buffer (all captures). */
   capture?: { active: boolean; lost: number };
+  /** The wireguard backend: its devices and every peer's latest handshake and bytes (status-wireguard.ts). */
+  wireguard?: WireguardStatus;
   daemon: Daemon['counters'];
 }
 
@@ -120,6 +123,7 @@ export function snapshot(d: Daemon): StatusSnapshot {
           }
         : undefined,
     capture: engine?.capture,
+    wireguard: wireguardStatus(backendStats),
     daemon: { ...d.counters },
   };
 }
@@ -169,7 +173,7 @@ function refuse(res: ServerResponse, code: number, message: string): void {
 function serveCapture(req: IncomingMessage, res: ServerResponse, d: Daemon): void {
   const src = d.network?.capture;
   if (!src) {
-    refuse(res, 409, `capture needs flannelts' own data plane (the udp backend or the userspace VXLAN VTEP); this daemon runs ${d.config?.backend.type ?? 'no backend yet'}`);
+    refuse(res, 409, `capture needs flannelts' own data plane (the udp backend, the userspace VXLAN VTEP or userspace WireGuard); this daemon runs ${d.config?.backend.type ?? 'no backend yet'}`);
     return;
   }
   let r: CaptureRequest;
