@@ -158,10 +158,10 @@ export class NodeDaemons {
   }
 
   /** Waits for every node's subnet.env and reads it; a daemon that exits first fails at once with its log. */
-  async waitForSubnets(): Promise<void> {
+  async waitForSubnets(nodes: readonly LabNode[] = this.nodes): Promise<void> {
     const limit = this.o.startTimeoutSec ?? 30;
     const deadline = Date.now() + limit * 1000;
-    for (const node of this.nodes) {
+    for (const node of nodes) {
       const file = join(node.dir, 'subnet.env');
       while (!existsSync(file)) {
         if (Date.now() > deadline) throw new Error(`node ${node.name}: no subnet.env after ${limit}s; daemon log:\n${this.log(node, 20)}`);
@@ -183,6 +183,7 @@ export class NodeDaemons {
     const { fetchStatus } = await import('../status.js');
     const deadline = Date.now() + timeoutMs;
     for (const node of this.nodes) {
+      if (node.pid === undefined) continue; // a node without a daemon of ours (LabOptions.foreign)
       for (;;) {
         const known = await fetchStatus(this.statusSocket(node)).then((s) => s.peers.length, () => -1);
         if (known >= this.nodes.length - 1) break;
