@@ -76,6 +76,11 @@ export class UserspaceWgDevice implements WgDevice {
     return this.engine.tunIndex;
   }
 
+  /** The port the device listens on (the one asked for, or the kernel's choice for 0). */
+  get port(): number {
+    return this.engine.port;
+  }
+
   /** Serves `wg show` / `wg set` at <dir>/<name>.sock; a failure only costs the socket (logged). */
   async serveUapi(dir: string): Promise<void> {
     try {
