@@ -5,27 +5,21 @@
 
 namespace flannelts {
 
-void CookieJobs::Seal(const wg::CookieSealJob& job) {
+template <typename Job>
+void CookieJobs::Push(std::vector<Job>& queue, const Job& job) {
   std::lock_guard<std::mutex> lock(mu_);
   if (Full()) {
     dropped_->fetch_add(1, std::memory_order_relaxed);
     return;
   }
   const bool wasEmpty = seals_.empty() && opens_.empty();
-  seals_.push_back(job);
+  queue.push_back(job);
   Queued(wasEmpty);
 }
 
-void CookieJobs::Open(const wg::CookieOpenJob& job) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (Full()) {
-    dropped_->fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  const bool wasEmpty = seals_.empty() && opens_.empty();
-  opens_.push_back(job);
-  Queued(wasEmpty);
-}
+void CookieJobs::Seal(const wg::CookieSealJob& job) { Push(seals_, job); }
+
+void CookieJobs::Open(const wg::CookieOpenJob& job) { Push(opens_, job); }
 
 void CookieJobs::Queued(bool wasEmpty) {
   if (wasEmpty && notify_) notify_();

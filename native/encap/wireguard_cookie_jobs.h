@@ -27,6 +27,8 @@ class CookieJobs {
 
  private:
   bool Full() const { return seals_.size() + opens_.size() >= kMax; }
+  template <typename Job>
+  void Push(std::vector<Job>& queue, const Job& job);
   void Queued(bool wasEmpty);
 
   std::mutex mu_;
