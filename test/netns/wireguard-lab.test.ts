@@ -1,6 +1,7 @@
 // A 3-node lab of ours with the wireguard backend (userspace WireGuard: this kernel has none), IPv4 and
 // IPv6 in flannel's default separate mode: every pod pair, `flannelctl lab exec nN wg show` seeing each
-// node's own devices, status, and 20,000 random and mutated datagrams at a node while pods ping.
+// node's own devices, status, and 20,000 random and mutated datagrams at a node while pods ping; and
+// two nodes in each single-device Mode.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -89,3 +90,20 @@ describe('wireguard lab: 3 nodes of ours, IPv4 + IPv6', suiteNeeds(rootAndNetns(
     for (const k of ['unknown_receiver', 'too_short']) assert.ok(after[k]! > before[k]!, `${k} counted`);
   });
 });
+
+for (const mode of ['auto', 'ipv4', 'ipv6'] as const) {
+  describe(`wireguard lab: Mode ${mode}, 2 nodes of ours, IPv4 + IPv6 over one device`, suiteNeeds(rootAndNetns(), binary('ping')), () => {
+    let lab: Lab;
+    useLab({ nodes: 2, backend: 'wireguard', ipv6: true, backendOptions: { Mode: mode } }, (l) => (lab = l));
+
+    test('every pod pair, both families, one flannel-wg per node', async (t) => {
+      if (!need(t, rootAndNetns(), binary('ping'))) return;
+      await assertAllPairs(lab, 4);
+      const s = await fetchStatus(lab.statusSocket(lab.nodes[0]!));
+      assert.deepEqual(s.wireguard!.devices, [{ name: 'flannel-wg', kind: 'userspace' }]);
+      assert.deepEqual(s.wireguard!.peers[0]!.allowedIPs.length, 2, 'both subnets on the one peer');
+      // auto picks IPv4 for public 198.18.x addresses (not RFC 1918); ipv6 mode the advertised IPv6 port.
+      assert.match(s.wireguard!.peers[0]!.endpoint ?? '', mode === 'ipv6' ? /^\[2001:db8::/ : /^198\.18\./);
+    });
+  });
+}
