@@ -177,7 +177,8 @@ async function rssWith1000Peers(o: BenchOptions, placement: Placement): Promise<
 /** Debian's wireguard-go's version, for the row's note. */
 function wireguardGoVersion(): string {
   try {
-    return run('wireguard-go', ['--version']).trim().split(/\s+/).pop() ?? '';
+    // "wireguard-go v0.0.20220316" on the first line, then the copyright.
+    return run('wireguard-go', ['--version']).trim().split('\n')[0]?.split(/\s+/).pop() ?? '';
   } catch {
     return '';
   }
