@@ -3,6 +3,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Daemon } from './daemon.js';
 import { snapshot, type StatusSnapshot } from './status.js';
+import { registerWireguardMetrics } from './metrics-wireguard.js';
 
 export function createMetrics(d: Daemon): Registry {
   const registry = new Registry();
@@ -155,6 +156,7 @@ export function createMetrics(d: Daemon): Registry {
     },
   });
   registerWatchMetrics(registry, snap);
+  registerWireguardMetrics(registry, snap);
   return registry;
 }
 

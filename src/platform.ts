@@ -8,7 +8,7 @@ import type { DataPlaneOptions, LinkOps, TunDataPlane } from './backend/tun/data
 import type { VxlanOps } from './backend/kernel-ops.js';
 import type { SystemView } from './iface.js';
 import { netEqual, type IPAddr, type IPNet } from './ip/index.js';
-import { describeOffloads, Engine, nativeDropReasons } from './native/engine.js';
+import { describeOffloads, Engine, nativeDropReasons, type EngineOptions } from './native/engine.js';
 import { isExists, Netlink, nl, watchLinks } from './netlink/index.js';
 
 export interface Platform {
@@ -69,6 +69,15 @@ export function netlinkLinkOps(link: Netlink): LinkOps {
 
 /** The engine settings of flanneld's flags; absent ones take the engine's defaults. */
 export type PlatformOptions = Partial<DataPlaneSettings>;
+
+/** The engine settings of flanneld's flags as EngineOptions (the userspace WireGuard device's engine). */
+function engineTuning(opts: PlatformOptions): Partial<EngineOptions> {
+  return {
+    ...(opts.udpOffload === false ? { offload: false } : {}),
+    ...(opts.replyPollUs !== undefined ? { replyPollUs: opts.replyPollUs } : {}),
+    ...(opts.dataThreads !== undefined ? { dataThreads: opts.dataThreads } : {}),
+  };
+}
 
 /** The native engine as the udp backend's data plane, with its offload report for the startup log. */
 function engineDataPlane(o: DataPlaneOptions, opts: PlatformOptions): TunDataPlane {
@@ -140,6 +149,10 @@ export function nativePlatform(opts: PlatformOptions = {}): Platform {
     .register('host-gw', async (ctx) => {
       const [{ hostGwBackendFactory }, ops] = await Promise.all([import('./backend/hostgw.js'), kernelOps()]);
       return hostGwBackendFactory({ ops: () => ops })(ctx);
+    })
+    .register('wireguard', async (ctx) => {
+      const { nativeWireguardBackend } = await import('./backend/wireguard/platform.js');
+      return nativeWireguardBackend(link, { forceUserspace: opts.wireguardUserspace ?? false, engineOptions: engineTuning(opts) })(ctx);
     });
   return {
     backends,

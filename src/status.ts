@@ -11,6 +11,7 @@ import { VERSION } from './version.js';
 import { CaptureOptionError, describeRequest, fromQuery, type CaptureRequest } from './capture/options.js';
 import { CaptureSession } from './capture/session.js';
 import type { WatchStatus } from './subnet/watch-health.js';
+import { wireguardStatus, type WireguardStatus } from './status-wireguard.js';
 
 /** Packets and bytes one way. */
 export type Traffic = DirectionStats;
@@ -56,6 +57,8 @@ export interface StatusSnapshot {
   capture?: { active: boolean; lost: number };
   /** The lease store's watch: confirmed, last event, last re-list, replacements by reason. */
   watch?: WatchStatus;
+  /** The wireguard backend: its devices and every peer's latest handshake and bytes (status-wireguard.ts). */
+  wireguard?: WireguardStatus;
   daemon: Daemon['counters'];
 }
 
@@ -124,6 +127,7 @@ export function snapshot(d: Daemon): StatusSnapshot {
         : undefined,
     capture: engine?.capture,
     watch: d.watchStatus(),
+    wireguard: wireguardStatus(backendStats),
     daemon: { ...d.counters },
   };
 }
@@ -173,7 +177,7 @@ function refuse(res: ServerResponse, code: number, message: string): void {
 function serveCapture(req: IncomingMessage, res: ServerResponse, d: Daemon): void {
   const src = d.network?.capture;
   if (!src) {
-    refuse(res, 409, `capture needs flannelts' own data plane (the udp backend or the userspace VXLAN VTEP); this daemon runs ${d.config?.backend.type ?? 'no backend yet'}`);
+    refuse(res, 409, `capture needs flannelts' own data plane (the udp backend, the userspace VXLAN VTEP or userspace WireGuard); this daemon runs ${d.config?.backend.type ?? 'no backend yet'}`);
     return;
   }
   let r: CaptureRequest;

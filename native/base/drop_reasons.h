@@ -21,6 +21,14 @@ enum Drop : int {
   kDropWrongDstMac,       // inner Ethernet destination is neither our VTEP MAC nor (for ARP) broadcast
   kDropBadEtherType,      // neither IPv4, IPv6 nor ARP
   kDropArpIgnored,        // ARP that is not a request for our VTEP address (nothing to answer)
+  // Userspace WireGuard only (too short, unknown message types and wrong sizes count as kDropMalformed,
+  // an inner source outside the sender's allowed IPs as kDropSpoofedSource):
+  kDropWgNoEndpoint,          // TX: a peer with no address (none configured, never heard from)
+  kDropWgHandshakeQueueFull,  // a handshake message the busy handshake thread could not take
+  kDropWgUnknownReceiver,     // a transport message for no session of ours
+  kDropWgDecryptFailed,       // a transport message that did not authenticate
+  kDropWgReplay,              // a counter seen before, or older than the replay window
+  kDropWgExpiredKeypair,      // a transport message on a session older than REJECT_AFTER_TIME
   kDropCount,
 };
 

@@ -5,11 +5,11 @@
 // new file here and one entry in the JavaScript options parser (js/engine_options.cc), not a branch
 // in the engine. docs/architecture.md has the table this interface was sketched against.
 //
-// Threads: the control thread calls CheckPeers/PeerKey/PeerState; the thread that owns the TUN side
-// calls Seal and Tick (never at the same time: both run under the engine's TUN lock); a socket
-// reader calls Open and Admit, concurrently with Seal. The object lives as long as the engine and is
-// destroyed after the data threads are joined; threads of its own it starts itself and joins in its
-// destructor.
+// Threads: the control thread calls CheckPeers/PeerKey/PeerState, Start and Stop; the thread that
+// owns the TUN side calls Seal and Tick (never at the same time: both run under the engine's TUN
+// lock); a socket reader calls Open and Admit, concurrently with Seal. The object lives as long as the
+// engine and is destroyed after the data threads are joined; threads of its own it starts in Start
+// and joins in Stop (and its destructor).
 #include <sys/socket.h>
 
 #include <climits>
@@ -66,8 +66,10 @@ struct EncapTraits {
 
 // One routed inner packet on its way out, split into wire-sized segments in the TX arena.
 struct WireRun {
-  uint8_t* data;                   // segment k at data + k * segLen: headroom bytes, then the inner segment
+  uint8_t* data;                   // segment k at data + k * stride: headroom bytes, then the inner segment
   size_t segs, segLen, lastLen;    // lengths include the headroom; Seal may grow them into the tailroom
+                                   // (every segment but the last to one length), or send fewer segments
+  size_t stride;                   // segLen as split + the tailroom
   int fd;                          // the family's listening socket; Seal may pick another
   sockaddr_storage* to;            // the peer's address (the engine's copy); Seal may change it
   socklen_t* toLen;
@@ -121,14 +123,22 @@ class Encapsulation {
   virtual void Tick(int64_t nowNs, EncapHost& host) {}
 
   // --- a socket reader ---
-  // One datagram (p[0..n), writable: decryption may work in place) from outer.
-  virtual Opened Open(uint8_t* p, size_t n, const IpAddr& outer, EncapHost& host) = 0;
+  // One datagram (p[0..n), writable: decryption may work in place) from outer:outerPort.
+  virtual Opened Open(uint8_t* p, size_t n, const IpAddr& outer, uint16_t outerPort, EncapHost& host) = 0;
   // Whether `sender` (from Open) may send for route, the route of the inner source: kDropCount for
   // yes, else the drop reason.
   virtual int Admit(const RouteEntry& route, uint64_t sender) const { return kDropCount; }
 
   // Counters of its own for the engine's stats.
   virtual uint64_t ArpReplies() const { return 0; }
+
+  // --- lifecycle (the control thread) ---
+  // Engine::Start, before the data threads: threads of the encapsulation's own start here and may use
+  // host until Stop.
+  virtual void Start(EncapHost& host) {}
+  // Engine::Close, after the data threads are joined and before the sockets close: those threads are
+  // joined here. Also called when Start never was; idempotent.
+  virtual void Stop() {}
 
  protected:
   explicit Encapsulation(const EncapTraits& t) : traits_(t) {}

@@ -10,7 +10,7 @@ class FlannelUdp final : public Encapsulation {
   FlannelUdp() : Encapsulation(Traits()) {}
 
   Sealed Seal(const RouteEntry&, const uint8_t*, const PacketInfo&, WireRun&, EncapHost&) override { return {}; }
-  Opened Open(uint8_t*, size_t, const IpAddr&, EncapHost&) override { return {}; }
+  Opened Open(uint8_t*, size_t, const IpAddr&, uint16_t, EncapHost&) override { return {}; }
 
  private:
   static EncapTraits Traits() {

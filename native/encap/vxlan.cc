@@ -35,7 +35,7 @@ class Vxlan final : public Encapsulation {
     uint8_t prefix[kVxlanPrefix];
     WriteVxlanPrefix(prefix, o_.vni, route.mac, o_.mac, info.cls == PacketClass::kIPv4 ? kEtherIPv4 : kEtherIPv6);
     uint8_t* at = run.data;
-    for (size_t k = 0; k < run.segs; k++, at += run.segLen) std::memcpy(at, prefix, kVxlanPrefix);
+    for (size_t k = 0; k < run.segs; k++, at += run.stride) std::memcpy(at, prefix, kVxlanPrefix);
     // One outer source port per inner flow: no reordering within a flow, flows spread over the
     // peer's receive queues (the kernel's udp_flow_src_port).
     const std::vector<int>& pool = route.publicIp.family == 4 ? pool4_ : pool6_;
@@ -43,7 +43,7 @@ class Vxlan final : public Encapsulation {
     return {};
   }
 
-  Opened Open(uint8_t* p, size_t n, const IpAddr& outer, EncapHost& host) override {
+  Opened Open(uint8_t* p, size_t n, const IpAddr& outer, uint16_t, EncapHost& host) override {
     const VxlanFrame f = ParseVxlan(p, n, o_.vni, o_.mac);
     // A capture shows what the frame carried (after VXLAN + Ethernet), or the whole truncated datagram.
     switch (f.status) {

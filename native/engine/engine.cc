@@ -95,6 +95,7 @@ void Engine::Start() {
   if (closed_) throw std::runtime_error("engine " + tunName_ + " is closed");
   if (started_) return;
   started_ = true;
+  encap_->Start(*this);
   modeWindowStart_.store(MonoNs());
   tx_ = std::thread([this] { TunToUdp(); });
   rx_ = std::thread([this] { UdpToTun(); });
@@ -118,6 +119,7 @@ void Engine::Close() {
   if (stopFd_ >= 0) SignalEventFd(stopFd_);
   if (tx_.joinable()) tx_.join();
   if (rx_.joinable()) rx_.join();
+  encap_->Stop();  // its own threads may still send from the sockets
   if (tun_) tun_->Close();
   if (udp_) udp_->Close();
   for (int* fd : {&stopFd_, &txWakeFd_, &rxWakeFd_}) {

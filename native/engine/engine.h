@@ -107,7 +107,7 @@ class Engine : private EncapHost {
   void ReplyPollAfterSend(Qsbr::Reader* me, TxScratch& tx, std::unique_ptr<RxScratch>& rx, ReplyPollWindow& window, bool forTx);
   // Automatic thread mode: once a window, either thread may switch it (thread_mode.h).
   void MaybeSwitchMode();
-  void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, RxScratch& s);
+  void HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, uint16_t outerPort, const RouteTable* t, RxScratch& s);
   // An inner TCP packet above the TUN MTU (EncapTraits::resegmentAbove) into the TUN as a TSO
   // super-packet (or, without a virtio header, as segments split here).
   enum class Oversized { kNo, kWritten, kRefused };  // kNo: not such a packet (written as is then)

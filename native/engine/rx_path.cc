@@ -39,18 +39,20 @@ void Engine::HandleUdpBatch(int sock, RxScratch& s) {
     uint8_t* p = s.rx.data(i);
     const size_t len = s.rx.length(i);
     const IpAddr outer = FromSockaddr(s.rx.source(i));
+    // The port sits at the same offset in sockaddr_in and sockaddr_in6.
+    const uint16_t port = ntohs(reinterpret_cast<const sockaddr_in&>(s.rx.source(i)).sin_port);
     if (s.rx.truncated(i)) {
       CountDrop(kDropMalformed, CaptureDir::kRx, p, len, {&outer});
       continue;
     }
     const size_t seg = s.rx.groSegment(i);
     if (seg == 0 || seg >= len) {
-      HandleDatagram(p, len, outer, t, s);
+      HandleDatagram(p, len, outer, port, t, s);
       continue;
     }
     // UDP_GRO: the kernel glued same-size datagrams from one sender; each is still one inner packet.
     udpGroBatches_.fetch_add(1, std::memory_order_relaxed);
-    for (size_t off = 0; off < len; off += seg) HandleDatagram(p + off, std::min(seg, len - off), outer, t, s);
+    for (size_t off = 0; off < len; off += seg) HandleDatagram(p + off, std::min(seg, len - off), outer, port, t, s);
   }
   if (s.gro) s.gro->Flush();
   if (s.packets) {
@@ -60,8 +62,8 @@ void Engine::HandleUdpBatch(int sock, RxScratch& s) {
   sockBusyNs_.fetch_add(MonoNs() - started, std::memory_order_relaxed);
 }
 
-void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, const RouteTable* t, RxScratch& s) {
-  const Opened o = encap_->Open(p, len, outer, *this);
+void Engine::HandleDatagram(uint8_t* p, size_t len, const IpAddr& outer, uint16_t outerPort, const RouteTable* t, RxScratch& s) {
+  const Opened o = encap_->Open(p, len, outer, outerPort, *this);
   if (o.verdict == RxVerdict::kHandled) return;
   if (o.verdict == RxVerdict::kDrop) {
     CountDrop(o.drop, CaptureDir::kRx, p + o.offset, len - o.offset, {&outer});

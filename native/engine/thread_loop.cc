@@ -46,26 +46,26 @@ void Engine::TunToUdp() {
 }
 
 void Engine::UdpToTun() {
-  const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6();
+  const int tunFd = tun_->fd(), fd4 = udp_->fd4(), fd6 = udp_->fd6(), fdAlso6 = udp_->fdAlso6();
   std::unique_ptr<RxScratch> s = NewRxScratch(kRxBatch);
   // TUN reads in this thread (both directions on one thread, and PollAfterWork) have their own TX buffers.
   std::unique_ptr<TxScratch> inlineTx(new TxScratch(this));
   ReplyPollWindow window(replyPollUs_);
-  // fd -1 is ignored: the IPv6 socket when there is none, the TUN while the directions are split.
-  pollfd fds[5] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}, {-1, POLLIN, 0}, {rxWakeFd_, POLLIN, 0}};
+  // fd -1 is ignored: the IPv6 socket(s) when there are none, the TUN while the directions are split.
+  pollfd fds[6] = {{stopFd_, POLLIN, 0}, {fd4, POLLIN, 0}, {fd6, POLLIN, 0}, {-1, POLLIN, 0}, {rxWakeFd_, POLLIN, 0}, {fdAlso6, POLLIN, 0}};
   while (!stop_.load(std::memory_order_relaxed)) {
     const bool ownsTun = !split_.load(std::memory_order_relaxed);
     fds[3].fd = ownsTun ? tunFd : -1;
     qsbr_.Offline(&rxReader_);
     rxAwake_.store(false, std::memory_order_relaxed);
-    const int r = poll(fds, 5, ownsTun ? TickTimeoutMs() : -1);
+    const int r = poll(fds, 6, ownsTun ? TickTimeoutMs() : -1);
     rxAwake_.store(true, std::memory_order_relaxed);
     qsbr_.Quiescent(&rxReader_);
     if (r < 0 && errno != EINTR) break;
     if (fds[0].revents) break;
     if (fds[4].revents & POLLIN) DrainEventFd(rxWakeFd_);
     uint64_t handled = 0;
-    for (int i = 1; i <= 2; i++) {
+    for (int i : {1, 2, 5}) {
       if (fds[i].revents & POLLERR) {
         // A pending socket error (only with IP_RECVERR or a connected socket, neither used today)
         // would keep poll() returning at once: read it to clear it, count it, carry on.

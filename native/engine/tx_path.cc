@@ -55,14 +55,16 @@ void Engine::HandleTunBatch(int fd4, int fd6, TxScratch& s) {
       CountDrop(kDropTtlExpired, CaptureDir::kTx, p, info.length, to);
       continue;
     }
-    const int fd = e->publicIp.family == 4 ? fd4 : fd6;
+    // A route without an address (a WireGuard peer not heard from yet) starts on the IPv4 socket: Seal
+    // picks the socket of wherever the peer is by then.
+    const int fd = e->publicIp.family == 6 ? fd6 : fd4;
     if (fd < 0) {
       CountDrop(kDropSocketSendError, CaptureDir::kTx, p, info.length, to);  // no IPv6 socket bound
       continue;
     }
     if (s.sender.runs() == UdpSender::kMaxRuns || kTxArena - s.used < worstCase || s.sender.datagrams() + kMaxGsoSegments > UdpSender::kMaxDatagrams)
       FlushTx(s);
-    const SplitResult r = GsoSplit(p, info.length, vh, s.arena.get() + s.used, kTxArena - s.used, headroom);
+    const SplitResult r = GsoSplit(p, info.length, vh, s.arena.get() + s.used, kTxArena - s.used, headroom, traits_.tailroom);
     if (r.err != OffloadError::kOk) {
       CountDrop(kDropBadVnetHdr, CaptureDir::kTx, p, info.length, to);
       continue;
@@ -70,7 +72,7 @@ void Engine::HandleTunBatch(int fd4, int fd6, TxScratch& s) {
     // What goes on the wire: each segment, as a packet of its own (the inner packet, before the
     // encapsulation may encrypt it in place).
     for (size_t k = 0; capture_.load(std::memory_order_relaxed) && k < r.segments; k++)
-      Tap(CaptureDir::kTx, kNoDropReason, s.arena.get() + s.used + k * r.segLen + headroom, (k + 1 == r.segments ? r.lastLen : r.segLen) - headroom, to);
+      Tap(CaptureDir::kTx, kNoDropReason, s.arena.get() + s.used + k * r.stride + headroom, (k + 1 == r.segments ? r.lastLen : r.segLen) - headroom, to);
     if (vh.gsoType != kGsoNone) {
       gsoPackets_.fetch_add(1, std::memory_order_relaxed);
       gsoSegments_.fetch_add(r.segments, std::memory_order_relaxed);
@@ -79,7 +81,7 @@ void Engine::HandleTunBatch(int fd4, int fd6, TxScratch& s) {
     sockaddr_storage addr;
     std::memcpy(&addr, &e->sa, e->saLen);
     socklen_t addrLen = e->saLen;
-    WireRun wire{s.arena.get() + s.used, r.segments, r.segLen, r.lastLen, fd, &addr, &addrLen};
+    WireRun wire{s.arena.get() + s.used, r.segments, r.segLen, r.lastLen, r.stride, fd, &addr, &addrLen};
     const Sealed sealed = encap_->Seal(*e, p, info, wire, *this);
     if (sealed.verdict == TxVerdict::kDrop) CountDrop(sealed.drop, CaptureDir::kTx, p, info.length, to);
     if (sealed.verdict != TxVerdict::kSend) continue;  // a queued packet's segments were copied out
@@ -88,11 +90,12 @@ void Engine::HandleTunBatch(int fd4, int fd6, TxScratch& s) {
     run.segLen = wire.segLen;
     run.lastLen = wire.lastLen;
     run.segs = wire.segs;
+    run.stride = wire.stride;
     run.owner = e->counters.get();
     std::memcpy(&run.addr, &addr, addrLen);
     run.addrLen = addrLen;
     run.fd = wire.fd;
-    s.used += (wire.segs - 1) * wire.segLen + wire.lastLen;
+    s.used += (wire.segs - 1) * wire.stride + wire.lastLen;
   }
   FlushTx(s);
   if (s.packets) {

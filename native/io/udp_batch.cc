@@ -36,9 +36,17 @@ void UdpSender::Flush(std::atomic<bool>& gso, int stopFd, const std::atomic<bool
 
 void UdpSender::FillMsg(int i) {
   Unit& u = units_[i];
-  iov_[i] = iovec{u.data, u.bytes};
+  iovec* iov = &iov_[nextIov_];
+  size_t niov = 1;
+  if (u.segs > 1 && u.stride != u.segLen) {
+    niov = u.segs;
+    for (size_t k = 0; k < u.segs; k++) iov[k] = iovec{u.data + k * u.stride, k + 1 == u.segs ? u.bytes - k * u.segLen : u.segLen};
+  } else {
+    iov[0] = iovec{u.data, u.bytes};
+  }
+  nextIov_ += niov;
   msghdr& m = msgs_[i].msg_hdr;
-  m = msghdr{const_cast<sockaddr_storage*>(&u.owner->addr), u.owner->addrLen, &iov_[i], 1, nullptr, 0, 0};
+  m = msghdr{const_cast<sockaddr_storage*>(&u.owner->addr), u.owner->addrLen, iov, niov, nullptr, 0, 0};
   if (u.segs > 1) {
     m.msg_control = ctrl_[i];
     m.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
@@ -68,11 +76,12 @@ void UdpSender::FlushSocket(int fd, std::atomic<bool>& gsoFlag, int stopFd, cons
       }
       const bool hasLast = seg + take == run.segs;
       const size_t bytes = (take - (hasLast ? 1 : 0)) * run.segLen + (hasLast ? run.lastLen : 0);
-      units_[n++] = Unit{at, bytes, run.segLen, take, &run};
-      at += bytes;
+      units_[n++] = Unit{at, bytes, run.segLen, take, run.stride, &run};
+      at += take * run.stride;
       seg += take;
     }
   }
+  nextIov_ = 0;
   for (int i = 0; i < n; i++) FillMsg(i);
   int off = 0, waits = 0;
   while (off < n) {
@@ -97,6 +106,7 @@ void UdpSender::FlushSocket(int fd, std::atomic<bool>& gsoFlag, int stopFd, cons
       }
       int m = 0;
       for (int i = off; i < n; i++) spare_[m++] = units_[i];
+      nextIov_ = static_cast<size_t>(msgs_[off].msg_hdr.msg_iov - iov_);  // the units from off on are filled anew
       n = off;
       for (int i = 0; i < m; i++) {
         const Unit& u = spare_[i];
@@ -107,8 +117,8 @@ void UdpSender::FlushSocket(int fd, std::atomic<bool>& gsoFlag, int stopFd, cons
         uint8_t* at = u.data;
         for (size_t k = 0; k < u.segs; k++) {
           const size_t b = k + 1 == u.segs ? u.bytes - (u.segs - 1) * u.segLen : u.segLen;
-          units_[n++] = Unit{at, b, u.segLen, 1, u.owner};  // total segments <= kMaxDatagrams by construction
-          at += b;
+          units_[n++] = Unit{at, b, u.segLen, 1, u.stride, u.owner};  // total segments <= kMaxDatagrams by construction
+          at += u.stride;
         }
       }
       for (int i = off; i < n; i++) FillMsg(i);
@@ -127,7 +137,7 @@ void UdpSender::FlushSocket(int fd, std::atomic<bool>& gsoFlag, int stopFd, cons
     const int last = (errno == EAGAIN || errno == ENOBUFS) ? n : off + 1;
     for (int i = off; i < last; i++) {
       const Unit& u = units_[i];
-      for (size_t k = 0; k < u.segs; k++) ev.SendFailed(u.data + k * u.segLen, k + 1 == u.segs ? u.bytes - k * u.segLen : u.segLen);
+      for (size_t k = 0; k < u.segs; k++) ev.SendFailed(u.data + k * u.stride, k + 1 == u.segs ? u.bytes - k * u.segLen : u.segLen);
     }
     off = last;
   }

@@ -15,11 +15,12 @@
 
 namespace flannelts {
 
-// One routed packet's wire datagrams waiting to go out: segs datagrams back to back at data, each
-// segLen bytes but the last (lastLen <= segLen).
+// One routed packet's wire datagrams waiting to go out: segs datagrams at data, each segLen bytes but
+// the last (lastLen <= segLen), datagram k at data + k * stride (stride > segLen: a gap behind each,
+// the tail room an encapsulation did not use; a UDP_SEGMENT send then gathers them, one iovec each).
 struct DatagramRun {
   uint8_t* data;
-  size_t segLen, lastLen, segs;
+  size_t segLen, lastLen, segs, stride;
   void* owner;  // the caller's, handed back in SendEvents (the engine: the peer's counters)
   sockaddr_storage addr;  // a copy: a send may outlive the table the address came from
   socklen_t addrLen;
@@ -59,7 +60,7 @@ class UdpSender {
   // One sendmmsg entry: a run of segments of one DatagramRun.
   struct Unit {
     uint8_t* data;
-    size_t bytes, segLen, segs;
+    size_t bytes, segLen, segs, stride;  // bytes: on the wire, without the gaps
     const DatagramRun* owner;
   };
   void FlushSocket(int fd, std::atomic<bool>& gso, int stopFd, const std::atomic<bool>& stop, SendEvents& ev);
@@ -73,7 +74,8 @@ class UdpSender {
   Unit units_[kMaxDatagrams];
   Unit spare_[kMaxDatagrams];
   mmsghdr msgs_[kMaxDatagrams];
-  iovec iov_[kMaxDatagrams];
+  iovec iov_[kMaxDatagrams];  // a unit with gaps takes one per segment; never more than one per datagram
+  size_t nextIov_ = 0;
   alignas(cmsghdr) uint8_t ctrl_[kMaxDatagrams][CMSG_SPACE(sizeof(uint16_t))];
 };
 

@@ -124,6 +124,10 @@ UdpConn::UdpConn(const UdpOptions& o) {
     throw;
   }
   try {
+    if (o.alsoPortV6 != 0 && o.alsoPortV6 != port_) {
+      if (bind6.empty()) throw SysError("bind UDP [::]:" + std::to_string(o.alsoPortV6), EINVAL, "alsoPortV6 needs an IPv6 socket");
+      fdAlso6_ = OpenBound(AF_INET6, bind6, o.alsoPortV6, o.bufferBytes);
+    }
     for (int i = 0; i < o.sendSockets; i++) {
       pool4_.push_back(OpenBound(AF_INET, bind4, 0, o.bufferBytes));
       DropAllReceived(pool4_.back());
@@ -153,8 +157,10 @@ void UdpConn::ProbeOffloads(const UdpOptions& o) {
   if (o.gro) {
     const int one = 1, zero = 0;
     gro_ = setsockopt(fd4_, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
-    if (gro_ && fd6_ >= 0 && setsockopt(fd6_, SOL_UDP, UDP_GRO, &one, sizeof one) != 0) {
-      setsockopt(fd4_, SOL_UDP, UDP_GRO, &zero, sizeof zero);
+    for (int fd : {fd6_, fdAlso6_}) {
+      if (!gro_ || fd < 0 || setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0) continue;
+      for (int on : {fd4_, fd6_, fdAlso6_})
+        if (on >= 0) setsockopt(on, SOL_UDP, UDP_GRO, &zero, sizeof zero);
       gro_ = false;
     }
     if (!gro_) notes_ += std::string("udpGro: UDP_GRO refused (") + ErrnoName(errno) + "); ";
@@ -166,7 +172,8 @@ UdpConn::~UdpConn() { Close(); }
 void UdpConn::Close() {
   if (fd4_ >= 0) ::close(fd4_);
   if (fd6_ >= 0) ::close(fd6_);
-  fd4_ = fd6_ = -1;
+  if (fdAlso6_ >= 0) ::close(fdAlso6_);
+  fd4_ = fd6_ = fdAlso6_ = -1;
   for (int fd : pool4_) ::close(fd);
   for (int fd : pool6_) ::close(fd);
   pool4_.clear();

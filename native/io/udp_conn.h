@@ -21,6 +21,9 @@ struct UdpOptions {
   // Extra send-only sockets per family, each on its own ephemeral port: the userspace VXLAN VTEP
   // picks one per inner flow so the outer source port varies per flow like the kernel's vxlan.
   int sendSockets = 0;
+  // Another IPv6 socket on this port (0: none), read like the first: the port a WireGuard lease
+  // advertises for IPv6 (flannel's ListenPortV6) when the device listens on another one.
+  uint16_t alsoPortV6 = 0;
   // Test seam: already bound sockets to use instead of binding bindV4/bindV6:port (fd6 -1: none).
   // Each is dup()ed: the caller keeps and closes its own fd; Close() closes only the duplicates. The
   // send-only sockets (sendSockets) bind to fd4's (fd6's) address. Offloads are probed on them as usual.
@@ -37,6 +40,7 @@ class UdpConn {
 
   int fd4() const { return fd4_; }
   int fd6() const { return fd6_; }
+  int fdAlso6() const { return fdAlso6_; }  // -1 without UdpOptions::alsoPortV6
   uint16_t port() const { return port_; }
   bool gso() const { return gso_; }
   bool gro() const { return gro_; }
@@ -48,7 +52,7 @@ class UdpConn {
 
  private:
   void ProbeOffloads(const UdpOptions& o);
-  int fd4_ = -1, fd6_ = -1;
+  int fd4_ = -1, fd6_ = -1, fdAlso6_ = -1;
   std::vector<int> pool4_, pool6_;
   uint16_t port_ = 0;
   bool gso_ = false, gro_ = false;

@@ -69,8 +69,13 @@ std::vector<RouteSpec> ToSpecs(const Napi::Value& v) {
     const Napi::Object o = item.As<Napi::Object>();
     if (!o.Get("subnet").IsString() || !o.Get("publicIP").IsString())
       throw Napi::TypeError::New(env, where + ": subnet and publicIP must be strings");
-    RouteSpec spec{o.Get("subnet").As<Napi::String>().Utf8Value(), o.Get("publicIP").As<Napi::String>().Utf8Value(),
-                   ToPort(o.Get("port"), where + ".port", false), ""};
+    const Napi::Value key = o.Get("publicKey");
+    if (!key.IsUndefined() && !key.IsNull() && !key.IsString()) throw Napi::TypeError::New(env, where + ".publicKey must be a string");
+    const std::string publicKey = key.IsString() ? key.As<Napi::String>().Utf8Value() : "";
+    const std::string publicIp = o.Get("publicIP").As<Napi::String>().Utf8Value();
+    // A WireGuard peer not heard from yet has no endpoint: publicIP "" and port 0.
+    RouteSpec spec{o.Get("subnet").As<Napi::String>().Utf8Value(), publicIp,
+                   ToPort(o.Get("port"), where + ".port", !publicKey.empty() && publicIp.empty()), "", publicKey};
     const Napi::Value mac = o.Get("mac");
     if (!mac.IsUndefined() && !mac.IsNull()) {
       if (!mac.IsString()) throw Napi::TypeError::New(env, where + ".mac must be a string");

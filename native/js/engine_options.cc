@@ -8,7 +8,9 @@
 
 #include "base/ipaddr.h"
 #include "encap/vxlan.h"
+#include "encap/wireguard.h"
 #include "js/args.h"
+#include "js/wireguard_js.h"
 
 namespace flannelts {
 
@@ -42,6 +44,14 @@ void ParseVxlan(const Napi::Object& o, EngineOptions* opts) {
   opts->engine.encap = [vx](const UdpConn& sockets) { return MakeVxlan(vx, sockets.pool4(), sockets.pool6()); };
 }
 
+// wireguard: the WireGuardInterface (keys, peers) and, optionally, alsoPortV6: the IPv6 port the
+// device also answers on (flannel's leases advertise ListenPortV6 for IPv6 in every Mode).
+void ParseWireGuard(const Napi::Object& o, EngineOptions* opts) {
+  std::shared_ptr<WgInterface> iface = UnwrapWgInterface(o.Get("wireguard"));
+  if (!o.Get("alsoPortV6").IsUndefined()) opts->udp.alsoPortV6 = ToPort(o.Get("alsoPortV6"), "EngineOptions.alsoPortV6", true);
+  opts->engine.encap = [iface](const UdpConn& sockets) { return MakeWireGuard(iface, sockets.fd4(), sockets.fd6()); };
+}
+
 // The wire formats by their EngineOptions.encap name; flannel-udp is the engine's default.
 struct EncapParser {
   const char* name;
@@ -50,6 +60,7 @@ struct EncapParser {
 constexpr EncapParser kEncaps[] = {
     {"flannel-udp", [](const Napi::Object&, EngineOptions*) {}},
     {"vxlan", ParseVxlan},
+    {"wireguard", ParseWireGuard},
 };
 
 void ParseEncap(const Napi::Object& o, EngineOptions* opts) {
@@ -57,7 +68,7 @@ void ParseEncap(const Napi::Object& o, EngineOptions* opts) {
   for (const EncapParser& p : kEncaps) {
     if (encap == p.name) return p.parse(o, opts);
   }
-  throw Napi::TypeError::New(o.Env(), "EngineOptions.encap must be \"flannel-udp\" or \"vxlan\"");
+  throw Napi::TypeError::New(o.Env(), "EngineOptions.encap must be \"flannel-udp\", \"vxlan\" or \"wireguard\"");
 }
 
 // The test seam. tun: {fd, vnetHdr, tso, uso}: an open TUN(-like) fd with the offloads already

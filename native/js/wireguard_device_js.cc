@@ -21,26 +21,7 @@ namespace wgjs {
 
 using namespace flannelts::wg;
 
-namespace {
-
-// Injected bytes first, then OpenSSL's.
-class InjectableRandom : public RandomSource {
- public:
-  void Fill(uint8_t* p, size_t n) override {
-    size_t i = 0;
-    for (; i < n && !queue_.empty(); i++) {
-      p[i] = queue_.front();
-      queue_.pop_front();
-    }
-    if (i < n) system_.Fill(p + i, n - i);
-  }
-  void Inject(const uint8_t* p, size_t n) { queue_.insert(queue_.end(), p, p + n); }
-  size_t Pending() const { return queue_.size(); }
-
- private:
-  std::deque<uint8_t> queue_;
-  SystemRandom system_;
-};
+// ---- shared with wireguard_interface_js.cc (wireguard_js.h) ----
 
 Napi::Object EndpointJs(Napi::Env env, const Endpoint& e) {
   IpAddr a;
@@ -78,6 +59,90 @@ Now ToNow(Napi::Env env, Napi::Value v) {
   return n;
 }
 
+PeerConfig ToPeerConfig(const Napi::Object& o) {
+  PeerConfig cfg;
+  std::memcpy(cfg.publicKey, Field(o, "publicKey", kKeyLen, false).Data(), kKeyLen);
+  Napi::Buffer<uint8_t> psk = Field(o, "psk", kKeyLen, true);
+  if (psk.Length()) std::memcpy(cfg.psk, psk.Data(), kKeyLen);
+  cfg.endpoint = ToEndpoint(o.Env(), o.Get("endpoint"));
+  if (o.Get("persistentKeepalive").IsNumber()) cfg.persistentKeepalive = o.Get("persistentKeepalive").As<Napi::Number>().Uint32Value();
+  return cfg;
+}
+
+Napi::Object SealJobJs(Napi::Env env, const CookieSealJob& j) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("to", EndpointJs(env, j.to));
+  o.Set("receiver", Napi::Number::New(env, j.receiver));
+  o.Set("key", Copy(env, j.key, kKeyLen));
+  o.Set("nonce", Copy(env, j.nonce, kXNonceLen));
+  o.Set("cookie", Copy(env, j.cookie, kMacLen));
+  o.Set("aad", Copy(env, j.aad, kMacLen));
+  return o;
+}
+
+Napi::Object OpenJobJs(Napi::Env env, const CookieOpenJob& j) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("peer", Copy(env, j.peer, kKeyLen));
+  o.Set("key", Copy(env, j.key, kKeyLen));
+  o.Set("nonce", Copy(env, j.nonce, kXNonceLen));
+  o.Set("sealed", Copy(env, j.sealed, sizeof j.sealed));
+  o.Set("aad", Copy(env, j.aad, kMacLen));
+  return o;
+}
+
+CookieSealJob ToSealJob(const Napi::Object& j) {
+  CookieSealJob job;
+  job.to = ToEndpoint(j.Env(), j.Get("to"));
+  job.receiver = FieldU32(j, "receiver");
+  std::memcpy(job.nonce, Field(j, "nonce", kXNonceLen, false).Data(), kXNonceLen);
+  return job;
+}
+
+Napi::Object PeerStatsJs(Napi::Env env, const PeerStats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("txBytes", Napi::Number::New(env, static_cast<double>(s.txBytes)));
+  o.Set("rxBytes", Napi::Number::New(env, static_cast<double>(s.rxBytes)));
+  o.Set("lastHandshakeMs", Napi::Number::New(env, static_cast<double>(s.lastHandshakeWallNs) / 1e6));
+  if (s.endpoint.family) o.Set("endpoint", EndpointJs(env, s.endpoint));
+  o.Set("persistentKeepalive", Napi::Number::New(env, s.persistentKeepalive));
+  o.Set("handshakeAttempts", Napi::Number::New(env, s.handshakeAttempts));
+  o.Set("staged", Napi::Number::New(env, static_cast<double>(s.staged)));
+  o.Set("current", Napi::Boolean::New(env, s.hasCurrent));
+  o.Set("next", Napi::Boolean::New(env, s.hasNext));
+  o.Set("previous", Napi::Boolean::New(env, s.hasPrevious));
+  return o;
+}
+
+Napi::Object ReasonCountersJs(Napi::Env env, const Device& d) {
+  Napi::Object o = Napi::Object::New(env);
+  for (size_t i = 0; i < static_cast<size_t>(Reason::kCount); i++) {
+    const Reason r = static_cast<Reason>(i);
+    o.Set(ReasonName(r), Napi::Number::New(env, static_cast<double>(d.Count(r))));
+  }
+  return o;
+}
+
+namespace {
+
+// Injected bytes first, then OpenSSL's.
+class InjectableRandom : public RandomSource {
+ public:
+  void Fill(uint8_t* p, size_t n) override {
+    size_t i = 0;
+    for (; i < n && !queue_.empty(); i++) {
+      p[i] = queue_.front();
+      queue_.pop_front();
+    }
+    if (i < n) system_.Fill(p + i, n - i);
+  }
+  void Inject(const uint8_t* p, size_t n) { queue_.insert(queue_.end(), p, p + n); }
+  size_t Pending() const { return queue_.size(); }
+
+ private:
+  std::deque<uint8_t> queue_;
+  SystemRandom system_;
+};
+
 // Output that records what the device sends, returned to JavaScript with each call.
 class Collect : public Output {
  public:
@@ -89,25 +154,8 @@ class Collect : public Output {
     o.Set("data", Copy(env_, d, n));
     sends_.Set(sends_.Length(), o);
   }
-  void SealCookie(const CookieSealJob& j) override {
-    Napi::Object o = Napi::Object::New(env_);
-    o.Set("to", EndpointJs(env_, j.to));
-    o.Set("receiver", Napi::Number::New(env_, j.receiver));
-    o.Set("key", Copy(env_, j.key, kKeyLen));
-    o.Set("nonce", Copy(env_, j.nonce, kXNonceLen));
-    o.Set("cookie", Copy(env_, j.cookie, kMacLen));
-    o.Set("aad", Copy(env_, j.aad, kMacLen));
-    seals_.Set(seals_.Length(), o);
-  }
-  void OpenCookie(const CookieOpenJob& j) override {
-    Napi::Object o = Napi::Object::New(env_);
-    o.Set("peer", Copy(env_, j.peer, kKeyLen));
-    o.Set("key", Copy(env_, j.key, kKeyLen));
-    o.Set("nonce", Copy(env_, j.nonce, kXNonceLen));
-    o.Set("sealed", Copy(env_, j.sealed, sizeof j.sealed));
-    o.Set("aad", Copy(env_, j.aad, kMacLen));
-    opens_.Set(opens_.Length(), o);
-  }
+  void SealCookie(const CookieSealJob& j) override { seals_.Set(seals_.Length(), SealJobJs(env_, j)); }
+  void OpenCookie(const CookieOpenJob& j) override { opens_.Set(opens_.Length(), OpenJobJs(env_, j)); }
   Napi::Object Result() {
     Napi::Object o = Napi::Object::New(env_);
     o.Set("sends", sends_);
@@ -175,13 +223,7 @@ class DeviceJs : public Napi::ObjectWrap<DeviceJs> {
   Napi::Value SetPeer(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsObject()) throw Napi::TypeError::New(env, "setPeer(config, now)");
-    Napi::Object o = info[0].As<Napi::Object>();
-    PeerConfig cfg;
-    std::memcpy(cfg.publicKey, Field(o, "publicKey", kKeyLen, false).Data(), kKeyLen);
-    Napi::Buffer<uint8_t> psk = Field(o, "psk", kKeyLen, true);
-    if (psk.Length()) std::memcpy(cfg.psk, psk.Data(), kKeyLen);
-    cfg.endpoint = ToEndpoint(env, o.Get("endpoint"));
-    if (o.Get("persistentKeepalive").IsNumber()) cfg.persistentKeepalive = o.Get("persistentKeepalive").As<Napi::Number>().Uint32Value();
+    const PeerConfig cfg = ToPeerConfig(info[0].As<Napi::Object>());
     Collect out(env);
     device_->SetPeer(cfg, ToNow(env, info[1]), out);
     return out.Result();
@@ -244,11 +286,7 @@ class DeviceJs : public Napi::ObjectWrap<DeviceJs> {
   Napi::Value CompleteCookieSeal(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsObject()) throw Napi::TypeError::New(env, "completeCookieSeal(job, sealed)");
-    Napi::Object j = info[0].As<Napi::Object>();
-    CookieSealJob job;
-    job.to = ToEndpoint(env, j.Get("to"));
-    job.receiver = FieldU32(j, "receiver");
-    std::memcpy(job.nonce, Field(j, "nonce", kXNonceLen, false).Data(), kXNonceLen);
+    const CookieSealJob job = ToSealJob(info[0].As<Napi::Object>());
     Collect out(env);
     device_->CompleteCookieSeal(job, Arg(info, 1, "sealed", kMacLen + kTagLen).Data(), out);
     return out.Result();
@@ -266,28 +304,11 @@ class DeviceJs : public Napi::ObjectWrap<DeviceJs> {
     Napi::Env env = info.Env();
     std::shared_ptr<Peer> p = device_->FindPeer(Arg(info, 0, "publicKey", kKeyLen).Data());
     if (!p) return env.Null();
-    const PeerStats s = p->Stats();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("txBytes", Napi::Number::New(env, static_cast<double>(s.txBytes)));
-    o.Set("rxBytes", Napi::Number::New(env, static_cast<double>(s.rxBytes)));
-    o.Set("lastHandshakeMs", Napi::Number::New(env, static_cast<double>(s.lastHandshakeWallNs) / 1e6));
-    if (s.endpoint.family) o.Set("endpoint", EndpointJs(env, s.endpoint));
-    o.Set("persistentKeepalive", Napi::Number::New(env, s.persistentKeepalive));
-    o.Set("handshakeAttempts", Napi::Number::New(env, s.handshakeAttempts));
-    o.Set("staged", Napi::Number::New(env, static_cast<double>(s.staged)));
-    o.Set("current", Napi::Boolean::New(env, s.hasCurrent));
-    o.Set("next", Napi::Boolean::New(env, s.hasNext));
-    o.Set("previous", Napi::Boolean::New(env, s.hasPrevious));
-    return o;
+    return wgjs::PeerStatsJs(env, p->Stats());
   }
 
   Napi::Value Counters(const Napi::CallbackInfo& info) {
-    Napi::Object o = Napi::Object::New(info.Env());
-    for (size_t i = 0; i < static_cast<size_t>(Reason::kCount); i++) {
-      const Reason r = static_cast<Reason>(i);
-      o.Set(ReasonName(r), Napi::Number::New(info.Env(), static_cast<double>(device_->Count(r))));
-    }
-    return o;
+    return ReasonCountersJs(info.Env(), *device_);
   }
 
   InjectableRandom random_;
@@ -304,6 +325,7 @@ void InitWireGuard(Napi::Env env, Napi::Object exports) {
   Napi::Object wg = Napi::Object::New(env);
   wgjs::InitWireGuardCrypto(env, wg);
   wgjs::InitWireGuardDevice(env, wg);
+  wgjs::InitWireGuardInterface(env, wg);
   exports.Set("wireguard", wg);
 }
 

@@ -20,15 +20,16 @@ SplitResult Fail(OffloadError e) {
 
 }  // namespace
 
-SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap, size_t headroom) {
+SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap, size_t headroom, size_t tailroom) {
   const uint8_t gso = h.gsoType & static_cast<uint8_t>(~kGsoEcn);
   if (gso == kGsoNone) {
-    if (n + headroom > cap) return Fail(OffloadError::kNoRoom);
+    if (n + headroom + tailroom > cap) return Fail(OffloadError::kNoRoom);
     std::memcpy(out + headroom, p, n);
     if ((h.flags & kVnetFlagNeedsCsum) && !CompleteChecksum(out + headroom, n, h.csumStart, h.csumOffset)) return Fail(OffloadError::kBadCsumOffsets);
     SplitResult r;
     r.segments = 1;
-    r.segLen = r.lastLen = r.bytes = n + headroom;
+    r.segLen = r.lastLen = n + headroom;
+    r.stride = r.bytes = n + headroom + tailroom;
     return r;
   }
   if (n < 20) return Fail(OffloadError::kBadHeaders);
@@ -59,7 +60,7 @@ SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out,
   if (mss == 0) return Fail(OffloadError::kBadGsoSize);
   const size_t segs = (payload + mss - 1) / mss;
   if (segs > kMaxGsoSegments) return Fail(OffloadError::kBadGsoSize);
-  const size_t total = segs * (hl + headroom) + payload;
+  const size_t total = segs * (hl + headroom + tailroom) + payload;
   if (total > cap) return Fail(OffloadError::kNoRoom);
 
   const uint32_t seq0 = tcp ? Rd32(p + l3 + 4) : 0;
@@ -125,8 +126,11 @@ SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out,
     uint16_t c = static_cast<uint16_t>(~FoldNet(acc));
     if (!tcp && c == 0) c = 0xffff;
     Wr16(l4 + csumAt, c);
-    off += headroom + len;
-    if (i == 0) r.segLen = headroom + len;
+    off += headroom + len + tailroom;
+    if (i == 0) {
+      r.segLen = headroom + len;
+      r.stride = r.segLen + tailroom;
+    }
     r.lastLen = headroom + len;
   }
   r.segments = segs;

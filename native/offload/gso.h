@@ -21,7 +21,8 @@ struct SplitResult {
   size_t segments = 0;  // packets written back to back into out
   size_t segLen = 0;    // length of every segment but the last (the UDP_SEGMENT size)
   size_t lastLen = 0;   // length of the last segment (<= segLen)
-  size_t bytes = 0;     // total bytes written
+  size_t stride = 0;    // distance from one segment's start to the next's: segLen + tailroom
+  size_t bytes = 0;     // total bytes written, tail room included
 };
 
 // Splits the IP packet p[0..n) described by h into wire packets written back to back into out: the
@@ -31,7 +32,9 @@ struct SplitResult {
 // (gso_type NONE) is copied as one segment, its partial checksum completed when NEEDS_CSUM is set.
 // p must already be a classified IPv4/IPv6 packet of exactly n bytes. `headroom` bytes are left free
 // in front of every segment (for an encapsulation header the caller writes, e.g. VXLAN + Ethernet);
-// segLen, lastLen and bytes include them, so the result is still one UDP_SEGMENT run.
-SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap, size_t headroom = 0);
+// segLen, lastLen and bytes include them, so the result is still one UDP_SEGMENT run. `tailroom`
+// bytes are left free behind every segment (an encapsulation that grows each segment in place, e.g.
+// WireGuard's padding and tag): segment k then starts at out + k * stride.
+SplitResult GsoSplit(const uint8_t* p, size_t n, const VnetHdr& h, uint8_t* out, size_t cap, size_t headroom = 0, size_t tailroom = 0);
 
 }  // namespace flannelts

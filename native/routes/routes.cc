@@ -45,18 +45,19 @@ std::unique_ptr<RouteTable> RouteTable::Build(const std::vector<RouteSpec>& spec
     if (!ParsePrefix(s.subnet, &e.subnet, &err)) {
       throw std::invalid_argument(where + ".subnet " + s.subnet + ": " + err);
     }
-    if (!ParseIp(s.publicIp, &e.publicIp)) throw std::invalid_argument(where + ".publicIP " + s.publicIp + ": bad address");
-    if (s.port == 0) throw std::invalid_argument(where + ".port: must be 1..65535");
+    const bool noEndpoint = s.publicIp.empty() && !s.publicKey.empty();
+    if (!noEndpoint && !ParseIp(s.publicIp, &e.publicIp)) throw std::invalid_argument(where + ".publicIP " + s.publicIp + ": bad address");
+    if (s.port == 0 && !noEndpoint) throw std::invalid_argument(where + ".port: must be 1..65535");
     e.port = s.port;
     if (!s.mac.empty() && (!ParseMac(s.mac.data(), s.mac.size(), &e.mac) || e.mac.IsZero()))
       throw std::invalid_argument(where + ".mac " + s.mac + ": not a MAC address (aa:bb:cc:dd:ee:ff)");
-    e.saLen = ToSockaddr(e.publicIp, s.port, &e.sa);
+    if (!noEndpoint) e.saLen = ToSockaddr(e.publicIp, s.port, &e.sa);
     const std::string key = FormatPrefix(e.subnet);
     e.counters = counters(key);
     auto& levels = e.subnet.addr.family == 4 ? levels4 : levels6;
     const auto inserted = levels[e.subnet.len].emplace(MakeKey(e.subnet.addr, e.subnet.len), static_cast<uint32_t>(i));
     if (!inserted.second) throw std::invalid_argument(where + ".subnet " + s.subnet + ": duplicate subnet");
-    (e.publicIp.family == 4 ? t->peers4_ : t->peers6_).insert(MakeKey(e.publicIp, e.publicIp.family == 4 ? 32 : 128));
+    if (!noEndpoint) (e.publicIp.family == 4 ? t->peers4_ : t->peers6_).insert(MakeKey(e.publicIp, e.publicIp.family == 4 ? 32 : 128));
     t->entries_.push_back(std::move(e));
   }
   for (auto it = levels4.rbegin(); it != levels4.rend(); ++it) t->v4_.push_back(MakeLevel(static_cast<uint8_t>(it->first), it->second));

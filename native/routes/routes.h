@@ -36,6 +36,9 @@ struct RouteSpec {
   std::string publicIp;
   uint16_t port = 0;
   std::string mac;  // the peer's VTEP MAC (userspace VXLAN); empty for flannel-udp peers
+  // A WireGuard peer's public key (64 hex digits); empty for the other formats. With a key, publicIp
+  // may be empty (and port 0): a peer whose endpoint is learnt when it first shakes hands.
+  std::string publicKey;
 };
 
 struct RouteEntry {

@@ -71,7 +71,10 @@ class Aead {
   bool Open(const uint8_t key[kKeyLen], const uint8_t nonce[kNonceLen], const uint8_t* in, size_t n, const uint8_t* aad, size_t aadLen, uint8_t* out);
 
  private:
+  bool Init(const uint8_t key[kKeyLen], const uint8_t nonce[kNonceLen], int enc);
   EVP_CIPHER_CTX* ctx_;
+  uint8_t key_[kKeyLen] = {};  // the key in ctx_ (a copy, wiped with the context)
+  bool keyed_ = false;
 };
 
 // WireGuard's nonces: 4 zero bytes, then the 64-bit counter little-endian.

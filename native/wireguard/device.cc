@@ -13,7 +13,8 @@ const char* ReasonName(Reason r) {
       "data", "keepalive", "initiation", "response", "cookie_reply", "cookie_sent", "too_short", "unknown_type",
       "bad_length", "bad_mac1", "unknown_receiver", "expired_keypair", "decrypt_failed", "replay", "static_decrypt",
       "unknown_peer", "timestamp_decrypt", "handshake_replay", "handshake_flood", "handshake_state", "response_decrypt",
-      "dh_failed", "cookie_unexpected", "sent", "queued", "queue_full", "gave_up", "no_endpoint", "too_big"};
+      "dh_failed", "cookie_unexpected", "sent", "queued", "queue_full", "gave_up", "no_endpoint", "too_big",
+      "keepalive_sent"};
   static_assert(sizeof names / sizeof names[0] == static_cast<size_t>(Reason::kCount), "a name per reason");
   const size_t i = static_cast<size_t>(r);
   return i < static_cast<size_t>(Reason::kCount) ? names[i] : "unknown";
@@ -102,7 +103,7 @@ std::shared_ptr<Peer> Device::SetPeer(const PeerConfig& cfg, const Now& now, Out
     }
     p = it->second;
   }
-  std::lock_guard<std::mutex> pl(p->mu_);
+  Locked pl(*this, *p);
   if (!Equal(p->keys_.psk, cfg.psk, kKeyLen)) std::memcpy(p->keys_.psk, cfg.psk, kKeyLen);
   if (cfg.endpoint.family) p->endpoint_ = cfg.endpoint;
   const bool keepaliveOn = p->keepalive_ == 0 && cfg.persistentKeepalive != 0;
@@ -254,6 +255,9 @@ bool Device::ConsumeCookie(const uint8_t pub[kKeyLen], const uint8_t cookie[kMac
 }
 
 void Device::Tick(const Now& now, Output& out) {
+  // Made exact again: every peer's deadline after its timers ran. A peer armed concurrently (after
+  // the reset) lowers it itself; one armed before is seen by the visit below.
+  earliest_.store(INT64_MAX, std::memory_order_relaxed);
   for (const std::shared_ptr<Peer>& sp : Peers()) {
     Peer& p = *sp;
     std::lock_guard<std::mutex> lock(p.mu_);
@@ -268,6 +272,18 @@ void Device::Tick(const Now& now, Output& out) {
     if (a & kNewHandshake) SendInitiation(p, now, false, out);
     if (a & kZeroKeyMaterial) ZeroAndFlushAll(p);
     if ((a & kPersistentKeepalive) && p.keepalive_ > 0) SendKeepalive(p, now, out);
+    Publish(p, false);  // the ticking thread computes its next timeout from this itself
+  }
+}
+
+void Device::Publish(const Peer& p, bool wake) {
+  const int64_t d = p.timers_.NextDeadline();
+  int64_t cur = earliest_.load(std::memory_order_relaxed);
+  while (d < cur) {
+    if (earliest_.compare_exchange_weak(cur, d, std::memory_order_relaxed)) {
+      if (wake) lowered_.store(true, std::memory_order_relaxed);
+      return;
+    }
   }
 }
 

@@ -13,9 +13,11 @@
 // The private key is set before traffic flows (flannel never changes a running device's key).
 #include <array>
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
 #include <vector>
@@ -45,6 +47,10 @@ class Output {
   // ConsumeCookie. Best effort: an unanswered job costs the initiator one retry.
   virtual void SealCookie(const CookieSealJob& job) = 0;
   virtual void OpenCookie(const CookieOpenJob& job) = 0;
+  // An initiation to `peer` is due. true: the caller took the request and will have it made by
+  // Device::Initiate on another thread (the engine keeps X25519 off its data threads); false (the
+  // default): make it here and now. At most one request per peer is outstanding.
+  virtual bool DeferInitiation(const std::shared_ptr<Peer>& peer) { return false; }
 };
 
 // Why a datagram or packet went where it went; every datagram ends in exactly one of these, counted.
@@ -79,6 +85,7 @@ enum class Reason : uint8_t {
   kGaveUp,           // a queued packet dropped when the handshake gave up
   kNoEndpoint,       // a peer we have no address for
   kTooBig,           // the buffer has no room for header, padding and tag
+  kKeepaliveSent,    // an empty transport message we sent (persistent or passive keepalive)
   kCount
 };
 const char* ReasonName(Reason r);
@@ -127,7 +134,15 @@ class Device {
   TxResult Seal(Peer& peer, uint8_t* buf, size_t innerLen, size_t cap, const Now& now, Output& out);
 
   void Tick(const Now& now, Output& out);
-  int64_t NextDeadline() const;  // INT64_MAX when nothing is pending
+  int64_t NextDeadline() const;  // INT64_MAX when nothing is pending (visits every peer)
+  // A lower bound of NextDeadline() kept up to date as timers are armed, without visiting the peers
+  // (the engine's poll timeout). Tick makes it exact again.
+  int64_t EarliestDeadline() const { return earliest_.load(std::memory_order_relaxed); }
+  // Whether a timer was armed earlier than EarliestDeadline() was since the last call: the thread
+  // that ticks may be asleep with a later timeout and must be woken.
+  bool TakeLowered() { return lowered_.load(std::memory_order_relaxed) && lowered_.exchange(false); }
+  // Makes an initiation that Output::DeferInitiation took (on the thread allowed to do X25519).
+  void Initiate(Peer& peer, const Now& now, Output& out);
 
   bool CompleteCookieSeal(const CookieSealJob& job, const uint8_t sealed[kMacLen + kTagLen], Output& out);
   bool ConsumeCookie(const uint8_t peer[kKeyLen], const uint8_t cookie[kMacLen], const uint8_t aad[kMacLen], const Now& now);
@@ -135,6 +150,17 @@ class Device {
   uint64_t Count(Reason r) const { return counts_[static_cast<size_t>(r)].load(std::memory_order_relaxed); }
 
  private:
+  // A peer's lock; on release the peer's next timer deadline is published to earliest_.
+  class Locked {
+   public:
+    Locked(Device& d, Peer& p) : d_(d), p_(p), g_(p.mu_) {}
+    ~Locked() { d_.Publish(p_, true); }
+
+   private:
+    Device& d_;
+    Peer& p_;
+    std::lock_guard<std::mutex> g_;
+  };
   struct IndexEntry {
     std::weak_ptr<Peer> peer;
     KeypairRef keypair;  // null: a handshake in progress
@@ -155,6 +181,8 @@ class Device {
   template <typename Make>
   bool NewHandshakeMessage(Peer& p, uint8_t* msg, size_t n, const Now& now, Make make);
   void SendInitiation(Peer& p, const Now& now, bool isRetry, Output& out);
+  void MakeInitiation(Peer& p, const Now& now, Output& out);
+  void Publish(const Peer& p, bool wake);
   void SendResponse(Peer& p, const Now& now, Output& out);
   void BeginSession(Peer& p, const Now& now);
   bool ReceivedWithKeypair(Peer& p, const KeypairRef& kp);
@@ -191,6 +219,8 @@ class Device {
   mutable std::shared_mutex indexMu_;
   std::unordered_map<uint32_t, IndexEntry> index_;
   std::mutex rngMu_;
+  std::atomic<int64_t> earliest_{INT64_MAX};
+  std::atomic<bool> lowered_{false};
   std::atomic<uint64_t> counts_[static_cast<size_t>(Reason::kCount)] = {};
 };
 

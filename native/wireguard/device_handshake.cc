@@ -55,7 +55,25 @@ bool Device::NewHandshakeMessage(Peer& p, uint8_t* msg, size_t n, const Now& now
 void Device::SendInitiation(Peer& p, const Now& now, bool isRetry, Output& out) {
   if (!isRetry) p.timers_.ResetAttempts();
   if (p.sentHandshake_ && now.mono - p.lastSentHandshake_ < timing_.rekeyTimeout) return;  // one per REKEY_TIMEOUT
+  if (!p.keys_.staticStaticOk || !hasKey_ || p.initiationPending_) return;
+  if (out.DeferInitiation(Self(p))) {
+    p.initiationPending_ = true;
+    return;
+  }
+  MakeInitiation(p, now, out);
+}
+
+void Device::Initiate(Peer& p, const Now& now, Output& out) {
+  Locked lock(*this, p);
+  p.initiationPending_ = false;
+  if (p.removed_) return;
+  // Between the request and now a response of ours may have counted as this REKEY_TIMEOUT's handshake.
+  if (p.sentHandshake_ && now.mono - p.lastSentHandshake_ < timing_.rekeyTimeout) return;
   if (!p.keys_.staticStaticOk || !hasKey_) return;
+  MakeInitiation(p, now, out);
+}
+
+void Device::MakeInitiation(Peer& p, const Now& now, Output& out) {
   p.sentHandshake_ = true;
   p.lastSentHandshake_ = now.mono;
 
@@ -84,7 +102,7 @@ RxResult Device::ReceiveInitiation(uint8_t* d, const Endpoint& from, const Now& 
     return Drop(Reason::kUnknownPeer);
   }
   Peer& p = *sp;
-  std::lock_guard<std::mutex> lock(p.mu_);
+  Locked lock(*this, p);
   if (p.removed_) return Drop(Reason::kUnknownPeer);
   err = OpenInitiationTimestamp(p.keys_, d, &v);
   if (err != NoiseError::kOk) {
@@ -136,7 +154,7 @@ RxResult Device::ReceiveResponse(uint8_t* d, const Endpoint& from, const Now& no
   std::shared_ptr<Peer> sp = e.peer.lock();
   if (!sp) return Drop(Reason::kUnknownReceiver);
   Peer& p = *sp;
-  std::lock_guard<std::mutex> lock(p.mu_);
+  Locked lock(*this, p);
   if (p.removed_ || p.hs_.localIndex != receiver) return Drop(Reason::kUnknownReceiver);
   const NoiseError err = ConsumeResponse(identity_, p.keys_, d, &p.hs_);
   if (err != NoiseError::kOk) return Drop(FromNoise(err));

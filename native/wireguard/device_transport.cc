@@ -49,7 +49,8 @@ size_t Device::SealWith(Keypair& kp, uint64_t counter, uint8_t* buf, size_t inne
 void Device::SentAuthenticated(Peer& p, const Now& now, bool data) {
   p.timers_.AnyAuthenticatedPacketTraversal(now.mono, p.keepalive_);
   p.timers_.AnyAuthenticatedPacketSent();
-  if (data) p.timers_.DataSent(now.mono, Jitter());
+  // The jitter (random bytes under a lock) only when the timer is armed, not for every packet.
+  if (data && !p.timers_.NewHandshakePending()) p.timers_.DataSent(now.mono, Jitter());
 }
 
 TxResult Device::Seal(Peer& p, uint8_t* buf, size_t innerLen, size_t cap, const Now& now, Output& out) {
@@ -59,7 +60,7 @@ TxResult Device::Seal(Peer& p, uint8_t* buf, size_t innerLen, size_t cap, const 
     CountReason(r.reason = Reason::kTooBig);
     return r;
   }
-  std::lock_guard<std::mutex> lock(p.mu_);
+  Locked lock(*this, p);
   if (p.removed_ || !p.endpoint_.family) {
     CountReason(r.reason = Reason::kNoEndpoint);
     return r;
@@ -126,6 +127,7 @@ void Device::SendStaged(Peer& p, const Now& now, Output& out) {
     if (!len) continue;
     SentAuthenticated(p, now, data);
     SendTo(p, buf.data(), len, out);
+    if (!data) CountReason(Reason::kKeepaliveSent);
   }
   if (kp->sendNonce.load(std::memory_order_relaxed) > timing_.rekeyAfterMessages ||
       (kp->initiator && now.mono - kp->created > timing_.rekeyAfterTime)) {
@@ -157,7 +159,7 @@ RxResult Device::ReceiveData(uint8_t* d, size_t n, const Endpoint& from, const N
   }
   Peer& p = *sp;
   const size_t len = n - kTransportMin;
-  std::lock_guard<std::mutex> lock(p.mu_);
+  Locked lock(*this, p);
   if (p.removed_) return Drop(Reason::kUnknownReceiver);
   p.endpoint_ = from;  // roaming: the last authenticated source is where the peer is
   if (ReceivedWithKeypair(p, e.keypair)) {

@@ -63,6 +63,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
   PeerKeys keys_;
   HandshakeState hs_;
   bool sentHandshake_ = false;
+  bool initiationPending_ = false;  // Output::DeferInitiation took a request not yet made
   int64_t lastSentHandshake_ = 0;
   uint8_t lastTimestamp_[kTimestampLen] = {};
   bool consumedInitiation_ = false;

@@ -66,6 +66,22 @@ export interface NetworkStats {
   unreachablePeers?: number;
   /** The native engine's counters (udp, the userspace VXLAN VTEP, userspace WireGuard). */
   engine?: EngineStats;
+  /** WireGuard: every peer of every device, and the userspace devices' protocol counters (summed). */
+  wireguard?: { peers: WgPeerReport[]; counters?: Record<string, number> };
+}
+
+/** One WireGuard peer as status and /metrics show it (what `wg show` shows). */
+export interface WgPeerReport {
+  device: string;
+  publicKey: string;
+  /** Where the peer is now ("ip:port", "[ip6]:port"); absent: not known yet. */
+  endpoint?: string;
+  allowedIPs: string[];
+  /** Milliseconds since the epoch; 0 = never. */
+  lastHandshakeMs: number;
+  rxBytes: number;
+  txBytes: number;
+  persistentKeepalive: number;
 }
 
 export interface RunningNetwork {

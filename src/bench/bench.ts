@@ -3,7 +3,7 @@
 // Every target runs under one placement (src/lab/placement.ts): per-node by default.
 import { cpus, loadavg, release } from 'node:os';
 import { runSteadyLeases } from './steady-leases.js';
-import { daemonTarget, kernelTarget, type Target } from './targets.js';
+import { daemonTarget, kernelTarget, wireguardGoTarget, type Target } from './targets.js';
 import { measure, median } from './measure.js';
 import { formatPlacementCheck } from './placement-verify.js';
 import { BUILTIN_TARGETS, DAEMON_METRICS, METRICS, STEADY_LEASES, type BenchOptions, type BenchReport, type MachineInfo, type Metric } from './types.js';
@@ -11,7 +11,7 @@ import { wakeLatency } from '../native/wake-probe.js';
 import { allowedCpus, describePlacement, planPlacement, PlacementError, type Placement, type PlacementMode } from '../lab/placement.js';
 import { formatCpuList } from '../lab/cpuset.js';
 import { run } from '../lab/netns.js';
-import { hasBinary } from '../util/system-packages.js';
+import { hasBinary, installHint } from '../util/system-packages.js';
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
@@ -63,10 +63,20 @@ function pinBench(p: Placement): () => void {
   return () => move(p.allowed);
 }
 
+/**
+ * Every built-in target, the wireguard-go row where Debian's wireguard-go and wg are installed (a
+ * fresh machine has neither: the row is left out with a line saying so), flanneld-udp with --flanneld.
+ */
+export function defaultTargets(o: Pick<BenchOptions, 'flanneld'>, log: (line: string) => void = () => {}): string[] {
+  const wgGo = hasBinary('wireguard-go') && hasBinary('wg');
+  if (!wgGo) log(`wireguard-go: not measured (${installHint(hasBinary('wg') ? 'wireguard-go' : 'wg')})`);
+  return [...BUILTIN_TARGETS, ...(wgGo ? ['wireguard-go'] : []), ...(o.flanneld ? ['flanneld-udp'] : [])];
+}
+
 /** Runs every target in turn; a target that fails gets null values and a note, the others still run. */
 export async function runBench(o: BenchOptions, onTarget?: OnTarget): Promise<BenchReport> {
   const log = o.log ?? (() => {});
-  const targets = o.targets ?? [...BUILTIN_TARGETS, ...(o.flanneld ? ['flanneld-udp'] : [])];
+  const targets = o.targets ?? defaultTargets(o, log);
   const placement = o.placement ?? defaultPlacement();
   const report: BenchReport = {
     tool: 'flannelctl bench',
@@ -111,7 +121,8 @@ async function runTarget(name: string, o: BenchOptions, placement: Placement, re
   let target: Target | undefined;
   try {
     if (name === 'raw' || name === 'vxlan' || name === 'host-gw') target = kernelTarget(name, placement);
-    else if (name === 'udp' || name === 'udp-nooffload' || name === 'vxlan-userspace' || name.startsWith('flanneld-')) {
+    else if (name === 'wireguard-go') target = await wireguardGoTarget(placement);
+    else if (name === 'udp' || name === 'udp-nooffload' || name === 'vxlan-userspace' || name === 'wireguard' || name.startsWith('flanneld-')) {
       if (name.startsWith('flanneld-') && !o.flanneld) throw new Error('needs --flanneld PATH');
       target = await daemonTarget(name, o, placement);
     } else throw new Error(`unknown target ${name}`);

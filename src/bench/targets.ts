@@ -2,7 +2,8 @@
 // flannel's vxlan backend does, host-gw routes) and daemon labs (our udp, with and without offloads,
 // our userspace VXLAN VTEP, or another flanneld). Everything a target creates lives in namespaces with a per-run prefix and goes
 // away in teardown(), also on failure or Ctrl-C.
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeLeaseFile } from '../subnet/file/lease-file.js';
 import { parseIP } from '../ip/index.js';
@@ -10,11 +11,12 @@ import type { BenchOptions } from './types.js';
 import { rssMiB } from './procstat.js';
 import { Lab } from '../lab/lab.js';
 import { isAlive } from '../util/process.js';
-import { NetnsSet, type Namespace } from '../lab/netns.js';
+import { NetnsSet, run, type Namespace } from '../lab/netns.js';
 import type { PlacedNode } from '../lab/placement-check.js';
 import type { Placement } from '../lab/placement.js';
 import { Topology, underlayIPv4 } from '../lab/topology.js';
 import { sleep } from '../util/sleep.js';
+import { WireguardGoDevice, wgKeyPair } from '../lab/wireguard-go.js';
 
 /** One measured setup: where the client and server run, and the daemons whose cost we count. */
 export interface Target {
@@ -96,9 +98,11 @@ const DAEMON_SUBNET_LEN = 28;
 export async function daemonTarget(name: string, o: BenchOptions, placement: Placement): Promise<Target> {
   const stock = name.startsWith('flanneld-');
   const userspaceVxlan = name === 'vxlan-userspace';
+  const wireguard = name === 'wireguard';
   const lab = new Lab({
     nodes: 2,
-    backend: userspaceVxlan ? 'vxlan' : 'udp',
+    // wireguard: this kernel has none, so both daemons run our userspace device (the fallback).
+    backend: userspaceVxlan ? 'vxlan' : wireguard ? 'wireguard' : 'udp',
     // Both nodes run the userspace VTEP: the same wire format as the kernel vxlan target, in userspace.
     daemonArgs: userspaceVxlan ? ['-vxlan-userspace'] : undefined,
     ipv6: false,
@@ -117,7 +121,11 @@ export async function daemonTarget(name: string, o: BenchOptions, placement: Pla
   }
   const [a, b] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]];
   const offloadLine = lab.daemonLog(a).split('\n').find((l) => l.includes('offloads')) ?? '';
-  const ours = userspaceVxlan ? 'flannelts userspace VXLAN VTEP (-vxlan-userspace) on both nodes' : 'flannelts udp';
+  const ours = userspaceVxlan
+    ? 'flannelts userspace VXLAN VTEP (-vxlan-userspace) on both nodes'
+    : wireguard
+      ? `flannelts userspace WireGuard (${lab.daemonLog(a).includes('falls back to userspace') ? 'the kernel has none' : '-wireguard-userspace'}) on both nodes, Mode separate, MTU 1420`
+      : 'flannelts udp';
   const target: Target = {
     client: a.pod,
     server: b.pod,
@@ -163,5 +171,59 @@ async function rssWith1000Peers(o: BenchOptions, placement: Placement): Promise<
     return Math.max(...pids.map(rssMiB));
   } finally {
     await lab.down();
+  }
+}
+
+/** Debian's wireguard-go's version, for the row's note. */
+function wireguardGoVersion(): string {
+  try {
+    // "wireguard-go v0.0.20220316" on the first line, then the copyright.
+    return run('wireguard-go', ['--version']).trim().split('\n')[0]?.split(/\s+/).pop() ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Debian's wireguard-go on both nodes of the lab's topology, set up with wg the way flannel's wireguard
+ * backend configures a kernel device (key, port 51820, the subnet's network address, MTU 1500 - 80, the
+ * network route, one peer per node with endpoint and allowed IPs). The placement applies as to our
+ * daemons: wireguard-go starts in its node's namespace, pinned there.
+ */
+export async function wireguardGoTarget(placement: Placement): Promise<Target> {
+  const set = new NetnsSet();
+  const dir = mkdtempSync(join(tmpdir(), 'flannelts-bench-wgo-'));
+  const teardown = async (): Promise<void> => {
+    await set.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const topo = new Topology(set, { nodes: 2, ipv6: false, placement });
+    const nodes = topo.addNodes();
+    const keys = [wgKeyPair(), wgKeyPair()];
+    const devs: WireguardGoDevice[] = [];
+    for (const k of [0, 1]) {
+      devs.push(
+        await WireguardGoDevice.start(nodes[k]!.ns, { name: 'flannel-wg', privateKey: keys[k]!.privateKey, listenPort: 51820, mtu: 1420, addresses: [`198.19.${k + 1}.0/32`], routes: ['198.19.0.0/16'], dir }),
+      );
+    }
+    for (const k of [0, 1]) devs[k]!.setPeer({ publicKey: keys[1 - k]!.publicKey, endpoint: `${UNDERLAY(2 - k)}:51820`, allowedIPs: [POD_NET(2 - k).subnet] });
+    nodes.forEach((n, k) => topo.attachPod(n, `${POD_NET(k + 1).gw}/24`, '1420'));
+    topo.steerReceive();
+    const placed: PlacedNode[] = nodes.map((n, k) => ({ name: n.name, ns: n.ns, pod: n.pod, ...(devs[k]!.pid !== undefined ? { pid: devs[k]!.pid } : {}) }));
+    return {
+      client: nodes[0]!.pod,
+      server: nodes[1]!.pod,
+      serverIP: POD_NET(2).pod,
+      nodes: placed,
+      underlay: topo.underlay,
+      daemonPids: () => devs.map((d) => d.pid).filter((p): p is number => p !== undefined && isAlive(p)),
+      note: `Debian wireguard-go ${wireguardGoVersion()} + wg on both nodes, set up as flannel's wireguard backend sets up a kernel device (port 51820, MTU 1420, one peer per node)`,
+      prefix: set.prefix,
+      teardown,
+    };
+  } catch (e) {
+    await teardown();
+    throw e;
   }
 }

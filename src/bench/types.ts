@@ -12,7 +12,7 @@ export const LOWER_IS_BETTER: ReadonlySet<Metric> = new Set(['rtt_us_p50', 'rtt_
 /** Metrics that only exist for targets with a daemon (kernel datapaths have no process to measure). */
 export const DAEMON_METRICS: ReadonlySet<Metric> = new Set(['cpu_s_per_gb', 'rss_mib', 'rss_mib_1000peers']);
 
-export const BUILTIN_TARGETS = ['raw', 'vxlan', 'vxlan-userspace', 'host-gw', 'udp', 'udp-nooffload'] as const;
+export const BUILTIN_TARGETS = ['raw', 'vxlan', 'vxlan-userspace', 'host-gw', 'udp', 'udp-nooffload', 'wireguard'] as const;
 /** The steady-lease memory step's name for `--only` (not a throughput target: no table row). */
 export const STEADY_LEASES = 'steady-leases';
 

@@ -9,7 +9,8 @@ import { registerLabCommand } from './commands/lab.js';
 import { registerStatusCommand } from './commands/status.js';
 
 const program = new Command();
-program.name('flannelctl').description('Run, debug and benchmark Flannel backends').version(VERSION);
+// Positional options: `lab exec n1 ping -c 1 ...` hands everything after the node to the command.
+program.name('flannelctl').description('Run, debug and benchmark Flannel backends').version(VERSION).enablePositionalOptions();
 registerLabCommand(program);
 registerStatusCommand(program);
 registerCaptureCommand(program);

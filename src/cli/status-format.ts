@@ -1,6 +1,8 @@
 // Text rendering of a status snapshot for `flannelctl status` (pure, unit-tested).
 import type { StatusSnapshot, Traffic } from '../status.js';
 import type { WatchStatus } from '../subnet/watch-health.js';
+import type { WireguardStatus } from '../status-wireguard.js';
+import { wgDropReasons } from '../backend/wireguard/counters.js';
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -63,10 +65,26 @@ export function formatWatch(w: WatchStatus, now: number): string {
   );
 }
 
+/** The WireGuard devices and a table of their peers, as `wg show` would list them. */
+export function formatWireguard(w: WireguardStatus, now: number): string {
+  const out = [`wireguard devices: ${w.devices.map((d) => `${d.name} (${d.kind})`).join(', ') || 'none'}`];
+  const rows = [['DEVICE', 'PEER', 'ENDPOINT', 'ALLOWED IPS', 'LATEST HANDSHAKE', 'RX', 'TX']];
+  for (const p of w.peers) {
+    rows.push([p.device, p.publicKey, p.endpoint ?? '(none)', p.allowedIPs.join(',') || '(none)', formatLastSeen(p.latestHandshake, now), humanBytes(p.rxBytes), humanBytes(p.txBytes)]);
+  }
+  out.push(w.peers.length ? table(rows) : 'no wireguard peers');
+  if (w.counters) {
+    const bad = Object.entries(wgDropReasons(w.counters));
+    out.push(`wireguard drops: ${bad.length ? bad.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`);
+  }
+  return out.join('\n');
+}
+
 export function formatStatus(s: StatusSnapshot, rates?: Rates, now = Date.now()): string {
   const out: string[] = [];
   out.push(`flanneld ${s.version} (flannelts), pid ${s.pid}, up ${s.uptimeSeconds}s`);
-  out.push(`backend ${s.backend ?? '?'}${s.mode ? ` (${s.mode} VTEP)` : ''}${s.device ? `, device ${s.device}` : ''}${s.mtu ? `, MTU ${s.mtu}` : ''}`);
+  const mode = s.mode ? (s.backend === 'wireguard' ? ` (Mode ${s.mode})` : ` (${s.mode} VTEP)`) : '';
+  out.push(`backend ${s.backend ?? '?'}${mode}${s.device ? `, device ${s.device}` : ''}${s.mtu ? `, MTU ${s.mtu}` : ''}`);
   if (s.vtep) out.push(`VTEP MAC ${s.vtep.mac ?? '?'}, VNI ${s.vtep.vni ?? '?'}, ARP requests answered ${s.vtep.arpReplies}`);
   if (s.externalInterface) {
     const e = s.externalInterface;
@@ -113,6 +131,7 @@ export function formatStatus(s: StatusSnapshot, rates?: Rates, now = Date.now())
     rows.push(row);
   }
   out.push(s.peers.length ? table(rows) : 'no peers');
+  if (s.wireguard) out.push('', formatWireguard(s.wireguard, now));
   if (s.drops) {
     const nonzero = Object.entries(s.drops).filter(([, n]) => n > 0);
     out.push('', `drops: ${nonzero.length ? nonzero.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`);

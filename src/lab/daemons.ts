@@ -54,6 +54,12 @@ export interface DaemonOptions {
    * without br_netfilter (tests of the lab's opt-out on a machine that has the module loaded).
    */
   hideBrNetfilter?: boolean;
+  /**
+   * Runs each daemon with a /run of its own (a tmpfs in its mount namespace) holding /run/wireguard, and
+   * its WireGuard key in the node's directory: Debian's `wg` has /var/run/wireguard compiled in, so
+   * only a mount namespace per node lets `flannelctl lab exec nN wg show` see node N's devices alone.
+   */
+  privateRun?: boolean;
   log: (line: string) => void;
 }
 
@@ -94,11 +100,18 @@ export class NodeDaemons {
     ];
     const logFd = openSync(join(node.dir, 'flanneld.log'), 'a');
     try {
-      const env = { ...process.env, ...(this.o.setNodeName ? { NODE_NAME: node.name } : {}), ...(this.o.nodeEnv?.(index) ?? {}) };
-      // `ip netns exec` gives each daemon its own mount namespace: the tmpfs hides the sysctls from it alone.
-      const [file, argv] = this.o.hideBrNetfilter
-        ? ['sh', ['-c', 'mount -t tmpfs flannelts-no-br-netfilter /proc/sys/net/bridge && exec "$0" "$@"', cmd[0]!, ...args]]
-        : [cmd[0]!, args];
+      const env = {
+        ...process.env,
+        ...(this.o.setNodeName ? { NODE_NAME: node.name } : {}),
+        ...(this.o.privateRun ? { WIREGUARD_KEY_FILE: join(node.dir, 'wgkey') } : {}),
+        ...(this.o.nodeEnv?.(index) ?? {}),
+      };
+      // `ip netns exec` gives each daemon its own mount namespace: what is mounted here is its alone.
+      const mounts = [
+        ...(this.o.hideBrNetfilter ? ['mount -t tmpfs flannelts-no-br-netfilter /proc/sys/net/bridge'] : []),
+        ...(this.o.privateRun ? ['mount -t tmpfs flannelts-run /run', 'mkdir -p /run/wireguard'] : []),
+      ];
+      const [file, argv] = mounts.length ? ['sh', ['-c', `${mounts.join(' && ')} && exec "$0" "$@"`, cmd[0]!, ...args]] : [cmd[0]!, args];
       const child = node.ns.spawn(file, argv, { stdio: ['ignore', logFd, logFd], detached: true, env });
       // Daemons are tracked by PID; an unref'd child lets `lab --keep` exit while they keep running.
       child.unref();
@@ -145,10 +158,10 @@ export class NodeDaemons {
   }
 
   /** Waits for every node's subnet.env and reads it; a daemon that exits first fails at once with its log. */
-  async waitForSubnets(): Promise<void> {
+  async waitForSubnets(nodes: readonly LabNode[] = this.nodes): Promise<void> {
     const limit = this.o.startTimeoutSec ?? 30;
     const deadline = Date.now() + limit * 1000;
-    for (const node of this.nodes) {
+    for (const node of nodes) {
       const file = join(node.dir, 'subnet.env');
       while (!existsSync(file)) {
         if (Date.now() > deadline) throw new Error(`node ${node.name}: no subnet.env after ${limit}s; daemon log:\n${this.log(node, 20)}`);
@@ -170,6 +183,7 @@ export class NodeDaemons {
     const { fetchStatus } = await import('../status.js');
     const deadline = Date.now() + timeoutMs;
     for (const node of this.nodes) {
+      if (node.pid === undefined) continue; // a node without a daemon of ours (LabOptions.foreign)
       for (;;) {
         // Known, and in the data plane where the daemon has one (udp, userspace VXLAN: engine routes).
         const known = await fetchStatus(this.statusSocket(node)).then((s) => (s.routes && s.routes.installed < s.routes.expected ? 0 : s.peers.length), () => -1);

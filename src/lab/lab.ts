@@ -64,6 +64,12 @@ export interface LabOptions {
   startTimeoutSec?: number;
   /** Where the nodes run (placement.ts); absent: as the scheduler likes. Planned for `nodes` nodes. */
   placement?: Placement;
+  /**
+   * The last `count` nodes run no daemon of ours: once our daemons hold their leases, `start` sets
+   * each up its own way (e.g. Debian's wireguard-go configured as stock flanneld would, its lease
+   * written to the store) and returns what its subnet.env would hold, for its pod.
+   */
+  foreign?: { count: number; start(node: LabNode, lab: Lab): Promise<Record<string, string>> };
   log?: (line: string) => void;
 }
 
@@ -97,6 +103,7 @@ export class Lab {
       setNodeName: opts.store === 'kube',
       startTimeoutSec: opts.startTimeoutSec,
       hideBrNetfilter: opts.hideBrNetfilter,
+      privateRun: opts.backend === 'wireguard',
       log: this.log,
     });
   }
@@ -149,8 +156,11 @@ export class Lab {
       // The topology node becomes the lab node: the same object, so its pod addresses show up here too.
       this.nodes.push(Object.assign(t, { dir, subnetEnv: {} }));
     }
-    for (const node of this.nodes) this.daemons.start(node);
-    await this.daemons.waitForSubnets();
+    const foreign = this.opts.foreign;
+    const ours = foreign ? this.nodes.slice(0, n - foreign.count) : this.nodes;
+    for (const node of ours) this.daemons.start(node);
+    await this.daemons.waitForSubnets(ours);
+    for (const node of this.nodes.slice(ours.length)) node.subnetEnv = await foreign!.start(node, this);
     await this.daemons.waitForPeers();
     for (const node of this.nodes) this.attachPod(node);
     // After the daemons made their devices and the pods are attached: every interface exists now.
@@ -307,7 +317,8 @@ export class Lab {
   /** Writes a state file so `flannelctl lab down` can remove a kept lab. */
   saveState(): string {
     const pids = [...this.nodes.map((n) => n.pid), this.etcd?.running, this.apiServer?.pid].filter((p): p is number => p !== undefined);
-    return saveLabState({ prefix: this.set.prefix, dir: this.dir, pids, namespaces: this.set.list() });
+    const nodes = this.nodes.map((n) => ({ name: n.name, netns: n.ns.name, pod: n.pod.name, ...(n.pid !== undefined ? { pid: n.pid } : {}) }));
+    return saveLabState({ prefix: this.set.prefix, dir: this.dir, pids, namespaces: this.set.list(), nodes });
   }
 
   async down(): Promise<void> {

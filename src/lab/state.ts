@@ -12,6 +12,23 @@ export interface LabState {
   dir: string;
   pids: number[];
   namespaces: readonly string[];
+  /** The nodes (absent in state files of older versions): names, namespaces, daemon PID. */
+  nodes?: LabStateNode[];
+}
+
+export interface LabStateNode {
+  name: string;
+  netns: string;
+  pod: string;
+  pid?: number;
+}
+
+/** The kept labs' states (all, or the one with `prefix`). */
+export function keptLabs(prefix?: string): LabState[] {
+  if (!existsSync(LAB_STATE_DIR)) return [];
+  return readdirSync(LAB_STATE_DIR)
+    .filter((f) => f.endsWith('.json') && (!prefix || f === `${prefix}.json`))
+    .map((f) => JSON.parse(readFileSync(join(LAB_STATE_DIR, f), 'utf8')) as LabState);
 }
 
 export function labStateFile(prefix: string): string {

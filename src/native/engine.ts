@@ -1,6 +1,7 @@
 // Typed view of the native data-plane engine (native/engine/). TypeScript owns state and pushes
 // whole peer tables down; the engine owns packets on its own threads and exposes counters.
 import { loadAddon } from './addon.js';
+import type { WgInterface } from './wireguard.js';
 
 export interface EngineOptions {
   /** TUN name; `%d` lets the kernel pick the number. Default 'flannel%d'. */
@@ -22,7 +23,7 @@ export interface EngineOptions {
    * Wire format: 'flannel-udp' (default: the inner packet is the UDP payload) or 'vxlan' (a Linux vxlan
    * device's frames: VXLAN header + Ethernet; the userspace VTEP). With 'vxlan', vni and mac are required.
    */
-  encap?: 'flannel-udp' | 'vxlan';
+  encap?: 'flannel-udp' | 'vxlan' | 'wireguard';
   /** VXLAN: our VNI. */
   vni?: number;
   /** VXLAN: our VTEP MAC (the lease's VtepMAC). */
@@ -33,6 +34,10 @@ export interface EngineOptions {
   sendSockets?: number;
   /** VXLAN: the TUN MTU; larger inner TCP packets that arrive whole (GSO between namespaces) are re-segmented. */
   innerMtu?: number;
+  /** WireGuard: the interface (keys, peers) this engine runs; every route then names a peer's publicKey. */
+  wireguard?: WgInterface;
+  /** WireGuard: another port the IPv6 socket pair also listens on (flannel's ListenPortV6 quirk); needs bindV6. */
+  alsoPortV6?: number;
   /**
    * Microseconds the TX thread keeps polling for an answer after a small send (ping, request/response),
    * handling it without waking the sleeping RX thread; adaptive (shrinks while nothing answers).
@@ -126,6 +131,11 @@ export interface PeerRoute {
   port: number;
   /** VXLAN: the peer's VTEP MAC (required with encap 'vxlan'). */
   mac?: string;
+  /**
+   * WireGuard: the peer's public key in hex (required with encap 'wireguard'; the peer must be set on
+   * the interface first). publicIP may then be '' and port 0 (an endpoint not known yet).
+   */
+  publicKey?: string;
 }
 
 export interface DirectionStats {
@@ -149,6 +159,12 @@ export const DROP_REASONS = [
   'wrong_dst_mac',
   'bad_ethertype',
   'arp_ignored',
+  'wg_no_endpoint',
+  'wg_handshake_queue_full',
+  'wg_unknown_receiver',
+  'wg_decrypt_failed',
+  'wg_replay',
+  'wg_expired_keypair',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

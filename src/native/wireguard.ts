@@ -96,6 +96,56 @@ export interface WgDevice {
   counters(): Record<string, number>;
 }
 
+/** The protocol's reasons in the native order (native/wireguard/device.h wg::Reason). */
+export const WG_REASONS = [
+  'data', 'keepalive', 'initiation', 'response', 'cookie_reply', 'cookie_sent', 'too_short', 'unknown_type', 'bad_length', 'bad_mac1',
+  'unknown_receiver', 'expired_keypair', 'decrypt_failed', 'replay', 'static_decrypt', 'unknown_peer', 'timestamp_decrypt',
+  'handshake_replay', 'handshake_flood', 'handshake_state', 'response_decrypt', 'dh_failed', 'cookie_unexpected', 'sent', 'queued',
+  'queue_full', 'gave_up', 'no_endpoint', 'too_big', 'keepalive_sent',
+] as const;
+/** What the encapsulation counts itself (native/encap/wireguard_interface.h WgEncapCounters). */
+export const WG_ENCAP_COUNTERS = [
+  'rx_datagrams', 'handshake_queued', 'handshake_queue_full', 'handshake_abandoned', 'initiations_deferred', 'cookie_jobs_dropped', 'control_unsent',
+] as const;
+export type WgCounters = Record<(typeof WG_REASONS)[number] | (typeof WG_ENCAP_COUNTERS)[number], number>;
+
+/** A peer of a WireGuardInterface as its stats report it. */
+export interface WgInterfacePeer extends WgPeerStats {
+  publicKey: Buffer;
+}
+
+/**
+ * A userspace WireGuard interface (native/encap/wireguard_interface.h): keys, peers and sessions of
+ * one device, run by the engine it is handed to (EngineOptions.encap 'wireguard'). Real clocks; data
+ * packets never come here, only the control calls and the cookie jobs.
+ */
+export interface WgInterface {
+  publicKey(): Buffer;
+  setPrivateKey(key: Buffer): boolean;
+  setMtu(mtu: number): void;
+  /** Adds or updates a peer; an endpoint replaces its current one, none keeps it. False for our own key. */
+  setPeer(cfg: WgPeerConfig): boolean;
+  removePeer(publicKey: Buffer): boolean;
+  peers(): WgInterfacePeer[];
+  /** Every protocol reason (data, keepalive, bad_mac1, replay, ...) and the encapsulation's own counters. */
+  counters(): WgCounters;
+  /** Called on the JavaScript thread when cookie jobs wait; null stops it. Does not keep the process alive. */
+  onCookieJobs(cb: (() => void) | null): void;
+  takeCookieJobs(): { cookieSeals: CookieSealJob[]; cookieOpens: CookieOpenJob[] };
+  /** The reply goes out through the running engine; `sends` is always empty. */
+  completeCookieSeal(job: CookieSealJob, sealed: Buffer): WgOutput;
+  consumeCookie(peer: Buffer, cookie: Buffer, aad: Buffer, now?: WgNow): boolean;
+  close(): void;
+}
+
+export interface WgInterfaceOptions {
+  privateKey: Buffer;
+  /** The device MTU: transport messages are never padded past it. */
+  mtu?: number;
+  /** Test hook (native/wireguard/README.md): every protocol duration divided by this, 1..1000. */
+  timingScale?: number;
+}
+
 export interface NoiseInitiatorOptions {
   staticPrivate: Buffer;
   peerPublic: Buffer;
@@ -137,12 +187,13 @@ export interface WireGuardExports {
   noiseResponder(o: NoiseResponderOptions): NoiseResult;
   mac1Valid(message: Buffer, receiverPublic: Buffer): boolean;
   Device: new (o: { privateKey: Buffer; mtu?: number; timing?: WgTimingOptions }) => WgDevice;
+  Interface: new (o: WgInterfaceOptions) => WgInterface;
 }
 
 /** The WireGuard bindings, checked for presence (a stale build fails with a clear message). */
 export function wireguardNative(): WireGuardExports {
   const wg = loadAddon().wireguard as Partial<WireGuardExports> | undefined;
-  if (!wg || typeof wg.noiseInitiator !== 'function' || typeof wg.Device !== 'function') {
+  if (!wg || typeof wg.noiseInitiator !== 'function' || typeof wg.Device !== 'function' || typeof wg.Interface !== 'function') {
     throw new Error('flannelts: native addon has no wireguard exports; rebuild it (npm run build)');
   }
   return wg as WireGuardExports;

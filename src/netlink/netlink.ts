@@ -33,6 +33,7 @@ import { decodeLink, encodeDelLink, encodeGetLink, encodeNewVxlanLink, encodeSet
 import { decodeNeigh, encodeFdb, encodeNeigh, encodeNeighDump, encodeNeighKey } from './neigh-msg.js';
 import { decodeRoute, decodeRouteGet, encodeRoute, encodeRouteDump, encodeRouteGet } from './route-msg.js';
 import { openNetlinkSocket, type NetlinkTransport } from './socket.js';
+import { wireguardLinkBody } from './genl/wireguard.js';
 import type { Addr, AddrSpec, FdbSpec, Link, Neigh, NeighSpec, Route, RouteGetResult, RouteSpec, VxlanLinkSpec } from './types.js';
 import { formatIP, formatCIDR } from '../ip/index.js';
 
@@ -99,6 +100,12 @@ export class Netlink {
       ` dstport ${spec.port ?? 0}`;
     this.conn.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, encodeNewVxlanLink(spec), op);
     return this.getLink(spec.name);
+  }
+
+  /** Creates a WireGuard device: EEXIST if the name is taken, EOPNOTSUPP on a kernel without WireGuard. */
+  addWireguardLink(name: string, mtu: number): Link {
+    this.conn.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, wireguardLinkBody(name, mtu), `add link ${name} type wireguard`);
+    return this.getLink(name);
   }
 
   deleteLink(index: number): void {

@@ -20,6 +20,9 @@ export class FakeWgDevice implements WgDevice {
     this.peerMap.delete(publicKey);
   }
   async peers(): Promise<WgPeerStatus[]> {
+    return this.peersNow();
+  }
+  peersNow(): WgPeerStatus[] {
     return [...this.peerMap.values()].map((p) => ({ publicKey: p.publicKey, endpoint: p.endpoint, allowedIPs: p.allowedIPs, persistentKeepalive: p.persistentKeepalive, lastHandshakeMs: 0, rxBytes: 0, txBytes: 0 }));
   }
   async close(): Promise<void> {

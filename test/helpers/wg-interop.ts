@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetnsSet, run, type Namespace } from '../../src/lab/netns.js';
-import { sleep } from '../../src/util/sleep.js';
+import { startWireguardGo, wgIn } from '../../src/lab/wireguard-go.js';
 import { icmpEcho, ipv4 } from './packets.js';
 import type { PeerParams, PeerRecord } from './wg-interop-peer.js';
 
@@ -38,27 +38,6 @@ const b64hex = (b64: string): string => Buffer.from(b64, 'base64').toString('hex
 
 function publicKey(priv: string): string {
   return run('wg', ['pubkey'], { input: priv + '\n' }).trim();
-}
-
-/** Starts wireguard-go as `name` in ns, in a private /run; returns its process (its PID is wireguard-go's). */
-async function startWireguardGo(ns: Namespace, name: string): Promise<ChildProcess> {
-  const child = ns.spawn('sh', ['-c', `mount -t tmpfs flannelts-wg /run && mkdir -p /run/wireguard && exec wireguard-go -f ${name}`], {
-    env: { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', LOG_LEVEL: 'error' },
-  });
-  for (let i = 0; i < 100; i++) {
-    try {
-      wgIn(child, ['show', name]);
-      return child;
-    } catch {
-      await sleep(50);
-    }
-  }
-  throw new Error(`wireguard-go ${name} did not come up`);
-}
-
-/** `wg args` in the mount and network namespaces of a wireguard-go process. */
-export function wgIn(wgo: ChildProcess, args: string[], input?: string): string {
-  return run('nsenter', ['-t', String(wgo.pid), '-m', '-n', 'wg', ...args], input === undefined ? {} : { input });
 }
 
 interface Topology {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { METRICS, type BenchReport } from '../../src/bench/types.js';
 import { FLANNELD_NODE_FLAGS } from '../../src/config/node-flags.js';
-import { run } from '../../src/lab/netns.js';
+import { hasBinary, run } from '../../src/lab/netns.js';
 import { allowedCpus } from '../../src/lab/placement.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 
@@ -58,17 +58,19 @@ function assertPlacement(report: BenchReport, md: string, daemonRows: readonly s
 const netns = (): string[] => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 
 describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')), () => {
-  test('measures every backend and writes markdown, JSON and SVG', { timeout: 360_000 }, (t) => {
+  test('measures every backend and writes markdown, JSON and SVG', { timeout: 540_000 }, (t) => {
     if (!need(t, rootAndNetns(), binary('iperf3'))) return;
     const out = mkdtempSync(join(tmpdir(), 'flannelts-bench-'));
     try {
-      const r = spawnSync(process.execPath, [flannelctl, 'bench', '--quick', '--out', out], { encoding: 'utf8', timeout: 350_000 });
+      const r = spawnSync(process.execPath, [flannelctl, 'bench', '--quick', '--out', out], { encoding: 'utf8', timeout: 530_000 });
       t.diagnostic(r.stdout.split('\n').filter((l) => l.startsWith('|')).join('\n'));
       assert.equal(r.status, 0, `bench exit ${r.status}: ${r.stderr}\n${r.stdout}`);
       const files = readdirSync(out);
       for (const ext of ['md', 'json', 'svg']) assert.ok(files.some((f) => f.startsWith('bench-') && f.endsWith(`.${ext}`)), `a .${ext} file in ${files.join(', ')}`);
       const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchReport;
-      assert.deepEqual(report.backends, ['raw', 'vxlan', 'vxlan-userspace', 'host-gw', 'udp', 'udp-nooffload']);
+      // Debian's wireguard-go is measured where it (and wg) is installed.
+      const wgGo = hasBinary('wireguard-go') && hasBinary('wg') ? ['wireguard-go'] : [];
+      assert.deepEqual(report.backends, ['raw', 'vxlan', 'vxlan-userspace', 'host-gw', 'udp', 'udp-nooffload', 'wireguard', ...wgGo]);
       assert.equal(report.quick, true);
       assert.ok(report.machine.kernel && report.machine.cpu && report.machine.cores > 0 && report.machine.node.startsWith('v'));
       // The wake-up probe ran at both ends of the run (what a userspace plane's hand-offs cost here).
@@ -86,6 +88,8 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
         ['udp', 'cpu_s_per_gb'], ['udp', 'rss_mib'], ['udp', 'rss_mib_1000peers'],
         ['udp-nooffload', 'cpu_s_per_gb'], ['udp-nooffload', 'rss_mib'],
         ['vxlan-userspace', 'cpu_s_per_gb'], ['vxlan-userspace', 'rss_mib'],
+        ['wireguard', 'cpu_s_per_gb'], ['wireguard', 'rss_mib'],
+        ...wgGo.flatMap((b) => [[b, 'cpu_s_per_gb'], [b, 'rss_mib']] as const),
       ] as const) {
         const res = report.results.find((x) => x.backend === b && x.metric === m);
         assert.ok(res && typeof res.value === 'number' && res.value > 0, `${b} ${m}: ${JSON.stringify(res)}`);
@@ -96,7 +100,7 @@ describe('flannelctl bench --quick', suiteNeeds(rootAndNetns(), binary('iperf3')
       assert.match(md, /^thread wake-up round trip: [\d.]+ us on one CPU, ([\d.]+ us|n\/a) across two at start; .* at end$/m);
       assert.match(md, /\| vxlan-userspace +\| [\d.]+ \([\d.]+x\)/, 'userspace VTEP figures next to kernel vxlan, with ratios');
       assert.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
-      assertPlacement(report, md, ['vxlan-userspace', 'udp', 'udp-nooffload']);
+      assertPlacement(report, md, ['vxlan-userspace', 'udp', 'udp-nooffload', 'wireguard', ...wgGo]);
       // The steady-lease step: ~1,000 leases under 100 events/s; both daemons end exactly at the store
       // (no event lost) and the RSS series is there. Memory is reported, not judged.
       const st = report.steadyLeases;

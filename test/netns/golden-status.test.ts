@@ -1,6 +1,6 @@
 // Golden shapes of what users and scrapers read: `flannelctl status --json` (key paths and value types)
 // and /metrics (metric names, types and label names), from real daemons with the udp backend and the
-// userspace VXLAN VTEP. Restructuring must not change them; a deliberate change rewrites the fixture
+// userspace VXLAN VTEP and userspace WireGuard. Restructuring must not change them; a deliberate change rewrites the fixture
 // with UPDATE_GOLDEN=1 and shows up in the diff.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -79,6 +79,7 @@ async function metricsText(lab: Lab): Promise<string> {
 for (const variant of [
   { name: 'udp', backend: 'udp', nodeArgs: [] as string[] },
   { name: 'vxlan-userspace', backend: 'vxlan', nodeArgs: ['-vxlan-userspace'] },
+  { name: 'wireguard', backend: 'wireguard', nodeArgs: [] as string[] },
 ]) {
   describe(`golden status and metrics shape: ${variant.name}`, suiteNeeds(rootAndNetns()), () => {
     let lab: Lab;

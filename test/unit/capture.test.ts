@@ -334,7 +334,7 @@ describe('flannelctl capture against a status socket (in-memory engine, no root)
     await withServer({}, async (sock) => {
       const r = await cli(['--socket', sock, '-w', '/dev/null']);
       assert.equal(r.code, 1);
-      assert.equal(r.stderr, "flannelctl capture: capture needs flannelts' own data plane (the udp backend or the userspace VXLAN VTEP); this daemon runs vxlan\n");
+      assert.equal(r.stderr, "flannelctl capture: capture needs flannelts' own data plane (the udp backend, the userspace VXLAN VTEP or userspace WireGuard); this daemon runs vxlan\n");
     });
   });
 });

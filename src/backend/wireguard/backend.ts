@@ -30,17 +30,17 @@ export function wireguardBackendFactory(platform: WireguardPlatform) {
         `PSK=${opts.psk ? 'set' : 'none'} PersistentKeepaliveInterval=${opts.persistentKeepalive}s; key ${keys.created ? 'created in' : 'read from'} ${keyFile}, public key ${publicKey}`,
     );
     const devs: WgDevices = {};
-    const make = async (name: string, listenPort: number, alsoListenPort?: number) =>
-      createWgDevice({ name, mtu, privateKey: keys.privateKey, listenPort, ...(alsoListenPort !== undefined ? { alsoListenPort } : {}) }, platform);
+    const make = async (name: string, listenPort: number, ipv6: boolean, alsoListenPort?: number) =>
+      createWgDevice({ name, mtu, privateKey: keys.privateKey, listenPort, ipv6, ...(alsoListenPort !== undefined ? { alsoListenPort } : {}) }, platform);
     try {
       if (opts.mode === 'separate') {
-        if (config.enableIPv4) devs.v4 = await make(WG_DEVICE_V4, opts.listenPort);
-        if (config.enableIPv6) devs.v6 = await make(WG_DEVICE_V6, opts.listenPortV6);
+        if (config.enableIPv4) devs.v4 = await make(WG_DEVICE_V4, opts.listenPort, false);
+        if (config.enableIPv6) devs.v6 = await make(WG_DEVICE_V6, opts.listenPortV6, true);
       } else {
         // Our lease says BackendV6Data.Port = ListenPortV6 (flannel's quirk, kept byte for byte), so the
         // one device answers there too: peers that dial the advertised port reach us.
         const extra = config.enableIPv6 && opts.listenPortV6 !== opts.listenPort ? opts.listenPortV6 : undefined;
-        devs.single = await make(WG_DEVICE_V4, opts.listenPort, extra);
+        devs.single = await make(WG_DEVICE_V4, opts.listenPort, config.enableIPv6, extra);
       }
     } catch (e) {
       for (const d of Object.values(devs)) await d?.close().catch(() => undefined);

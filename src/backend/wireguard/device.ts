@@ -4,6 +4,9 @@
 // port with ReplacePeers, then one peer per lease with ReplaceAllowedIPs, and removal by key.
 import type { IPNet } from '../../ip/index.js';
 import { log } from '../../log.js';
+import type { CaptureSource } from '../../capture/session.js';
+import type { EngineStats } from '../../native/engine.js';
+import type { WgCounters } from '../../native/wireguard.js';
 
 export interface WgPeerConfig {
   /** Base64, as in the lease. */
@@ -21,7 +24,10 @@ export interface WgPeerConfig {
 /** What status and `wg show` report of a peer. */
 export interface WgPeerStatus {
   publicKey: string;
+  /** "ip:port" or "[ip6]:port" where the peer is now (it roams); absent: not known yet. */
   endpoint?: string;
+  /** The endpoint as configured, where the device tells it apart from the current one (userspace). */
+  configuredEndpoint?: string;
   allowedIPs: IPNet[];
   persistentKeepalive: number;
   /** Milliseconds since the epoch; 0 = never. */
@@ -40,6 +46,8 @@ export interface WgDeviceSpec {
    * IPv6 even when the one device of the single-device modes listens on ListenPort only.
    */
   alsoListenPort?: number;
+  /** Whether the device needs an IPv6 socket (peers with IPv6 endpoints). */
+  ipv6?: boolean;
 }
 
 export interface WgDevice {
@@ -50,8 +58,14 @@ export interface WgDevice {
   setPeer(p: WgPeerConfig): Promise<void>;
   removePeer(publicKey: string): Promise<void>;
   peers(): Promise<WgPeerStatus[]>;
+  /** The same, read at once (status and /metrics read synchronously; both devices can). */
+  peersNow(): WgPeerStatus[];
   /** Deletes the device (flannel removes it on shutdown). */
   close(): Promise<void>;
+  /** Userspace: the engine's counters and the protocol's, read on demand. */
+  dataPlane?(): { engine: EngineStats; wireguard: WgCounters };
+  /** Userspace: the engine's capture tap (`flannelctl capture`). */
+  readonly capture?: CaptureSource;
 }
 
 /** Creates a device (replacing one of that name left from an earlier run), configured with key and port. */

@@ -6,7 +6,9 @@ import { containsIP, formatCIDR, netAddr, netEqual, type Family, type IPAddr, ty
 import { log } from '../../log.js';
 import { leaseKey } from '../../subnet/lease.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
-import type { NetworkStats, RunningNetwork } from '../types.js';
+import type { NetworkStats, RunningNetwork, WgPeerReport } from '../types.js';
+import type { CaptureSource } from '../../capture/session.js';
+import { mergeEngineStats, sumCounters } from './stats-merge.js';
 import type { WgDevice, WgPeerConfig } from './device.js';
 import { planWgPeers, removedWgPeers, type WgDeviceSlot, type WgPeerContext, type WgPeerPlan } from './lease-data.js';
 import { WG_OVERHEAD, type WireguardOptions } from './options.js';
@@ -191,7 +193,8 @@ export class WireguardNetwork implements RunningNetwork {
       }
       for (const w of want) {
         const h = have.find((x) => x.publicKey === w.publicKey);
-        const same = h && h.endpoint === w.endpoint && h.allowedIPs.length === w.allowedIPs.length && w.allowedIPs.every((n) => h.allowedIPs.some((m) => netEqual(m, n)));
+        // The configured endpoint: where the peer is now may differ (it roams), and that is no repair.
+        const same = h && (h.configuredEndpoint ?? h.endpoint) === w.endpoint && h.allowedIPs.length === w.allowedIPs.length && w.allowedIPs.every((n) => h.allowedIPs.some((m) => netEqual(m, n)));
         if (!same && (await this.setPeer(w))) repairs++;
       }
     }
@@ -202,8 +205,22 @@ export class WireguardNetwork implements RunningNetwork {
     return repairs;
   }
 
+  /** The first userspace device's capture tap (`flannelctl capture`); kernel devices have none. */
+  get capture(): CaptureSource | undefined {
+    return Object.values(this.devs).find((d) => d?.capture)?.capture;
+  }
+
   stats(): NetworkStats {
     const devices = Object.values(this.devs).filter((d): d is WgDevice => d !== undefined);
+    const planes = devices.flatMap((d) => (d.dataPlane ? [d.dataPlane()] : []));
+    const peers: WgPeerReport[] = devices.flatMap((d) => {
+      try {
+        return d.peersNow().map((p) => ({ device: d.name, publicKey: p.publicKey, ...(p.endpoint ? { endpoint: p.endpoint } : {}), allowedIPs: p.allowedIPs.map(formatCIDR), lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes, persistentKeepalive: p.persistentKeepalive }));
+      } catch (e) {
+        log.v(2).info(`wireguard: cannot read the peers of ${d.name}: ${(e as Error).message}`);
+        return [];
+      }
+    });
     return {
       backend: 'wireguard',
       mode: this.opts.mode,
@@ -211,6 +228,8 @@ export class WireguardNetwork implements RunningNetwork {
       mtu: this.mtu,
       peers: [...this.installed.values()].reduce((n, p) => n + p.length, 0),
       ...this.counters,
+      ...(planes.length ? { engine: mergeEngineStats(planes.map((p) => p.engine)) } : {}),
+      wireguard: { peers, ...(planes.length ? { counters: sumCounters(planes.map((p) => p.wireguard)) } : {}) },
     };
   }
 

@@ -82,14 +82,14 @@ async function runBenchCli(o: BenchCliOptions): Promise<number> {
 export function registerBenchCommand(program: Command): void {
   program
     .command('bench')
-    .description('throughput, latency and cost of each backend (raw, kernel vxlan, host-gw, flannelts udp with and without offloads, another flanneld) in the same 2-node netns lab')
+    .description('throughput, latency and cost of each backend (raw, kernel vxlan, host-gw, flannelts udp with and without offloads, userspace VXLAN, userspace WireGuard, Debian wireguard-go, another flanneld) in the same 2-node netns lab')
     .option('--out <dir>', 'directory for the markdown, JSON and SVG results', 'bench/results')
     .option('--quick', '1 s per measurement (smoke run; the test suite uses it)', false)
     .addOption(new Option('--seconds <n>', 'seconds per throughput test').argParser(positiveInt).default(5))
     .addOption(new Option('--repeat <n>', 'repetitions of the ping RTT and TCP tests (median reported)').argParser(positiveInt).default(1))
     .addOption(new Option('--placement <mode>', 'per-node: each node (daemon, pod processes, receive processing) on CPUs of its own, as separate machines; shared: all nodes on all CPUs as the scheduler likes (default per-node, shared where the machine has fewer CPUs than nodes)').choices(PLACEMENT_MODES))
     .option('--flanneld <path>', 'also measure this flanneld-compatible binary (e.g. stock flannel) as flanneld-udp, with an etcd store')
-    .option('--only <targets>', 'comma-separated subset: raw,vxlan,vxlan-userspace,host-gw,udp,udp-nooffload,flanneld-udp,steady-leases')
+    .option('--only <targets>', 'comma-separated subset: raw,vxlan,vxlan-userspace,host-gw,udp,udp-nooffload,wireguard,wireguard-go,flanneld-udp,steady-leases')
     .addOption(new Option('--soak <seconds>', 'instead of measuring: the chaos soak for this long (3 nodes on etcd, lease churn, etcd restarted/frozen/partitioned, daemons killed, pods pinging; see docs/reliability.md)').argParser(positiveInt))
     .addOption(new Option('--steady-seconds <n>', 'length of the steady-lease step (1,000 leases, 100 events/s, RSS sampled); default 60, 10 with --quick').argParser(positiveInt))
     .action(async (o: BenchCliOptions) => {

@@ -4,7 +4,9 @@ import { Option, type Command } from 'commander';
 import { Lab, type LabOptions } from '../../lab/lab.js';
 import { labMissingPrograms } from '../../lab/programs.js';
 import { formatLabReport } from '../../lab/report.js';
-import { labDown } from '../../lab/state.js';
+import { keptLabs, labDown } from '../../lab/state.js';
+import { execTarget, pickLab } from '../../lab/exec.js';
+import { spawnSync } from 'node:child_process';
 import { teardownOnSignal } from '../../util/signals.js';
 import { nonNegativeInt, positiveInt, requireRoot } from './args.js';
 import { allowedCpus, describePlacement, planPlacement, PLACEMENT_MODES, type Placement, type PlacementMode } from '../../lab/placement.js';
@@ -23,6 +25,7 @@ interface LabCliOptions {
   ipMasq: boolean;
   userspaceNodes: number;
   placement: PlacementMode;
+  wireguardMode?: string;
 }
 
 async function runLab(o: LabCliOptions): Promise<number> {
@@ -32,7 +35,7 @@ async function runLab(o: LabCliOptions): Promise<number> {
     ipv6: o.ipv6,
     store: o.store,
     routed: o.routed,
-    backendOptions: o.directRouting ? { DirectRouting: true } : undefined,
+    backendOptions: o.directRouting || o.wireguardMode ? { ...(o.directRouting ? { DirectRouting: true } : {}), ...(o.wireguardMode ? { Mode: o.wireguardMode } : {}) } : undefined,
     daemonArgs: o.ipMasq ? ['-ip-masq'] : undefined,
     // The last N nodes run the userspace VXLAN VTEP, the others kernel vxlan devices.
     nodeArgs: o.userspaceNodes ? (i) => (i >= o.nodes - o.userspaceNodes ? ['-vxlan-userspace'] : []) : undefined,
@@ -56,7 +59,7 @@ async function runLab(o: LabCliOptions): Promise<number> {
   }
   const onSignal = teardownOnSignal(() => lab.down(), 'tearing down the lab...');
   try {
-    process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}${o.routed ? ', routed underlay' : ''}${o.directRouting ? ', DirectRouting' : ''}${o.ipMasq ? ', -ip-masq' : ''}${o.userspaceNodes ? `, ${o.userspaceNodes} userspace VTEP node(s)` : ''}, ${o.store} lease store, prefix ${lab.set.prefix}\n`);
+    process.stdout.write(`flannelctl lab: ${o.nodes} nodes, backend ${o.backend}${o.ipv6 ? ', IPv4+IPv6' : ''}${o.routed ? ', routed underlay' : ''}${o.directRouting ? ', DirectRouting' : ''}${o.wireguardMode ? `, Mode ${o.wireguardMode}` : ''}${o.ipMasq ? ', -ip-masq' : ''}${o.userspaceNodes ? `, ${o.userspaceNodes} userspace VTEP node(s)` : ''}, ${o.store} lease store, prefix ${lab.set.prefix}\n`);
     await lab.up();
     const results = await lab.checkAllPairs();
     process.stdout.write('\n' + formatLabReport(lab, results) + '\n');
@@ -70,6 +73,7 @@ async function runLab(o: LabCliOptions): Promise<number> {
       const state = lab.saveState();
       process.stdout.write(`\nlab kept running (state in ${state}).\n`);
       for (const n of lab.nodes) process.stdout.write(`  sudo ip netns exec ${n.pod.name} ping ${lab.nodes.find((m) => m !== n)?.podIP ?? n.podIP}\n`);
+      if (o.backend === 'wireguard') process.stdout.write(`  sudo npx flannelctl lab exec n1 wg show\n`);
       process.stdout.write('remove it with: sudo npx flannelctl lab down\n');
       return failed ? 1 : 0;
     }
@@ -87,7 +91,7 @@ export function registerLabCommand(program: Command): void {
     .command('lab')
     .description('build a multi-node overlay in network namespaces on this host and check pod-to-pod connectivity')
     .addOption(new Option('-n, --nodes <n>', 'number of nodes').argParser(positiveInt).default(3))
-    .addOption(new Option('-b, --backend <type>', 'flannel backend').choices(['udp', 'vxlan', 'host-gw']).default('udp'))
+    .addOption(new Option('-b, --backend <type>', 'flannel backend').choices(['udp', 'vxlan', 'host-gw', 'wireguard']).default('udp'))
     .option('--ipv6', 'dual-stack: also IPv6 underlay and overlay (2001:db8::/32)', false)
     .option('--keep', 'leave the lab running; remove it later with `flannelctl lab down`', false)
     .addOption(new Option('--timeout <seconds>', 'seconds to wait for every node to get its lease').argParser(positiveInt).default(30))
@@ -97,10 +101,17 @@ export function registerLabCommand(program: Command): void {
     .option('--routed', 'two underlay segments joined by a router namespace (nodes split between them)', false)
     .option('--ip-masq', 'run every flanneld with -ip-masq', false)
     .addOption(new Option('--userspace-nodes <n>', 'vxlan: the last N nodes run the userspace VXLAN VTEP (-vxlan-userspace), the others kernel vxlan').argParser(nonNegativeInt).default(0))
+    .addOption(new Option('--wireguard-mode <mode>', 'wireguard: Backend.Mode of net-conf.json (flannel default separate)').choices(['separate', 'auto', 'ipv4', 'ipv6']))
     .addOption(new Option('--placement <mode>', 'per-node: each node (daemon, pod processes, receive processing) on CPUs of its own; shared: as the scheduler likes').choices(PLACEMENT_MODES).default('shared'))
+    .enablePositionalOptions()
     .action(async (o: LabCliOptions) => {
       if (o.userspaceNodes > 0 && o.backend !== 'vxlan') {
         process.stderr.write('flannelctl lab: --userspace-nodes needs --backend vxlan\n');
+        process.exitCode = 2;
+        return;
+      }
+      if (o.wireguardMode && o.backend !== 'wireguard') {
+        process.stderr.write('flannelctl lab: --wireguard-mode needs --backend wireguard\n');
         process.exitCode = 2;
         return;
       }
@@ -110,6 +121,27 @@ export function registerLabCommand(program: Command): void {
         return;
       }
       process.exitCode = await runLab(o);
+    });
+
+  lab
+    .command('exec')
+    .description('run a command in a kept lab\'s node (its network namespace and its daemon\'s mount namespace, e.g. `wg show`) or pod (p1, p2, ...)')
+    .argument('<node>', 'n1, n2, ... or p1, p2, ... (or the namespace, e.g. ftc86cbd-n1, when several labs are kept)')
+    .argument('<cmd...>', 'the command and its arguments')
+    .helpOption(false)
+    .passThroughOptions()
+    .action((node: string, command: string[]) => {
+      requireRoot('lab exec');
+      try {
+        const t = execTarget(pickLab(keptLabs(), node), node, command);
+        if (t.note) process.stderr.write(`flannelctl lab exec: ${t.note}\n`);
+        const r = spawnSync(t.file, t.args, { stdio: 'inherit' });
+        if (r.error) throw new Error(`${t.file}: ${r.error.message}`);
+        process.exitCode = r.status ?? 1;
+      } catch (e) {
+        process.stderr.write(`flannelctl lab exec: ${(e as Error).message}\n`);
+        process.exitCode = 2;
+      }
     });
 
   lab

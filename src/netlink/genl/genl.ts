@@ -50,6 +50,11 @@ export function decodeFamily(datagram: Buffer): Decoded<GenlFamily> {
   if (!msgs.ok) return msgs;
   const m = msgs.value.find((x) => x.type === GENL_ID_CTRL);
   if (!m) return fail('no controller message in the reply');
+  return decodeFamilyMessage(m);
+}
+
+/** One CTRL_CMD_NEWFAMILY message. */
+export function decodeFamilyMessage(m: NlMessage): Decoded<GenlFamily> {
   const g = decodeGenl(m);
   if (!g.ok) return g;
   return guard('CTRL_CMD_NEWFAMILY', () => {

@@ -4,7 +4,7 @@
 // Verified against byte fixtures built from the uapi layout only: this machine's kernel has no
 // WireGuard to talk to.
 import { familyToAf, afToFamily, ipToBytes, bytesToIp } from '../addr.js';
-import { attr, attrNested, attrString, attrU16, attrU32, attrU8, Attrs, decodeAttrs, DecodeError, decodeMessages, encodeMessage, fail, guard, ok, type Decoded } from '../codec.js';
+import { attr, attrNested, attrString, attrU16, attrU32, attrU8, Attrs, decodeAttrs, DecodeError, decodeMessages, encodeMessage, fail, guard, ok, type Decoded, type NlMessage } from '../codec.js';
 import { IFLA_IFNAME, IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MTU, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_DONE, RTM_NEWLINK } from '../constants.js';
 import { encodeIfInfoMsg } from '../link-msg.js';
 import type { IPAddr, IPNet } from '../../ip/index.js';
@@ -95,10 +95,13 @@ export function encodeGetDevice(family: number, dev: { ifindex?: number; ifname?
   return encodeGenl(family, NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP, seq, pid, { cmd: C.WG_CMD_GET_DEVICE, version: C.WG_GENL_VERSION }, [a]);
 }
 
-/** RTM_NEWLINK for a WireGuard device (`ip link add <name> mtu <mtu> type wireguard`). */
+/** The body of RTM_NEWLINK for a WireGuard device (`ip link add <name> mtu <mtu> type wireguard`). */
+export function wireguardLinkBody(name: string, mtu: number): Buffer {
+  return Buffer.concat([encodeIfInfoMsg({}), attrString(IFLA_IFNAME, name), attrU32(IFLA_MTU, mtu), attrNested(IFLA_LINKINFO, [attrString(IFLA_INFO_KIND, 'wireguard')])]);
+}
+
 export function encodeNewWireguardLink(name: string, mtu: number, seq: number, pid: number): Buffer {
-  const body = Buffer.concat([encodeIfInfoMsg({}), attrString(IFLA_IFNAME, name), attrU32(IFLA_MTU, mtu), attrNested(IFLA_LINKINFO, [attrString(IFLA_INFO_KIND, 'wireguard')])]);
-  return encodeMessage({ type: RTM_NEWLINK, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, pid }, body);
+  return encodeMessage({ type: RTM_NEWLINK, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, pid }, wireguardLinkBody(name, mtu));
 }
 
 export interface WgPeerInfo {
@@ -174,7 +177,7 @@ function decodePeer(a: Attrs): WgPeerInfo {
  * start of the next message (only its key and more allowed IPs) is merged into the previous one.
  */
 export function decodeGetDevice(family: number, datagrams: Buffer[]): Decoded<WgDeviceInfo> {
-  let dev: WgDeviceInfo | undefined;
+  const all: NlMessage[] = [];
   for (const d of datagrams) {
     const msgs = decodeMessages(d);
     if (!msgs.ok) return msgs;
@@ -182,33 +185,44 @@ export function decodeGetDevice(family: number, datagrams: Buffer[]): Decoded<Wg
       if (m.type === NLMSG_DONE) {
         const err = m.payload.length >= 4 ? m.payload.readInt32LE(0) : 0;
         if (err < 0) return fail(`WG_CMD_GET_DEVICE: errno ${-err}`);
-        return dev ? ok(dev) : fail('WG_CMD_GET_DEVICE: no device in the reply');
+        return all.length ? decodeDeviceMessages(family, all) : fail('WG_CMD_GET_DEVICE: no device in the reply');
       }
-      if (m.type !== family) continue;
-      const g = decodeGenl(m);
-      if (!g.ok) return g;
-      const r = guard('WG_CMD_GET_DEVICE', () => {
-        const a = Attrs.parse(g.value.attrs, 'device attributes');
-        if (!dev) {
-          dev = {
-            ifindex: a.u32(C.WGDEVICE_A_IFINDEX) ?? 0,
-            ifname: a.str(C.WGDEVICE_A_IFNAME) ?? '',
-            privateKey: a.raw(C.WGDEVICE_A_PRIVATE_KEY) ? Buffer.from(a.raw(C.WGDEVICE_A_PRIVATE_KEY)!) : undefined,
-            publicKey: a.raw(C.WGDEVICE_A_PUBLIC_KEY) ? Buffer.from(a.raw(C.WGDEVICE_A_PUBLIC_KEY)!) : undefined,
-            listenPort: a.raw(C.WGDEVICE_A_LISTEN_PORT)?.readUInt16LE(0) ?? 0,
-            fwmark: a.u32(C.WGDEVICE_A_FWMARK) ?? 0,
-            peers: [],
-          };
-        }
-        for (const pa of list(a.raw(C.WGDEVICE_A_PEERS), 'peers')) {
-          const p = decodePeer(pa);
-          const last = dev.peers[dev.peers.length - 1];
-          if (last && last.publicKey.equals(p.publicKey)) last.allowedIPs.push(...p.allowedIPs);
-          else dev.peers.push(p);
-        }
-      });
-      if (!r.ok) return r;
+      all.push(m);
     }
   }
-  return fail(dev ? 'WG_CMD_GET_DEVICE: the dump did not end (no NLMSG_DONE)' : 'WG_CMD_GET_DEVICE: no reply');
+  if (!all.some((m) => m.type === family)) return fail('WG_CMD_GET_DEVICE: no reply');
+  const partial = decodeDeviceMessages(family, all);
+  return partial.ok ? fail('WG_CMD_GET_DEVICE: the dump did not end (no NLMSG_DONE)') : partial;
+}
+
+/** The data messages of a WG_CMD_GET_DEVICE dump (without its NLMSG_DONE) as one device. */
+export function decodeDeviceMessages(family: number, msgs: NlMessage[]): Decoded<WgDeviceInfo> {
+  let dev: WgDeviceInfo | undefined;
+  for (const m of msgs) {
+    if (m.type !== family) continue;
+    const g = decodeGenl(m);
+    if (!g.ok) return g;
+    const r = guard('WG_CMD_GET_DEVICE', () => {
+      const a = Attrs.parse(g.value.attrs, 'device attributes');
+      if (!dev) {
+        dev = {
+          ifindex: a.u32(C.WGDEVICE_A_IFINDEX) ?? 0,
+          ifname: a.str(C.WGDEVICE_A_IFNAME) ?? '',
+          privateKey: a.raw(C.WGDEVICE_A_PRIVATE_KEY) ? Buffer.from(a.raw(C.WGDEVICE_A_PRIVATE_KEY)!) : undefined,
+          publicKey: a.raw(C.WGDEVICE_A_PUBLIC_KEY) ? Buffer.from(a.raw(C.WGDEVICE_A_PUBLIC_KEY)!) : undefined,
+          listenPort: a.raw(C.WGDEVICE_A_LISTEN_PORT)?.readUInt16LE(0) ?? 0,
+          fwmark: a.u32(C.WGDEVICE_A_FWMARK) ?? 0,
+          peers: [],
+        };
+      }
+      for (const pa of list(a.raw(C.WGDEVICE_A_PEERS), 'peers')) {
+        const p = decodePeer(pa);
+        const last = dev.peers[dev.peers.length - 1];
+        if (last && last.publicKey.equals(p.publicKey)) last.allowedIPs.push(...p.allowedIPs);
+        else dev.peers.push(p);
+      }
+    });
+    if (!r.ok) return r;
+  }
+  return dev ? ok(dev) : fail('WG_CMD_GET_DEVICE: no device in the reply');
 }
