@@ -10,7 +10,7 @@ namespace wg {
 
 const char* ReasonName(Reason r) {
   static const char* const names[] = {
-      "data", "keepalive", "initiation", "response", "cookie_reply", "cookie_sent", "too_short", "unknown_type",
+      "data", "keepalive", "initiation", "response", "cookie_reply", "cookie_sent", "initiation_crossed", "too_short", "unknown_type",
       "bad_length", "bad_mac1", "unknown_receiver", "expired_keypair", "decrypt_failed", "replay", "static_decrypt",
       "unknown_peer", "timestamp_decrypt", "handshake_replay", "handshake_flood", "handshake_state", "response_decrypt",
       "dh_failed", "cookie_unexpected", "sent", "queued", "queue_full", "gave_up", "no_endpoint", "too_big",

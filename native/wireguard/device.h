@@ -61,6 +61,7 @@ enum class Reason : uint8_t {
   kResponse,         // a valid response: session up
   kCookieReply,      // a cookie reply from a peer we initiated to: opened by TypeScript
   kCookieSent,       // under load without a valid MAC2: answered with a cookie reply instead
+  kInitiationCrossed,// the peer's initiation crossed ours and our key is the greater: it answers ours
   kTooShort,         // shorter than any message (32 bytes)
   kUnknownType,
   kBadLength,        // a handshake or cookie message of the wrong size
@@ -175,6 +176,7 @@ class Device {
 
   // device_handshake.cc
   RxResult ReceiveInitiation(uint8_t* d, const Endpoint& from, const Now& now, bool underLoad, Output& out);
+  bool KeepOwnInitiation(const Peer& p, const Now& now) const;
   RxResult ReceiveResponse(uint8_t* d, const Endpoint& from, const Now& now, bool underLoad, Output& out);
   RxResult ReceiveCookieReply(uint8_t* d, Output& out);
   bool NeedsCookie(uint8_t* d, size_t n, const Endpoint& from, const Now& now, bool underLoad, Output& out);

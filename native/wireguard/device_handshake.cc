@@ -118,10 +118,16 @@ RxResult Device::ReceiveInitiation(uint8_t* d, const Endpoint& from, const Now& 
     v.Wipe();
     return Drop(Reason::kHandshakeFlood);
   }
-  CommitInitiation(v, &p.hs_);
   std::memcpy(p.lastTimestamp_, v.timestamp, kTimestampLen);
   p.consumedInitiation_ = true;
   p.lastInitiationConsumption_ = now.mono;
+  if (KeepOwnInitiation(p, now)) {
+    v.Wipe();
+    p.endpoint_ = from;
+    p.rxBytes_.fetch_add(kInitiationSize, std::memory_order_relaxed);
+    return Handled(Reason::kInitiationCrossed, sp);
+  }
+  CommitInitiation(v, &p.hs_);
   v.Wipe();
 
   p.timers_.AnyAuthenticatedPacketTraversal(now.mono, p.keepalive_);
@@ -130,6 +136,18 @@ RxResult Device::ReceiveInitiation(uint8_t* d, const Endpoint& from, const Now& 
   p.rxBytes_.fetch_add(kInitiationSize, std::memory_order_relaxed);
   SendResponse(p, now, out);
   return Handled(Reason::kInitiation, sp);
+}
+
+// Crossed initiations: both sides sent one at once (two pods ping each other first). WireGuard keeps
+// only the handshake it consumed last, so each side would reject the response to its own initiation
+// and both would wait REKEY_TIMEOUT (5 s) before trying again. The side with the greater static key
+// keeps its own initiation pending instead and lets the other side answer it: a peer of ours with the
+// smaller key answers, and so does a stock peer (kernel, wireguard-go), which consumes ours either way.
+// The initiation was authenticated (static key and a newer timestamp) before we get here, so its
+// timestamp and address count; a lost initiation of ours costs the same 5 s as without this rule.
+bool Device::KeepOwnInitiation(const Peer& p, const Now& now) const {
+  return p.hs_.stage == HandshakeStage::kInitiationCreated && now.mono - p.lastSentHandshake_ < timing_.rekeyTimeout &&
+         std::memcmp(identity_.pub, p.keys_.remoteStatic, kKeyLen) > 0;
 }
 
 void Device::SendResponse(Peer& p, const Now& now, Output& out) {

@@ -33,6 +33,15 @@ const PAIRS_AT_ONCE = 32;
 const PAIR_WAIT_MS = 5000;
 /** What `flannelctl lab` allows per pair once the daemons reported every peer. */
 export const SETTLED_PAIR: Required<PairPatience> = { waitMs: PAIR_WAIT_MS, settleAfterErrors: 5 };
+/**
+ * WireGuard: when two stock peers (kernel, wireguard-go) send their first initiations at once, each
+ * rejects the response to its own and both try again only after REKEY_TIMEOUT (5 s, plus up to 1/3 s
+ * of jitter). Our engine avoids that wait (native/wireguard/device_handshake.cc), a lab of stock peers
+ * cannot, so a silent pair gets one more handshake attempt before it counts as failed.
+ */
+export const WIREGUARD_PAIR: Required<PairPatience> = { waitMs: PAIR_WAIT_MS + 6000, settleAfterErrors: 5 };
+
+export const patienceFor = (backend: string): Required<PairPatience> => (backend === 'wireguard' ? WIREGUARD_PAIR : SETTLED_PAIR);
 
 // The most telling failure first: the sender's own refusal, then an ICMP error (who said no and why),
 // then silence.

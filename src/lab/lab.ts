@@ -10,7 +10,7 @@ import { LAB_NETWORK_V4, LAB_NETWORK_V6, Topology } from './topology.js';
 import { LabEtcd, LAB_ETCD_ENDPOINT, LAB_ETCD_PREFIX } from './lab-etcd.js';
 import { LabApiServer, LAB_APISERVER_URL, type LabKubeNode } from './lab-apiserver.js';
 import { NodeDaemons, type LabNode } from './daemons.js';
-import { checkAllPairs, pingPair, waitForAllPaths, type PairPatience, type PairResult } from './checks.js';
+import { checkAllPairs, patienceFor, pingPair, waitForAllPaths, type PairPatience, type PairResult } from './checks.js';
 import { labStateFile, saveLabState } from './state.js';
 import type { Placement } from './placement.js';
 import { checkDaemonThreads, checkReceiveSteering, type PlacementReadback } from './placement-check.js';
@@ -304,7 +304,7 @@ export class Lab {
 
   /** ICMP echoes from every pod to every other pod, all at once (v4, and v6 when enabled); see checks.ts. */
   checkAllPairs(count = 2): Promise<PairResult[]> {
-    return checkAllPairs(this.nodes, this.opts.ipv6, count);
+    return checkAllPairs(this.nodes, this.opts.ipv6, count, patienceFor(this.opts.backend));
   }
 
   /** Echoes from a's pod to target (b's pod address) until `count` replies, for up to 5 s by default. */

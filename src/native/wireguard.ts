@@ -98,7 +98,7 @@ export interface WgDevice {
 
 /** The protocol's reasons in the native order (native/wireguard/device.h wg::Reason). */
 export const WG_REASONS = [
-  'data', 'keepalive', 'initiation', 'response', 'cookie_reply', 'cookie_sent', 'too_short', 'unknown_type', 'bad_length', 'bad_mac1',
+  'data', 'keepalive', 'initiation', 'response', 'cookie_reply', 'cookie_sent', 'initiation_crossed', 'too_short', 'unknown_type', 'bad_length', 'bad_mac1',
   'unknown_receiver', 'expired_keypair', 'decrypt_failed', 'replay', 'static_decrypt', 'unknown_peer', 'timestamp_decrypt',
   'handshake_replay', 'handshake_flood', 'handshake_state', 'response_decrypt', 'dh_failed', 'cookie_unexpected', 'sent', 'queued',
   'queue_full', 'gave_up', 'no_endpoint', 'too_big', 'keepalive_sent',

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { METRICS, type BenchReport } from '../../src/bench/types.js';
 import { FLANNELD_NODE_FLAGS } from '../../src/config/node-flags.js';
-import { hasBinary, run } from '../../src/lab/netns.js';
+import { run } from '../../src/lab/netns.js';
+import { hasBinary } from '../../src/util/system-packages.js';
 import { allowedCpus } from '../../src/lab/placement.js';
 import { binary, need, rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 

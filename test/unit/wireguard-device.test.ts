@@ -31,6 +31,51 @@ test('a session both ways: the first packet waits for the handshake, then data f
   assert.deepEqual(p.b.dev.peerStats(p.a.pub)!.endpoint, p.a.ep);
 });
 
+test('crossed initiations (both sides send first): the greater key keeps its own, the other answers it, and both packets arrive without waiting 5 s', () => {
+  const p = new Pair();
+  p.seal(p.a, ping('from a'));
+  p.seal(p.b, ping('from b'));
+  const [initA] = p.a.outbox.splice(0);
+  const [initB] = p.b.outbox.splice(0);
+  assert.equal(typeOf(initA!), 1);
+  assert.equal(typeOf(initB!), 1);
+  // Both initiations are in flight before either arrives: the clock does not move.
+  const atB = p.b.dev.receive(initA!, p.a.ep, p.now());
+  p.collect(p.b, atB);
+  const atA = p.a.dev.receive(initB!, p.b.ep, p.now());
+  p.collect(p.a, atA);
+  const aGreater = Buffer.compare(p.a.pub, p.b.pub) > 0;
+  const [big, small] = aGreater ? [p.a, p.b] : [p.b, p.a];
+  const [atBig, atSmall] = aGreater ? [atA, atB] : [atB, atA];
+  assert.equal(atBig.reason, 'initiation_crossed', 'the greater key keeps its own initiation');
+  assert.equal(atBig.sends.length, 0, 'and answers nothing');
+  assert.equal(atSmall.reason, 'initiation', 'the smaller key answers the greater one');
+  assert.deepEqual(atSmall.sends.map((s) => typeOf(s.data)), [2]);
+  const [resp] = p.deliver(small);
+  assert.equal(resp!.reason, 'response', 'the response matches the initiation the greater key kept');
+  const dataFromBig = p.deliver(big);
+  assert.ok(dataFromBig.some((r) => r.verdict === 'inner' && r.inner!.includes(Buffer.from(`from ${big === p.a ? 'a' : 'b'}`))));
+  const dataFromSmall = p.deliver(small);
+  assert.ok(dataFromSmall.some((r) => r.verdict === 'inner' && r.inner!.includes(Buffer.from(`from ${small === p.a ? 'a' : 'b'}`))), 'the smaller side sends its queued packet once confirmed');
+  assert.equal(big.dev.counters().initiation_crossed, 1);
+  assert.equal(small.dev.counters().initiation_crossed, 0);
+  assert.equal(big.dev.peerStats(small.pub)!.current, true);
+  assert.equal(small.dev.peerStats(big.pub)!.current, true);
+});
+
+test('an initiation after ours went unanswered for REKEY_TIMEOUT is answered, even by the greater key', () => {
+  const p = new Pair();
+  const [big, small] = Buffer.compare(p.a.pub, p.b.pub) > 0 ? [p.a, p.b] : [p.b, p.a];
+  p.seal(big);
+  p.seal(small);
+  big.outbox.splice(0);
+  const [initSmall] = small.outbox.splice(0);
+  p.t += 5000;
+  const r = big.dev.receive(initSmall!, small.ep, p.now());
+  assert.equal(r.reason, 'initiation', 'ours is stale: answer theirs');
+  assert.deepEqual(r.sends.map((s) => typeOf(s.data)), [2]);
+});
+
 test('roaming: an authenticated packet from a new address moves the endpoint; a forged one does not', () => {
   const p = new Pair();
   p.handshake();

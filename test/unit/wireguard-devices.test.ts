@@ -22,7 +22,6 @@ import type { WgSetDevice } from '../../src/netlink/genl/wireguard.js';
 import { execTarget, pickLab } from '../../src/lab/exec.js';
 import { FakeTun } from '../helpers/fake-tun.js';
 import { icmpEcho, ipv4 } from '../helpers/packets.js';
-import { until } from '../helpers/engine-rig.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -15,6 +15,7 @@ export const WG_RX_REASONS = [
   'response',
   'cookie_reply',
   'cookie_sent',
+  'initiation_crossed',
   'too_short',
   'unknown_type',
   'bad_length',
@@ -42,7 +43,7 @@ export function unaccountedDatagrams(c: Readonly<Record<string, number>>): numbe
 
 /** The reasons that are not "fine" (every drop), non-zero only, for logs and reports. */
 export function wgDropReasons(c: Readonly<Record<string, number>>): Record<string, number> {
-  const fine = new Set(['data', 'keepalive', 'initiation', 'response', 'cookie_reply', 'cookie_sent']);
+  const fine = new Set(['data', 'keepalive', 'initiation', 'response', 'cookie_reply', 'cookie_sent', 'initiation_crossed']);
   const out: Record<string, number> = {};
   for (const r of WG_RX_REASONS) if (!fine.has(r) && (c[r] ?? 0) > 0) out[r] = c[r]!;
   if ((c.handshake_queue_full ?? 0) > 0) out.handshake_queue_full = c.handshake_queue_full!;
