@@ -116,14 +116,17 @@ describe('file store (continued)', () => {
 
   test('restart with the previous subnet gets it back; same public IP re-attaches', async () => {
     const dir = storeDir();
-    const first = await new FileManager({ dir }).acquireLease(attrs('198.18.0.11'));
-    const again = await new FileManager({ dir }).acquireLease(attrs('198.18.0.11'), { previousSubnet: first.subnet });
+    // A fixed pick (198.19.1.0/24): with a random one, 1 run in 100 took 198.19.77.0/24 below for `first`.
+    const opts = { dir, random: () => 0 };
+    const first = await new FileManager(opts).acquireLease(attrs('198.18.0.11'));
+    assert.equal(keyOf(first), '198.19.1.0-24');
+    const again = await new FileManager(opts).acquireLease(attrs('198.18.0.11'), { previousSubnet: first.subnet });
     assert.equal(keyOf(again), keyOf(first));
-    const byIP = await new FileManager({ dir }).acquireLease(attrs('198.18.0.11'));
+    const byIP = await new FileManager(opts).acquireLease(attrs('198.18.0.11'));
     assert.equal(keyOf(byIP), keyOf(first));
-    // A previous subnet that is free is taken even with a fresh public IP.
+    // A previous subnet that is free is taken even with a fresh public IP (not the fixed pick, 198.19.2.0/24).
     const prev = parseCIDR('198.19.77.0/24');
-    const fresh = await new FileManager({ dir }).acquireLease(attrs('198.18.0.12'), { previousSubnet: prev });
+    const fresh = await new FileManager(opts).acquireLease(attrs('198.18.0.12'), { previousSubnet: prev });
     assert.equal(keyOf(fresh), '198.19.77.0-24');
   });
 
