@@ -132,11 +132,14 @@ describe('file store (continued)', () => {
 
   test('expired lease is reclaimed; renewal of a lost lease fails', async () => {
     const dir = storeDir('{"Network":"198.19.0.0/28"}'); // three /30 subnets
-    const short = { dir, ttlMs: 150, random: () => 0 };
+    // The store's clock, not the wall clock: on a loaded machine 150 ms could pass before the fourth
+    // acquisition below, which then found the first lease expired and took it.
+    let now = Date.parse('2026-11-25T00:00:00Z');
+    const short = { dir, ttlMs: 150, random: () => 0, now: () => now };
     const old = await Promise.all(['198.18.0.11', '198.18.0.12', '198.18.0.13'].map((ip) => new FileManager(short).acquireLease(attrs(ip))));
     await assert.rejects(new FileManager(short).acquireLease(attrs('198.18.0.14')), /no subnets left in 198\.19\.0\.0\/28/);
-    await sleep(250);
-    const m = new FileManager({ dir, random: () => 0 });
+    now += 250;
+    const m = new FileManager({ dir, random: () => 0, now: () => now });
     const reclaimed = await m.acquireLease(attrs('198.18.0.14'));
     assert.equal(keyOf(reclaimed), keyOf(old[0] as Lease));
     assert.match(readFileSync(join(dir, keyOf(reclaimed)), 'utf8'), /"PublicIP":"198\.18\.0\.14"/);
