@@ -86,7 +86,7 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(...prereqs)
     // The human table and --json carry it too.
     const text = spawnSync(process.execPath, [flannelctl, 'status', '--socket', sock(a)], { encoding: 'utf8' }).stdout;
     assert.match(text, /LAST SEEN/);
-    assert.match(text, new RegExp(`^${subnetOf(b).replace(/\./g, '\\.')} +${b.underlayIP.replace(/\./g, '\\.')} .* [0-9]s ago$`, 'm'));
+    assert.match(text, new RegExp(`^${subnetOf(b).replace(/\./g, '\\.')} +${b.underlayIP.replace(/\./g, '\\.')} .* [0-9]+s ago$`, 'm')); // seconds, however slow the machine
     assert.match(text, new RegExp(`^${subnetOf(c).replace(/\./g, '\\.')} .* never$`, 'm'));
     const json = JSON.parse(spawnSync(process.execPath, [flannelctl, 'status', '--json', '--socket', sock(a)], { encoding: 'utf8' }).stdout) as { peers: Array<{ lastSeen: string }> };
     assert.ok(json.peers.some((p) => p.lastSeen === 'never') && json.peers.some((p) => /^\d{4}-\d\d-\d\dT/.test(p.lastSeen)));
@@ -234,7 +234,7 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(...prereqs)
       run.kill();
     }
     let active: boolean | undefined = true;
-    for (let i = 0; i < 30 && active; i++) {
+    for (const deadline = Date.now() + 10_000; active && Date.now() < deadline; ) {
       await sleep(100);
       active = await captureActive(a);
     }
