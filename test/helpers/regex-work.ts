@@ -81,14 +81,18 @@ export function replayWithBacktrackLimit(runs: RegexRuns[]): RegexWork {
   if (child.status !== 0) throw new Error(`regex replay failed (${child.status ?? child.signal}): ${child.stderr}`);
   const work: RegexWork = { executions: 0, excessive: [], unbounded: [] };
   let current = '';
+  let canaryCaught = false;
   for (const line of child.stdout.split('\n')) {
-    if (line.startsWith('exec ')) {
+    if (line === 'canary') {
+      current = 'canary';
+    } else if (line.startsWith('exec ')) {
       const [ri, ii] = line.slice(5).split(' ').map(Number) as [number, number];
       const r = runs[ri]!;
       current = `/${r.source}/${r.flags} on ${JSON.stringify(r.inputs[ii]![0].slice(0, 80))}`;
     } else if (line.startsWith('Experimental execution')) {
       // V8 traces a fallback right after the marker of the execution that caused it.
-      work.excessive.push(current);
+      if (current === 'canary') canaryCaught = true;
+      else work.excessive.push(current);
     } else if (line.startsWith('unbounded ')) {
       const [ri, ...why] = line.slice(10).split(' ');
       const r = runs[Number(ri)]!;
@@ -97,5 +101,6 @@ export function replayWithBacktrackLimit(runs: RegexRuns[]): RegexWork {
       work.executions = Number(line.slice(5));
     }
   }
+  if (!canaryCaught) throw new Error(`regex replay: this Node's V8 (${process.versions.v8}) did not trace the canary's fallback; the backtrack bound cannot be checked`);
   return work;
 }
