@@ -224,7 +224,9 @@ export function socketHint(code: string | undefined): string {
 /** Client side for `flannelctl status`. */
 export function fetchStatus(path: string, timeoutMs = 3000): Promise<StatusSnapshot> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: path, path: '/status', method: 'GET', timeout: timeoutMs }, (res) => {
+    // agent: false, a connection per request: the global agent keeps connections alive and reuses them,
+    // and one the daemon closed as idle (its 5 s keep-alive timeout) just before reuse fails with EPIPE.
+    const req = request({ socketPath: path, path: '/status', method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

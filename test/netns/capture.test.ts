@@ -88,7 +88,7 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(rootAndNetn
     // The human table and --json carry it too.
     const text = spawnSync(process.execPath, [flannelctl, 'status', '--socket', sock(a)], { encoding: 'utf8' }).stdout;
     assert.match(text, /LAST SEEN/);
-    assert.match(text, new RegExp(`^${subnetOf(b).replace(/\./g, '\\.')} +${b.underlayIP.replace(/\./g, '\\.')} .* [0-9]s ago$`, 'm'));
+    assert.match(text, new RegExp(`^${subnetOf(b).replace(/\./g, '\\.')} +${b.underlayIP.replace(/\./g, '\\.')} .* [0-9]+s ago$`, 'm')); // seconds, however slow the machine
     assert.match(text, new RegExp(`^${subnetOf(c).replace(/\./g, '\\.')} .* never$`, 'm'));
     const json = JSON.parse(spawnSync(process.execPath, [flannelctl, 'status', '--json', '--socket', sock(a)], { encoding: 'utf8' }).stdout) as { peers: Array<{ lastSeen: string }> };
     assert.ok(json.peers.some((p) => p.lastSeen === 'never') && json.peers.some((p) => /^\d{4}-\d\d-\d\dT/.test(p.lastSeen)));
@@ -142,7 +142,9 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(rootAndNetn
   test('capture -w - | tcpdump -r -: tcpdump decodes the stream', async (t) => {
     if (!need(t, ...prereqs)) return;
     const [a, b] = nodes();
-    const run = new CaptureRun([process.execPath, flannelctl, 'capture', '--socket', sock(a), '-w', '-', '--count', '4', '--duration', '30', '|', 'tcpdump', '-r', '-', '-nn'], true);
+    // Only b's packets: the kernel's own traffic into flannel0 (IPv6 router solicitations, repeated
+    // with backoff after the link comes up) is a real no_route drop the engine rightly captures.
+    const run = new CaptureRun([process.execPath, flannelctl, 'capture', '--socket', sock(a), '-w', '-', '--peer', subnetOf(b), '--count', '4', '--duration', '30', '|', 'tcpdump', '-r', '-', '-nn'], true);
     try {
       await run.started();
       const r = await echoes(a.pod, b.podIP, { count: 6, intervalMs: 50 });
@@ -239,7 +241,7 @@ describe('flannelctl capture and last seen on a udp lab', suiteNeeds(rootAndNetn
       run.kill();
     }
     let active: boolean | undefined = true;
-    for (let i = 0; i < 30 && active; i++) {
+    for (const deadline = Date.now() + 10_000; active && Date.now() < deadline; ) {
       await sleep(100);
       active = await captureActive(a);
     }

@@ -68,6 +68,9 @@ interface Node {
   stats(): Promise<EngineStats>;
 }
 
+/** Whether a TCP listener on `port` shows up in `ns`: a fixed 500 ms after spawning a server was not always enough on a loaded machine. */
+const tcpListening = (ns: Namespace, port: number): Promise<boolean> => waitFor(async () => ns.exec('ss', ['-Hltn', `sport = :${port}`]).includes(`:${port}`), 10_000);
+
 function sh(ns: Namespace, cmd: string, args: string[], timeoutMs = 20_000): { status: number | null; out: string } {
   const r = spawnSync('ip', ['netns', 'exec', ns.name, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs });
   return { status: r.status, out: (r.stdout ?? '') + (r.stderr ?? '') };
@@ -385,7 +388,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
     const [n1, n2] = nodes as [Node, Node];
     const before = await n2.stats();
     const srv = n2.ns.spawn('iperf3', ['-s', '-1', '-B', '198.19.2.0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(await tcpListening(n2.ns, 5201), 'iperf3 server listening');
     const r = sh(n1.ns, 'iperf3', ['-c', '198.19.2.0', '-t', '5', '-J'], 30_000);
     srv.kill('SIGTERM');
     assert.equal(r.status, 0, r.out.slice(0, 500));
@@ -406,7 +409,7 @@ describe('native engine between namespaces', suiteNeeds(rootAndNetns()), () => {
     const [n1, n2] = nodes as [Node, Node];
     const before = (await n1.stats()).peers.find((x) => x.subnet === '198.19.2.0/24')!;
     const srv = n2.ns.spawn('iperf3', ['-s', '-1', '-B', '198.19.2.0', '-p', '5202'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(await tcpListening(n2.ns, 5202), 'iperf3 server listening');
     const cli = n1.ns.spawn('iperf3', ['-c', '198.19.2.0', '-p', '5202', '-t', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((r) => cli.once('exit', (c) => r(c)));
     let running = true;

@@ -328,8 +328,7 @@ describe('flannelctl capture against a status socket (in-memory engine, no root)
       const r = await cli(['--socket', sock, '-w', '/nonexistent-dir/x.pcapng']);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /^flannelctl capture: cannot write the capture: ENOENT: no such file or directory, open '\/nonexistent-dir\/x\.pcapng'\n$/);
-      for (let i = 0; i < 20 && eng.running; i++) await new Promise((res) => setTimeout(res, 50));
-      assert.equal(eng.running, false, 'the daemon side stopped when the client went away');
+      assert.equal(eng.filter, undefined, 'the file is opened before the daemon is asked: no capture was started for it');
     });
     await withServer({}, async (sock) => {
       const r = await cli(['--socket', sock, '-w', '/dev/null']);

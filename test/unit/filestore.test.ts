@@ -130,24 +130,30 @@ describe('file store (continued)', () => {
 
   test('restart with the previous subnet gets it back; same public IP re-attaches', async () => {
     const dir = storeDir();
-    const first = await new FileManager({ dir }).acquireLease(attrs('198.18.0.11'));
-    const again = await new FileManager({ dir }).acquireLease(attrs('198.18.0.11'), { previousSubnet: first.subnet });
+    // A fixed pick (198.19.1.0/24): with a random one, 1 run in 100 took 198.19.77.0/24 below for `first`.
+    const opts = { dir, random: () => 0 };
+    const first = await new FileManager(opts).acquireLease(attrs('198.18.0.11'));
+    assert.equal(keyOf(first), '198.19.1.0-24');
+    const again = await new FileManager(opts).acquireLease(attrs('198.18.0.11'), { previousSubnet: first.subnet });
     assert.equal(keyOf(again), keyOf(first));
-    const byIP = await new FileManager({ dir }).acquireLease(attrs('198.18.0.11'));
+    const byIP = await new FileManager(opts).acquireLease(attrs('198.18.0.11'));
     assert.equal(keyOf(byIP), keyOf(first));
-    // A previous subnet that is free is taken even with a fresh public IP.
+    // A previous subnet that is free is taken even with a fresh public IP (not the fixed pick, 198.19.2.0/24).
     const prev = parseCIDR('198.19.77.0/24');
-    const fresh = await new FileManager({ dir }).acquireLease(attrs('198.18.0.12'), { previousSubnet: prev });
+    const fresh = await new FileManager(opts).acquireLease(attrs('198.18.0.12'), { previousSubnet: prev });
     assert.equal(keyOf(fresh), '198.19.77.0-24');
   });
 
   test('expired lease is reclaimed; renewal of a lost lease fails', async () => {
     const dir = storeDir('{"Network":"198.19.0.0/28"}'); // three /30 subnets
-    const short = { dir, ttlMs: 150, random: () => 0 };
+    // The store's clock, not the wall clock: on a loaded machine 150 ms could pass before the fourth
+    // acquisition below, which then found the first lease expired and took it.
+    let now = Date.parse('2026-11-25T00:00:00Z');
+    const short = { dir, ttlMs: 150, random: () => 0, now: () => now };
     const old = await Promise.all(['198.18.0.11', '198.18.0.12', '198.18.0.13'].map((ip) => new FileManager(short).acquireLease(attrs(ip))));
     await assert.rejects(new FileManager(short).acquireLease(attrs('198.18.0.14')), /no subnets left in 198\.19\.0\.0\/28/);
-    await sleep(250);
-    const m = new FileManager({ dir, random: () => 0 });
+    now += 250;
+    const m = new FileManager({ dir, random: () => 0, now: () => now });
     const reclaimed = await m.acquireLease(attrs('198.18.0.14'));
     assert.equal(keyOf(reclaimed), keyOf(old[0] as Lease));
     assert.match(readFileSync(join(dir, keyOf(reclaimed)), 'utf8'), /"PublicIP":"198\.18\.0\.14"/);

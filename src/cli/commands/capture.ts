@@ -1,6 +1,8 @@
 // `flannelctl capture`: a pcap of overlay traffic taken inside the data plane (inner packets each way,
 // dropped packets with their reason), streamed from the daemon over its status socket.
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { DEFAULT_STATUS_SOCKET } from '../../status.js';
 import { DROP_REASONS } from '../../native/engine.js';
@@ -34,7 +36,19 @@ async function runCaptureCli(o: CaptureCliOptions): Promise<number> {
   const r: CaptureRequest = {
     peers: o.peer ?? [], drops: o.drops, reasons: o.reason ?? [], direction: o.direction, count: o.count, durationSec: o.duration, snaplen: o.snaplen, format: o.format,
   };
-  const out = toStdout ? process.stdout : createWriteStream(o.write, { mode: 0o600 });
+  let out: Writable = process.stdout;
+  if (!toStdout) {
+    // Opened before the daemon is asked: an unwritable -w FILE is then the only line, never one after
+    // "capturing on …" (the open and the daemon's answer used to race), and no capture starts for it.
+    const file = createWriteStream(o.write, { mode: 0o600 });
+    try {
+      await once(file, 'open');
+    } catch (e) {
+      say(`cannot write the capture: ${(e as Error).message}`);
+      return 1;
+    }
+    out = file;
+  }
   const stop = new AbortController();
   onTerminationSignal(() => stop.abort());
   try {
