@@ -176,7 +176,7 @@ class Device {
 
   // device_handshake.cc
   RxResult ReceiveInitiation(uint8_t* d, const Endpoint& from, const Now& now, bool underLoad, Output& out);
-  bool KeepOwnInitiation(const Peer& p, const Now& now) const;
+  bool KeepOwnInitiation(const Peer& p, const Endpoint& from, const Now& now) const;
   RxResult ReceiveResponse(uint8_t* d, const Endpoint& from, const Now& now, bool underLoad, Output& out);
   RxResult ReceiveCookieReply(uint8_t* d, Output& out);
   bool NeedsCookie(uint8_t* d, size_t n, const Endpoint& from, const Now& now, bool underLoad, Output& out);

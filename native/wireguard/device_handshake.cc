@@ -121,7 +121,7 @@ RxResult Device::ReceiveInitiation(uint8_t* d, const Endpoint& from, const Now& 
   std::memcpy(p.lastTimestamp_, v.timestamp, kTimestampLen);
   p.consumedInitiation_ = true;
   p.lastInitiationConsumption_ = now.mono;
-  if (KeepOwnInitiation(p, now)) {
+  if (KeepOwnInitiation(p, from, now)) {
     v.Wipe();
     p.endpoint_ = from;
     p.rxBytes_.fetch_add(kInitiationSize, std::memory_order_relaxed);
@@ -145,9 +145,11 @@ RxResult Device::ReceiveInitiation(uint8_t* d, const Endpoint& from, const Now& 
 // smaller key answers, and so does a stock peer (kernel, wireguard-go), which consumes ours either way.
 // The initiation was authenticated (static key and a newer timestamp) before we get here, so its
 // timestamp and address count; a lost initiation of ours costs the same 5 s as without this rule.
-bool Device::KeepOwnInitiation(const Peer& p, const Now& now) const {
+// Only when the peer's initiation comes from where ours went: from anywhere else (the peer moved, or
+// answers from another port) ours may never arrive, so it is answered as WireGuard does.
+bool Device::KeepOwnInitiation(const Peer& p, const Endpoint& from, const Now& now) const {
   return p.hs_.stage == HandshakeStage::kInitiationCreated && now.mono - p.lastSentHandshake_ < timing_.rekeyTimeout &&
-         std::memcmp(identity_.pub, p.keys_.remoteStatic, kKeyLen) > 0;
+         from == p.endpoint_ && std::memcmp(identity_.pub, p.keys_.remoteStatic, kKeyLen) > 0;
 }
 
 void Device::SendResponse(Peer& p, const Now& now, Output& out) {

@@ -76,6 +76,20 @@ test('an initiation after ours went unanswered for REKEY_TIMEOUT is answered, ev
   assert.deepEqual(r.sends.map((s) => typeOf(s.data)), [2]);
 });
 
+test('a crossed initiation from another address than the one ours went to is answered, even by the greater key', () => {
+  const p = new Pair();
+  const [big, small] = Buffer.compare(p.a.pub, p.b.pub) > 0 ? [p.a, p.b] : [p.b, p.a];
+  p.seal(big);
+  p.seal(small);
+  big.outbox.splice(0);
+  const [initSmall] = small.outbox.splice(0);
+  const moved = { address: '198.18.7.7', port: 40000 };
+  const r = big.dev.receive(initSmall!, moved, p.now());
+  assert.equal(r.reason, 'initiation', 'the peer is not where ours went: answer it');
+  assert.deepEqual(r.sends.map((s) => typeOf(s.data)), [2]);
+  assert.deepEqual(big.dev.peerStats(small.pub)!.endpoint, moved);
+});
+
 test('roaming: an authenticated packet from a new address moves the endpoint; a forged one does not', () => {
   const p = new Pair();
   p.handshake();
