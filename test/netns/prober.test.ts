@@ -2,6 +2,12 @@
 // itself, rejects 198.18.1.0/24 and 2001:db8:1::/64 with an `unreachable` route (so an ICMP error
 // comes back) and drops 198.18.2.0/24 and 2001:db8:2::/64 into a blackhole (so nothing comes back);
 // the sender has no route at all to 198.18.3.0/24 and 2001:db8:3::/64.
+//
+// IPv4 errors for an `unreachable` route come from the kernel's ip_error(), which has a token bucket of
+// its own per source address (net.ipv4.route.error_burst, 5 errors, then error_cost, one a second: host
+// sysctls that a namespace cannot change, unlike icmp_ratelimit). The tests that need errors together
+// ask for more than 5 within a second, so each reaches its rejected address from a source address of
+// its own (a route with `src`), and each source has a full bucket.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
@@ -13,6 +19,9 @@ import { rootAndNetns, suiteNeeds } from '../helpers/prereq.js';
 const SENDER = { v4: '198.18.0.1', v6: '2001:db8::1' };
 const PEER = { v4: '198.18.0.2', v6: '2001:db8::2' };
 const REJECTED = { v4: '198.18.1.1', v6: '2001:db8:1::1' };
+/** Rejected too, reached from other source addresses (see the top): one per test that needs errors. */
+const REJECTED_SETTLE = { v4: '198.18.1.65', v6: '2001:db8:1::65' };
+const REJECTED_ONCE = { v4: '198.18.1.129', v6: '2001:db8:1::129' };
 const DROPPED = { v4: '198.18.2.1', v6: '2001:db8:2::1' };
 const NOWHERE = { v4: '198.18.3.1', v6: '2001:db8:3::1' };
 const FAMILIES = [4, 6] as const;
@@ -40,8 +49,13 @@ describe('ICMP echo prober between namespaces', suiteNeeds(rootAndNetns()), () =
     peer.ip('addr', 'add', `${PEER.v4}/24`, 'dev', 'v1');
     peer.ip('-6', 'addr', 'add', `${PEER.v6}/64`, 'dev', 'v1', 'nodad');
     for (const net of ['198.18.1.0/24', '198.18.2.0/24']) sender.ip('route', 'add', net, 'via', PEER.v4);
+    for (const [net, src] of [['198.18.1.64/26', '198.18.0.11'], ['198.18.1.128/26', '198.18.0.12']] as const) {
+      sender.ip('addr', 'add', `${src}/24`, 'dev', 'v0');
+      sender.ip('route', 'add', net, 'via', PEER.v4, 'src', src);
+    }
     for (const net of ['2001:db8:1::/64', '2001:db8:2::/64']) sender.ip('-6', 'route', 'add', net, 'via', PEER.v6);
-    // The peer forwards, so it answers for the rejected nets with ICMP errors, every time (no rate limit).
+    // The peer forwards, so it answers for the rejected nets with ICMP errors (no ICMP rate limit; IPv4's
+    // own limit for unreachable routes: see the top).
     for (const [key, value] of [
       ['net/ipv4/ip_forward', '1'],
       ['net/ipv6/conf/all/forwarding', '1'],
@@ -117,7 +131,7 @@ describe('ICMP echo prober between namespaces', suiteNeeds(rootAndNetns()), () =
     });
 
     test(`IPv${family}: stopAfterErrors ends a refused run at its n-th refusal; silence does not count`, async () => {
-      const refused = await probe({ netns: sender.name, target: pick(REJECTED, family), count: 20, intervalMs: 20, timeoutMs: 5000, stopAfterErrors: 2 });
+      const refused = await probe({ netns: sender.name, target: pick(REJECTED_SETTLE, family), count: 20, intervalMs: 20, timeoutMs: 5000, stopAfterErrors: 2 });
       assert.equal(refused.end, 'errors');
       assert.deepEqual(refused.failures.filter((f) => f.reason !== 'stopped').map((f) => f.reason), ['unreachable', 'unreachable']);
       assert.ok(refused.sent < 20, `sent ${refused.sent}`);
@@ -130,7 +144,7 @@ describe('ICMP echo prober between namespaces', suiteNeeds(rootAndNetns()), () =
     test(`IPv${family}: reachable() answers with the first reply or the first failure`, async () => {
       const ok = await reachable({ netns: sender.name, target: pick(PEER, family), timeoutMs: 5000 });
       assert.ok(ok.ok && ok.rttUs > 0, JSON.stringify(ok));
-      const rejected = await reachable({ netns: sender.name, target: pick(REJECTED, family), timeoutMs: 5000 });
+      const rejected = await reachable({ netns: sender.name, target: pick(REJECTED_ONCE, family), timeoutMs: 5000 });
       assert.ok(!rejected.ok && rejected.reason === 'unreachable', JSON.stringify(rejected));
       const nowhere = await reachable({ netns: sender.name, target: pick(NOWHERE, family), timeoutMs: 5000 });
       assert.ok(!nowhere.ok && nowhere.reason === 'no-route', JSON.stringify(nowhere));
