@@ -63,28 +63,29 @@ test('crossed initiations (both sides send first): the greater key keeps its own
   assert.equal(small.dev.peerStats(big.pub)!.current, true);
 });
 
-test('an initiation after ours went unanswered for REKEY_TIMEOUT is answered, even by the greater key', () => {
+/** Both sides initiate; the greater key's initiation is lost. Returns the smaller key's initiation. */
+function crossedWithOursLost() {
   const p = new Pair();
   const [big, small] = Buffer.compare(p.a.pub, p.b.pub) > 0 ? [p.a, p.b] : [p.b, p.a];
   p.seal(big);
   p.seal(small);
   big.outbox.splice(0);
   const [initSmall] = small.outbox.splice(0);
+  return { p, big, small, initSmall: initSmall! };
+}
+
+test('an initiation after ours went unanswered for REKEY_TIMEOUT is answered, even by the greater key', () => {
+  const { p, big, small, initSmall } = crossedWithOursLost();
   p.t += 5000;
-  const r = big.dev.receive(initSmall!, small.ep, p.now());
+  const r = big.dev.receive(initSmall, small.ep, p.now());
   assert.equal(r.reason, 'initiation', 'ours is stale: answer theirs');
   assert.deepEqual(r.sends.map((s) => typeOf(s.data)), [2]);
 });
 
 test('a crossed initiation from another address than the one ours went to is answered, even by the greater key', () => {
-  const p = new Pair();
-  const [big, small] = Buffer.compare(p.a.pub, p.b.pub) > 0 ? [p.a, p.b] : [p.b, p.a];
-  p.seal(big);
-  p.seal(small);
-  big.outbox.splice(0);
-  const [initSmall] = small.outbox.splice(0);
+  const { p, big, small, initSmall } = crossedWithOursLost();
   const moved = { address: '198.18.7.7', port: 40000 };
-  const r = big.dev.receive(initSmall!, moved, p.now());
+  const r = big.dev.receive(initSmall, moved, p.now());
   assert.equal(r.reason, 'initiation', 'the peer is not where ours went: answer it');
   assert.deepEqual(r.sends.map((s) => typeOf(s.data)), [2]);
   assert.deepEqual(big.dev.peerStats(small.pub)!.endpoint, moved);
