@@ -221,6 +221,7 @@ class Device {
   mutable std::shared_mutex indexMu_;
   std::unordered_map<uint32_t, IndexEntry> index_;
   std::mutex rngMu_;
+  std::atomic<uint64_t> jitterState_{0};  // Jitter's generator (splitmix64), seeded from rng_ once
   std::atomic<int64_t> earliest_{INT64_MAX};
   std::atomic<bool> lowered_{false};
   std::atomic<uint64_t> counts_[static_cast<size_t>(Reason::kCount)] = {};

@@ -49,7 +49,7 @@ size_t Device::SealWith(Keypair& kp, uint64_t counter, uint8_t* buf, size_t inne
 void Device::SentAuthenticated(Peer& p, const Now& now, bool data) {
   p.timers_.AnyAuthenticatedPacketTraversal(now.mono, p.keepalive_);
   p.timers_.AnyAuthenticatedPacketSent();
-  // The jitter (random bytes under a lock) only when the timer is armed, not for every packet.
+  // The jitter only when the timer is armed, not for every packet.
   if (data && !p.timers_.NewHandshakePending()) p.timers_.DataSent(now.mono, Jitter());
 }
 

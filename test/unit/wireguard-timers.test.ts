@@ -79,6 +79,24 @@ test('new handshake: data sent and nothing heard for KEEPALIVE + REKEY_TIMEOUT (
   assert.deepEqual(p.tick(p.a).map(typeOf), [1]);
 });
 
+test('the data path draws no bytes from the random source: the new-handshake timer\'s jitter comes from its own generator', () => {
+  // OpenSSL's DRBG cost ~30 us per call on a thread that had slept, and every ping armed the timer
+  // on both sides. The injected queue shows whether the device asked its random source for bytes.
+  const p = new Pair();
+  p.handshake();
+  p.deliver(p.b); // A hears from B: the new-handshake timer is not pending
+  const queued = p.a.dev.injectRandom(Buffer.alloc(64, 7));
+  for (let i = 0; i < 5; i++) {
+    p.t += 100;
+    p.seal(p.a); // arms the timer (it was not pending): a jitter is drawn
+    p.deliver(p.a);
+    p.seal(p.b);
+    p.deliver(p.b); // authenticated data received: the timer is cleared again
+  }
+  assert.ok((p.b.dev.counters().sent ?? 0) >= 5, 'the replies went out');
+  assert.equal(p.a.dev.injectRandom(Buffer.alloc(0)), queued, 'no byte of the random source was used by the five armings');
+});
+
 test('REKEY_AFTER_TIME: the initiator rekeys when sending after 120 s; the responder does not', () => {
   const p = new Pair();
   p.handshake();
